@@ -1,0 +1,3 @@
+from adain_cli.cli import main
+
+main()

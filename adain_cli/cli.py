@@ -1,0 +1,381 @@
+"""The `adain` command: a click group of thin commands over the one engine.
+
+Each command parses its options into plain dataclasses, builds a `Job`, and hands it to `run`.
+Nothing here imports torch at module level, so `adain --version` and `--help` answer at once.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from adain_cli import __version__
+from adain_cli.errors import AdainError
+
+if TYPE_CHECKING:
+    from adain_cli.engine import Job, Look, Summary
+    from adain_cli.images import Source
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?(,([+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?)?)*$")
+
+
+# ---------------------------------------------------------------------------------------------
+# Options that take several numbers: `--alpha 0 .5 1`, `--alpha 0,.5,1`
+
+
+class NumberList(click.ParamType):
+    """A comma-separated list of floats, each checked against [low, high] when given."""
+
+    name = "numbers"
+
+    def __init__(self, low: float | None = None, high: float | None = None) -> None:
+        self.low, self.high = low, high
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> tuple[float, ...]:
+        if isinstance(value, tuple):
+            return value
+        numbers: list[float] = []
+        for part in str(value).split(","):
+            if not part.strip():
+                continue
+            try:
+                number = float(part)
+            except ValueError:
+                self.fail(f"{part.strip()!r} is not a number", param, ctx)
+            if (
+                number != number
+                or (self.low is not None and number < self.low)
+                or (self.high is not None and number > self.high)
+            ):
+                self.fail(f"{part.strip()} is out of range {self._range()}", param, ctx)
+            numbers.append(number)
+        if not numbers:
+            self.fail("expected at least one number", param, ctx)
+        return tuple(numbers)
+
+    def _range(self) -> str:
+        if self.high is None:
+            return f"(must be at least {self.low:g})"
+        return f"[{self.low:g}, {self.high:g}]"
+
+
+class VariadicOption(click.Option):
+    """An option whose value may be spread over several following numeric arguments."""
+
+
+class AdainCommand(click.Command):
+    """A command that joins `--opt 0 .5 1` into `--opt 0,.5,1` for its variadic options.
+
+    Click options take a fixed number of values, so the numbers that follow a variadic option are
+    gathered before click parses. Only tokens that read as numbers are taken, so positional paths
+    after the option are left alone (a path literally named like a number needs `--` or to come first).
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        names = {opt for p in self.params if isinstance(p, VariadicOption) for opt in p.opts}
+        joined: list[str] = []
+        index = 0
+        while index < len(args):
+            token = args[index]
+            joined.append(token)
+            index += 1
+            if token == "--":
+                joined.extend(args[index:])
+                break
+            if token in names:
+                values = []
+                while index < len(args) and _NUMBER.match(args[index]):
+                    values.append(args[index].strip(","))
+                    index += 1
+                if values:
+                    joined.append(",".join(values))
+        return super().parse_args(ctx, joined)
+
+
+def alpha_option(func: Callable) -> Callable:
+    return click.option(
+        "--alpha",
+        "-a",
+        "alphas",
+        cls=VariadicOption,
+        type=NumberList(0.0, 1.0),
+        default="1.0",
+        show_default=True,
+        metavar="A [A ...]",
+        help="Style strength(s) in [0, 1]: `--alpha 0.5`, `--alpha 0 .5 1` or `--alpha 0,.5,1`.",
+    )(func)
+
+
+# ---------------------------------------------------------------------------------------------
+# Options every image command shares
+
+
+@dataclass(frozen=True)
+class CommonOptions:
+    output: Path
+    recursive: bool
+    content_size: int
+    style_size: int
+    crop: bool
+    ext: str
+    quality: int
+    max_pixels: int
+    encoder: str
+    decoder: str
+    device: str
+    precision: str
+    batch_size: int
+    grid: bool
+    grid_cell: int
+    skip_existing: bool
+    quiet: bool
+    json: bool
+
+    @classmethod
+    def pop(cls, kwargs: dict[str, Any]) -> CommonOptions:
+        return cls(**{name: kwargs.pop(name) for name in cls.__dataclass_fields__})
+
+
+_COMMON_OPTIONS: list[Callable] = [
+    click.option(
+        "-o",
+        "--output",
+        type=click.Path(file_okay=False, path_type=Path),
+        required=True,
+        help="Folder for the results (created if needed).",
+    ),
+    click.option("--recursive", "-r", is_flag=True, help="Walk subfolders and mirror them under OUTPUT."),
+    click.option(
+        "--content-size",
+        type=click.IntRange(min=0),
+        default=512,
+        show_default=True,
+        help="Resize contents so the shorter side is this (0 keeps the original size).",
+    ),
+    click.option(
+        "--style-size",
+        type=click.IntRange(min=0),
+        default=512,
+        show_default=True,
+        help="Resize styles so the shorter side is this (0 keeps the original size).",
+    ),
+    click.option("--crop", is_flag=True, help="Centre-crop contents and styles to squares after resizing."),
+    click.option(
+        "--ext", type=click.Choice(["png", "jpg", "webp"]), default="png", show_default=True, help="Output format."
+    ),
+    click.option(
+        "--quality",
+        type=click.IntRange(1, 100),
+        default=95,
+        show_default=True,
+        help="Quality for jpg and webp outputs.",
+    ),
+    click.option(
+        "--max-pixels",
+        type=click.IntRange(min=1),
+        default=178_956_970,
+        show_default=True,
+        help="Refuse inputs larger than this many pixels.",
+    ),
+    click.option(
+        "--encoder",
+        "--vgg",
+        "encoder",
+        default="vgg_normalised",
+        show_default=True,
+        help="Encoder weights: a registered name or a .pth path.",
+    ),
+    click.option(
+        "--decoder", default="decoder", show_default=True, help="Decoder weights: a registered name or a .pth path."
+    ),
+    click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps."),
+    click.option(
+        "--precision",
+        type=click.Choice(["auto", "fp32", "fp16", "bf16"]),
+        default="auto",
+        show_default=True,
+        help="auto: fp16 on CUDA, fp32 on CPU.",
+    ),
+    click.option(
+        "--batch-size", type=click.IntRange(min=1), default=4, show_default=True, help="Images decoded together."
+    ),
+    click.option("--grid/--no-grid", default=True, show_default=True, help="Write one contact sheet per α."),
+    click.option(
+        "--grid-cell",
+        type=click.IntRange(min=16),
+        default=256,
+        show_default=True,
+        help="Side of one grid cell in pixels.",
+    ),
+    click.option("--skip-existing", is_flag=True, help="Leave outputs that already exist (resume a job)."),
+    click.option("--quiet", "-q", is_flag=True, help="No progress or summary; errors only."),
+    click.option("--json", "json", is_flag=True, help="Print a machine-readable summary on stdout."),
+]
+
+
+def common_options(func: Callable) -> Callable:
+    for option in reversed(_COMMON_OPTIONS):
+        func = option(func)
+    return func
+
+
+# ---------------------------------------------------------------------------------------------
+# Running a job and reporting it
+
+
+def _stderr_console():
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
+
+
+def build_job(
+    opts: CommonOptions,
+    contents: Sequence[Source],
+    styles: Sequence[Source],
+    looks: Sequence[Look],
+    alphas: Sequence[float],
+    **extra: Any,
+) -> Job:
+    from adain_cli.engine import ImageOptions, Job
+
+    image_options = ImageOptions(opts.content_size, opts.style_size, opts.crop, opts.ext, opts.quality, opts.max_pixels)
+    return Job(
+        contents=tuple(contents),
+        styles=tuple(styles),
+        looks=tuple(looks),
+        output_dir=opts.output,
+        alphas=tuple(dict.fromkeys(alphas)),
+        images=image_options,
+        grid=opts.grid,
+        grid_cell=opts.grid_cell,
+        skip_existing=opts.skip_existing,
+        batch_size=opts.batch_size,
+        **extra,
+    )
+
+
+def find_inputs(paths: Sequence[Path], recursive: bool, what: str, mirror: bool = True) -> list[Source]:
+    from adain_cli.images import discover
+
+    found = discover(paths, recursive, mirror)
+    if not found:
+        raise AdainError(f"no {what} images found in {', '.join(str(p) for p in paths)}")
+    return found
+
+
+def run(opts: CommonOptions, job: Job) -> None:
+    """Load the model once, run the job with progress, print the summary, exit with its status."""
+    from adain_cli import weights
+    from adain_cli.engine import Stylizer, run_job
+    from adain_cli.progress import JobProgress
+
+    encoder, decoder = weights.resolve(opts.encoder), weights.resolve(opts.decoder)
+    stylizer = Stylizer.from_files(encoder, decoder, opts.device, opts.precision)
+    console = _stderr_console()
+    with JobProgress(console, quiet=opts.quiet) as progress:
+        summary = run_job(stylizer, job, progress)
+    if not opts.quiet:
+        _print_summary(console, summary)
+    if opts.json:
+        click.echo(json.dumps(summary.to_json(), indent=2))
+    click.get_current_context().exit(EXIT_FAILED if summary.failures else 0)
+
+
+def _print_summary(console: Any, summary: Summary) -> None:
+    rate = len(summary.written) / summary.seconds if summary.seconds > 0 else 0.0
+    status = "[red]" if summary.failures else "[green]"
+    console.print(
+        f"{status}{len(summary.written)} written[/], {len(summary.skipped)} skipped, "
+        f"{summary.failed} failed in {summary.seconds:.1f} s ({rate:.2f} images/s)"
+        + (f"; {len(summary.grids)} grid(s)" if summary.grids else "")
+    )
+    for note in summary.notes:
+        console.print(f"  note: {note}", markup=False)
+    for failure in summary.failures:
+        console.print(f"  failed: {failure.error}", markup=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# The commands
+
+
+class UserError(click.ClickException):
+    """An `AdainError` on its way out: one line on stderr, exit 1."""
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"adain: error: {self.message}", err=True)
+
+
+class Interrupted(click.ClickException):
+    exit_code = EXIT_INTERRUPTED
+
+    def show(self, file: Any = None) -> None:
+        click.echo("adain: interrupted; finished outputs are kept", err=True)
+
+
+class AdainGroup(click.Group):
+    """Turns user-facing errors into one line and an exit code, and Ctrl-C into exit 130."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except AdainError as error:
+            raise UserError(str(error)) from None
+        except KeyboardInterrupt:
+            raise Interrupted("interrupted") from None
+
+
+@click.group(cls=AdainGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "--version", "-V", prog_name="adain")
+def cli() -> None:
+    """Arbitrary style transfer with Adaptive Instance Normalization (Huang & Belongie, 2017).
+
+    \b
+    adain stylize photos/ --style starry.jpg --alpha 0.5 -o out/
+    adain stylize photos/ --style styles/ --alpha 0 .5 1 -o out/
+
+    Weights are looked up in $ADAIN_HOME (else $XDG_CACHE_HOME/adain, else ~/.cache/adain).
+    """
+
+
+@cli.command(cls=AdainCommand)
+@click.argument("content", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--style",
+    "-s",
+    "styles",
+    multiple=True,
+    required=True,
+    type=click.Path(path_type=Path),
+    help="A style image or folder; repeat for more.",
+)
+@alpha_option
+@common_options
+def stylize(content: tuple[Path, ...], styles: tuple[Path, ...], alphas: tuple[float, ...], **kwargs: Any) -> None:
+    """Stylize every CONTENT image (file or folder) with every --style, at every α.
+
+    Writes OUTPUT/{content}_stylized_{style}.{ext} (with _alpha{α} when several α are asked for)
+    and one content×style grid per α.
+    """
+    from adain_cli.engine import style_looks
+
+    opts = CommonOptions.pop(kwargs)
+    contents = find_inputs(content, opts.recursive, "content")
+    style_sources = find_inputs(styles, opts.recursive, "style", mirror=False)
+    run(opts, build_job(opts, contents, style_sources, style_looks(style_sources), alphas))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console entry point."""
+    cli.main(args=list(argv) if argv is not None else None, prog_name="adain")

@@ -1,0 +1,527 @@
+"""The one engine every command shares.
+
+A command describes a job: the content and style images, the *looks* (ways of turning a content's
+features into target features: one style, a weighted blend, regions…), the α values, and where
+to write. `run_job` then loads each style once, streams contents through background loading,
+encodes each content once, decodes all its looks × alphas in batches, saves in background threads
+(atomically), fills one grid per α, and reports progress through a callback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import torch
+from PIL import Image
+from torch import Tensor
+
+from adain_cli import images, ops
+from adain_cli.errors import AdainError, ImageError
+from adain_cli.grid import GridCanvas, thumbnail
+from adain_cli.images import LoadedImage, Source
+from adain_cli.model import Decoder, Encoder
+from adain_cli.ops import Stats
+
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+# ---------------------------------------------------------------------------------------------
+# Device and precision
+
+
+def pick_device(spec: str = "auto") -> torch.device:
+    """auto → cuda, then mps, then cpu; otherwise the device named, checked to exist."""
+    spec = spec.strip().lower()
+    if spec == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(spec)
+    except RuntimeError:
+        raise AdainError(f"unknown device {spec!r} (use auto, cpu, cuda, cuda:N or mps)") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise AdainError(f"device {spec!r} asked for, but CUDA is not available on this machine")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise AdainError(f"device {spec!r} asked for, but only {torch.cuda.device_count()} CUDA device(s) exist")
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise AdainError("device 'mps' asked for, but MPS is not available on this machine")
+    elif device.type not in ("cpu", "cuda", "mps"):
+        raise AdainError(f"unsupported device {spec!r} (use auto, cpu, cuda, cuda:N or mps)")
+    return device
+
+
+def pick_dtype(precision: str, device: torch.device) -> torch.dtype:
+    """auto: fp16 on CUDA, fp32 elsewhere. bf16 on CPU runs where the processor supports it."""
+    if precision not in PRECISIONS:
+        raise AdainError(f"unknown precision {precision!r} (use {', '.join(PRECISIONS)})")
+    if precision == "auto":
+        return torch.float16 if device.type == "cuda" else torch.float32
+    if precision == "fp16" and device.type == "cpu":
+        raise AdainError("fp16 is not supported on the CPU; use bf16 or fp32")
+    return _DTYPES[precision]
+
+
+# ---------------------------------------------------------------------------------------------
+# The model runner
+
+
+class Stylizer:
+    """Encoder and decoder on one device, loaded once; every encode is counted."""
+
+    def __init__(
+        self,
+        encoder: Encoder,
+        decoder: Decoder,
+        device: torch.device | str = "cpu",
+        dtype: torch.dtype = torch.float32,
+        channels_last: bool | None = None,
+    ) -> None:
+        self.device = torch.device(device)
+        self.dtype = dtype
+        self.channels_last = self.device.type == "cuda" if channels_last is None else channels_last
+        memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
+        self.encoder = encoder.eval().requires_grad_(False).to(self.device, memory_format=memory_format)
+        self.decoder = decoder.eval().requires_grad_(False).to(self.device, memory_format=memory_format)
+        self.encoder_calls = 0
+
+    @classmethod
+    def from_files(cls, encoder: Path, decoder: Path, device: str = "auto", precision: str = "auto") -> Stylizer:
+        from adain_cli.weights import load_decoder, load_encoder
+
+        target = pick_device(device)
+        return cls(load_encoder(encoder), load_decoder(decoder), target, pick_dtype(precision, target))
+
+    def _autocast(self) -> contextlib.AbstractContextManager[None]:
+        if self.dtype == torch.float32:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.dtype)
+
+    def _to_device(self, images_batch: Tensor) -> Tensor:
+        if self.device.type == "cuda" and not images_batch.is_pinned():
+            images_batch = images_batch.pin_memory()
+        memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
+        return images_batch.to(self.device, non_blocking=True).contiguous(memory_format=memory_format)
+
+    @torch.inference_mode()
+    def encode(self, image: Tensor) -> Tensor:
+        """relu4_1 features of one (3, H, W) image or a (N, 3, H, W) batch, on the device."""
+        batch = image[None] if image.dim() == 3 else image
+        self.encoder_calls += 1
+        with self._autocast():
+            return self.encoder.encode(self._to_device(batch))
+
+    @torch.inference_mode()
+    def decode(self, feats: Tensor, size: tuple[int, int]) -> Tensor:
+        """Images (N, 3, H, W) as float32 on the CPU, cropped to exactly `size` (H, W).
+
+        With ceil-mode pooling a side that is not a multiple of 8 grows in the decoder; the extra
+        rows and columns are at the bottom and right, so cropping from the top-left undoes it.
+        """
+        with self._autocast():
+            out = self.decoder(feats)
+        return out[:, :, : size[0], : size[1]].float().cpu()
+
+    def style_stats(self, image: Tensor) -> Stats:
+        return ops.mean_std(self.encode(image))
+
+    def stylize(self, content: Tensor, style: Tensor, alpha: float = 1.0) -> Tensor:
+        """One (3, H, W) result for one content and one style (library convenience)."""
+        feat = self.encode(content)
+        target = ops.adain(feat, self.style_stats(style))
+        return self.decode(ops.blend(feat, target, alpha), tuple(content.shape[1:]))[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Describing a job
+
+
+@dataclass
+class Content:
+    """One content image as the looks see it: its pixels, features and their statistics."""
+
+    source: Source
+    image: LoadedImage
+    feat: Tensor
+    stats: Stats
+
+
+StyleLookup = Callable[[int], Stats]
+TargetFn = Callable[[Content, StyleLookup], Tensor]
+
+
+@dataclass(frozen=True)
+class Look:
+    """One way of styling every content: an output-name part, the styles it needs, its target.
+
+    `target(content, style)` returns the target features; `style(k)` gives the statistics of
+    style k, encoded once per job (or once per content when colours are preserved).
+    """
+
+    name: str
+    styles: tuple[int, ...]
+    target: TargetFn
+    header: Image.Image | None = None
+
+
+def single_style_target(content: Content, style: StyleLookup, index: int) -> Tensor:
+    return ops.adain_with_stats(content.feat, content.stats, style(index))
+
+
+def style_looks(styles: Sequence[Source], suffix: str = "") -> list[Look]:
+    """One look per style: `stylized_{style}` (what `adain stylize` does)."""
+    return [
+        Look(f"stylized_{style.label}{suffix}", (k,), lambda c, s, k=k: single_style_target(c, s, k))
+        for k, style in enumerate(styles)
+    ]
+
+
+@dataclass(frozen=True)
+class ImageOptions:
+    content_size: int = 512
+    style_size: int = 512
+    crop: bool = False
+    ext: str = "png"
+    quality: int = 95
+    max_pixels: int = images.DEFAULT_MAX_PIXELS
+
+
+@dataclass(frozen=True)
+class Job:
+    contents: tuple[Source, ...]
+    styles: tuple[Source, ...]
+    looks: tuple[Look, ...]
+    output_dir: Path
+    alphas: tuple[float, ...] = (1.0,)
+    images: ImageOptions = ImageOptions()
+    grid: bool = True
+    grid_cell: int = 256
+    skip_existing: bool = False
+    batch_size: int = 4
+    style_headers: bool = True
+
+    def output_path(self, content: Source, look: Look, alpha: float) -> Path:
+        suffix = f"_alpha{alpha:.2f}" if len(self.alphas) > 1 else ""
+        return self.output_dir / content.rel_dir / f"{content.label}_{look.name}{suffix}.{self.images.ext}"
+
+    def grid_path(self, alpha: float) -> Path:
+        return self.output_dir / f"grid_alpha{alpha:.2f}.{self.images.ext}"
+
+    def wants_grids(self) -> bool:
+        return self.grid and (len(self.contents) > 1 or len(self.looks) > 1)
+
+    def check_names(self) -> None:
+        """Refuse a job in which two outputs would get the same file name."""
+        seen: dict[Path, str] = {}
+        for content in self.contents:
+            for look in self.looks:
+                for alpha in self.alphas:
+                    path = self.output_path(content, look, alpha)
+                    what = f"{content.path} with {look.name} at α={alpha:g}"
+                    if path in seen:
+                        raise AdainError(f"two outputs would both be written to {path}: {seen[path]} and {what}")
+                    seen[path] = what
+
+
+# ---------------------------------------------------------------------------------------------
+# Reporting
+
+
+EventKind = Literal["start", "written", "skipped", "failed", "note"]
+
+
+@dataclass(frozen=True)
+class Event:
+    """Progress of a job, for the CLI to render. `count` is how many outputs it accounts for."""
+
+    kind: EventKind
+    path: Path | None = None
+    message: str = ""
+    count: int = 1
+    total: int = 0
+
+
+ProgressFn = Callable[[Event], None]
+
+
+@dataclass
+class Failure:
+    path: Path
+    error: str
+    outputs: int
+
+
+@dataclass
+class Summary:
+    total: int = 0
+    written: list[Path] = field(default_factory=list)
+    skipped: list[Path] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    grids: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    encoder_calls: int = 0
+
+    @property
+    def failed(self) -> int:
+        return sum(f.outputs for f in self.failures)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "total": self.total,
+            "written": len(self.written),
+            "skipped": len(self.skipped),
+            "failed": self.failed,
+            "seconds": round(self.seconds, 3),
+            "outputs": [str(p) for p in self.written],
+            "skipped_outputs": [str(p) for p in self.skipped],
+            "failures": [{"path": str(f.path), "error": f.error, "outputs": f.outputs} for f in self.failures],
+            "grids": [str(p) for p in self.grids],
+            "notes": self.notes,
+            "encoder_calls": self.encoder_calls,
+        }
+
+
+class _Reporter:
+    """Keeps the summary and the progress callback in step."""
+
+    def __init__(self, summary: Summary, progress: ProgressFn) -> None:
+        self.summary, self.progress = summary, progress
+
+    def written(self, path: Path) -> None:
+        self.summary.written.append(path)
+        self.progress(Event("written", path))
+
+    def skipped(self, path: Path) -> None:
+        self.summary.skipped.append(path)
+        self.progress(Event("skipped", path))
+
+    def failed(self, path: Path, error: str, outputs: int) -> None:
+        self.summary.failures.append(Failure(path, error, outputs))
+        self.progress(Event("failed", path, error, count=outputs))
+
+    def note(self, message: str) -> None:
+        if message not in self.summary.notes:
+            self.summary.notes.append(message)
+            self.progress(Event("note", message=message, count=0))
+
+
+# ---------------------------------------------------------------------------------------------
+# Running a job
+
+
+def _chunks(items: Sequence, size: int) -> Iterator[Sequence]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _prefetch(
+    pool: ThreadPoolExecutor, sources: Sequence[Source], load: Callable[[Source], LoadedImage], ahead: int
+) -> Iterator[tuple[Source, Future[LoadedImage]]]:
+    """Yield (source, future) in order while up to `ahead` later loads run in the background."""
+    window: deque[tuple[Source, Future[LoadedImage]]] = deque()
+    upcoming = iter(sources)
+    for source in upcoming:
+        window.append((source, pool.submit(load, source)))
+        if len(window) > ahead:
+            yield window.popleft()
+    while window:
+        yield window.popleft()
+
+
+class _StyleBank:
+    """Style images loaded once; their statistics encoded once per job, or per content on request."""
+
+    def __init__(self, stylizer: Stylizer, job: Job) -> None:
+        self.stylizer = stylizer
+        self.images: dict[int, LoadedImage] = {}
+        self.errors: dict[int, str] = {}
+        self._stats: dict[int, Stats] = {}
+        needed = sorted({k for look in job.looks for k in look.styles})
+        for k in needed:
+            source = job.styles[k]
+            try:
+                self.images[k] = images.load(source.path, job.images.style_size, job.images.crop, job.images.max_pixels)
+            except ImageError as error:
+                self.errors[k] = str(error)
+
+    def stats(self, k: int) -> Stats:
+        if k not in self._stats:
+            self._stats[k] = self.stylizer.style_stats(self.images[k].rgb)
+        return self._stats[k]
+
+
+def run_job(stylizer: Stylizer, job: Job, progress: ProgressFn = lambda event: None) -> Summary:
+    """Run every (content, look, α) of `job`; never raises for a bad input, only reports it."""
+    started = time.perf_counter()
+    job.check_names()
+    summary = Summary(total=len(job.contents) * len(job.looks) * len(job.alphas))
+    reporter = _Reporter(summary, progress)
+    progress(Event("start", total=summary.total, count=0))
+    calls_before = stylizer.encoder_calls
+
+    bank = _StyleBank(stylizer, job)
+    looks = _drop_looks_with_bad_styles(job, bank, reporter)
+    grids = _make_grids(job, bank, reporter)
+
+    loader = ThreadPoolExecutor(max_workers=2, thread_name_prefix="adain-load")
+    saver = ThreadPoolExecutor(max_workers=2, thread_name_prefix="adain-save")
+    runner = _ContentRunner(stylizer, job, looks, bank, reporter, grids, saver)
+    try:
+
+        def load(source: Source) -> LoadedImage:
+            return images.load(source.path, job.images.content_size, job.images.crop, job.images.max_pixels)
+
+        for row, (source, future) in enumerate(_prefetch(loader, job.contents, load, ahead=4)):
+            runner.run(row, source, future)
+        runner.drain(0)
+        for alpha, canvas in grids.items():
+            path = job.grid_path(alpha)
+            try:
+                images.save_pil(canvas.image, path, job.images.quality)
+                summary.grids.append(path)
+            except ImageError as error:
+                reporter.failed(path, str(error), 0)
+    finally:
+        loader.shutdown(wait=True, cancel_futures=True)
+        saver.shutdown(wait=True, cancel_futures=True)
+    summary.encoder_calls = stylizer.encoder_calls - calls_before
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _drop_looks_with_bad_styles(job: Job, bank: _StyleBank, reporter: _Reporter) -> list[tuple[int, Look]]:
+    """(column, look) for the looks whose styles all loaded; the others are reported as failed."""
+    for k, error in bank.errors.items():
+        affected = sum(1 for look in job.looks if k in look.styles)
+        reporter.failed(job.styles[k].path, error, affected * len(job.contents) * len(job.alphas))
+    return [(col, look) for col, look in enumerate(job.looks) if not any(k in bank.errors for k in look.styles)]
+
+
+def _make_grids(job: Job, bank: _StyleBank, reporter: _Reporter) -> dict[float, GridCanvas]:
+    if not job.wants_grids():
+        return {}
+    rows, cols = len(job.contents), len(job.looks)
+    if not GridCanvas.fits(rows, cols, job.grid_cell):
+        reporter.note(f"grids skipped: {rows}×{cols} cells of {job.grid_cell} px is over the image size limit")
+        return {}
+    grids = {alpha: GridCanvas(rows, cols, job.grid_cell) for alpha in job.alphas}
+    for col, look in enumerate(job.looks):
+        header = look.header
+        if header is None and job.style_headers and len(look.styles) == 1 and look.styles[0] in bank.images:
+            header = images.to_pil(bank.images[look.styles[0]].rgb)
+        if header is not None:
+            for canvas in grids.values():
+                canvas.put_col_header(col, header)
+    return grids
+
+
+@dataclass(frozen=True)
+class _Pending:
+    future: Future[Image.Image]
+    path: Path
+    row: int
+    col: int
+    alpha: float
+
+
+class _ContentRunner:
+    """Everything done for one content image: encode once, decode its outputs in batches, save."""
+
+    def __init__(
+        self,
+        stylizer: Stylizer,
+        job: Job,
+        looks: list[tuple[int, Look]],
+        bank: _StyleBank,
+        reporter: _Reporter,
+        grids: dict[float, GridCanvas],
+        saver: ThreadPoolExecutor,
+    ) -> None:
+        self.stylizer, self.job, self.looks, self.bank = stylizer, job, looks, bank
+        self.reporter, self.grids, self.saver = reporter, grids, saver
+        self.pending: deque[_Pending] = deque()
+
+    def run(self, row: int, source: Source, future: Future[LoadedImage]) -> None:
+        outputs = [
+            (col, look, alpha, self.job.output_path(source, look, alpha))
+            for col, look in self.looks
+            for alpha in self.job.alphas
+        ]
+        try:
+            loaded = future.result()
+        except ImageError as error:
+            self.reporter.failed(source.path, str(error), len(outputs))
+            return
+        for note in loaded.notes:
+            self.reporter.note(f"{source.path}: {note}")
+        for canvas in self.grids.values():
+            canvas.put_row_header(row, images.to_pil(loaded.rgb))
+        todo = [output for output in outputs if not self._skip_existing(row, *output)]
+        if not todo:
+            return
+        if loaded.alpha is not None and self.job.images.ext not in images.FORMATS_WITH_ALPHA:
+            self.reporter.note(f"{source.path}: transparency composited on white ({self.job.images.ext} has no alpha)")
+        try:
+            self._stylize(row, source, loaded, todo)
+        except torch.OutOfMemoryError:
+            height, width = loaded.size
+            self.reporter.failed(
+                source.path,
+                f"{source.path}: out of memory at {width}×{height} (try a smaller --content-size or --batch-size)",
+                len(todo),
+            )
+
+    def _skip_existing(self, row: int, col: int, look: Look, alpha: float, path: Path) -> bool:
+        if not (self.job.skip_existing and path.is_file()):
+            return False
+        self.reporter.skipped(path)
+        if alpha in self.grids:
+            with contextlib.suppress(OSError, ValueError), Image.open(path) as existing:
+                self.grids[alpha].put(row, col, existing)
+        return True
+
+    def _stylize(
+        self, row: int, source: Source, loaded: LoadedImage, todo: list[tuple[int, Look, float, Path]]
+    ) -> None:
+        feat = self.stylizer.encode(loaded.rgb)
+        content = Content(source, loaded, feat, ops.mean_std(feat))
+        targets: dict[int, Tensor] = {}
+        for col, look, _, _ in todo:
+            if col not in targets:
+                targets[col] = look.target(content, self.bank.stats)
+        for batch in _chunks(todo, self.job.batch_size):
+            blended = torch.cat([ops.blend(feat, targets[col], alpha) for col, _, alpha, _ in batch])
+            results = self.stylizer.decode(blended, loaded.size)
+            for (col, _, alpha, path), result in zip(batch, results, strict=True):
+                future = self.saver.submit(self._save, result, path, loaded.alpha)
+                self.pending.append(_Pending(future, path, row, col, alpha))
+            self.drain(limit=4 * self.job.batch_size)
+
+    def _save(self, result: Tensor, path: Path, alpha: Tensor | None) -> Image.Image:
+        saved = images.save_image(result, path, self.job.images.quality, alpha)
+        return thumbnail(saved, self.job.grid_cell) if self.grids else saved
+
+    def drain(self, limit: int) -> None:
+        """Collect finished saves, waiting for the oldest while more than `limit` are pending."""
+        while self.pending and (len(self.pending) > limit or self.pending[0].future.done()):
+            item = self.pending.popleft()
+            try:
+                saved = item.future.result()
+            except ImageError as error:
+                self.reporter.failed(item.path, str(error), 1)
+                continue
+            self.reporter.written(item.path)
+            if item.alpha in self.grids:
+                self.grids[item.alpha].put(item.row, item.col, saved)

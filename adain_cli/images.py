@@ -1,0 +1,337 @@
+"""Image I/O: reading any real-world file into a float RGB tensor, saving atomically, finding inputs.
+
+Everything that touches pixels on disk goes through here, so EXIF rotation, odd modes, alpha,
+the clamp-and-round on save, and atomic writes are handled in exactly one place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import tempfile
+import warnings
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+from torch import Tensor
+
+from adain_cli.errors import ImageError
+
+IMAGE_EXTENSIONS = frozenset(
+    {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".ppm", ".pgm", ".pbm", ".jfif"}
+)
+OUTPUT_FORMATS = {"png": "PNG", "jpg": "JPEG", "webp": "WEBP"}
+FORMATS_WITH_ALPHA = frozenset({"png", "webp"})
+DEFAULT_MAX_PIXELS = 178_956_970  # Pillow's decompression-bomb limit
+MIN_SIDE = 8  # three 2× poolings must leave at least one feature cell per side
+
+_SRGB = ImageCms.createProfile("sRGB")
+
+
+@dataclass
+class LoadedImage:
+    """An image as the model takes it: RGB in [0, 1], shaped (3, H, W), float32.
+
+    `alpha` is the (1, H, W) transparency, when the file had one; `notes` says what was done to
+    get here that a user may want to know (first frame of an animation, colour profile converted).
+    """
+
+    rgb: Tensor
+    alpha: Tensor | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(height, width)."""
+        return int(self.rgb.shape[1]), int(self.rgb.shape[2])
+
+
+def _open(path: Path, max_pixels: int) -> Image.Image:
+    if not path.is_file():
+        raise ImageError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise ImageError(f"{path}: empty file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(path)
+            width, height = image.size
+            if width * height > max_pixels:
+                raise ImageError(
+                    f"{path}: {width}×{height} is {width * height / 1e6:.0f} megapixels, over the limit of "
+                    f"{max_pixels / 1e6:.0f} (raise it with --max-pixels)"
+                )
+            image.load()
+    except ImageError:
+        raise
+    except UnidentifiedImageError:
+        raise ImageError(f"{path}: not an image file (or a format Pillow cannot read)") from None
+    except Image.DecompressionBombError as error:
+        raise ImageError(f"{path}: {error}") from None
+    except (OSError, SyntaxError, ValueError) as error:
+        raise ImageError(f"{path}: cannot read image ({error})") from None
+    return image
+
+
+def _to_srgb(image: Image.Image, notes: list[str]) -> Image.Image:
+    """Convert through the embedded ICC profile when there is one (CMYK, wide-gamut RGB)."""
+    icc = image.info.get("icc_profile")
+    if not icc or image.mode not in ("RGB", "CMYK"):
+        return image.convert("RGB")
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        converted = ImageCms.profileToProfile(image, source, _SRGB, outputMode="RGB")
+    except (ImageCms.PyCMSError, OSError, ValueError):
+        notes.append("embedded colour profile could not be read; colours used as stored")
+        return image.convert("RGB")
+    if image.mode == "CMYK":
+        notes.append("CMYK converted to sRGB through its colour profile")
+    return converted
+
+
+def _pixels(image: Image.Image, notes: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
+    """(H, W, 3) float32 RGB and (H, W) float32 alpha or None, both in [0, 1]."""
+    mode = image.mode
+    if mode.startswith("I;16") or mode in ("I", "F"):
+        # 16/32-bit grayscale: scale by the bit depth instead of letting Pillow clip to 8 bits.
+        gray = np.asarray(image, dtype=np.float32)
+        peak = 1.0 if mode == "F" else 65535.0
+        gray = np.clip(gray / peak, 0.0, 1.0)
+        return np.repeat(gray[:, :, None], 3, axis=2), None
+    alpha = None
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        alpha = np.asarray(rgba.getchannel("A"), dtype=np.float32) / 255.0
+        rgb = rgba.convert("RGB")
+    else:
+        rgb = _to_srgb(image, notes)
+    return np.asarray(rgb, dtype=np.float32) / 255.0, alpha
+
+
+def read_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
+    """Read any supported file as RGB in [0, 1], upright (EXIF applied), with its alpha if any."""
+    image = _open(path, max_pixels)
+    notes: list[str] = []
+    if getattr(image, "n_frames", 1) > 1:
+        notes.append(f"{image.n_frames} frames; used the first")
+        image.seek(0)
+    try:
+        image = ImageOps.exif_transpose(image) or image
+    except (OSError, ValueError, TypeError):
+        notes.append("unreadable EXIF orientation ignored")
+    rgb, alpha = _pixels(image, notes)
+    rgb_tensor = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).contiguous()
+    alpha_tensor = None if alpha is None else torch.from_numpy(np.ascontiguousarray(alpha))[None]
+    return LoadedImage(rgb_tensor, alpha_tensor, notes)
+
+
+def resized_size(height: int, width: int, shorter_side: int) -> tuple[int, int]:
+    """The (height, width) with the shorter side scaled to `shorter_side` (0 keeps the size)."""
+    if shorter_side <= 0 or min(height, width) == shorter_side:
+        return height, width
+    scale = shorter_side / min(height, width)
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def resize(image: Tensor, size: tuple[int, int]) -> Tensor:
+    """Antialiased bilinear resize of a (C, H, W) tensor (matches PIL's bilinear filter)."""
+    if tuple(image.shape[1:]) == size:
+        return image
+    out = F.interpolate(image[None], size=size, mode="bilinear", antialias=True, align_corners=False)[0]
+    return out.clamp_(0.0, 1.0)
+
+
+def center_square(image: Tensor) -> Tensor:
+    """The largest centred square of a (C, H, W) tensor."""
+    height, width = image.shape[1:]
+    side = min(height, width)
+    top, left = (height - side) // 2, (width - side) // 2
+    return image[:, top : top + side, left : left + side]
+
+
+def prepare(loaded: LoadedImage, shorter_side: int, crop: bool, path: Path) -> LoadedImage:
+    """Resize (shorter side) and optionally centre-crop, keeping alpha aligned with the pixels."""
+
+    def transform(tensor: Tensor) -> Tensor:
+        tensor = resize(tensor, resized_size(*tensor.shape[1:], shorter_side))
+        return center_square(tensor) if crop else tensor
+
+    rgb = transform(loaded.rgb)
+    if min(rgb.shape[1:]) < MIN_SIDE:
+        raise ImageError(
+            f"{path}: too small ({rgb.shape[2]}×{rgb.shape[1]} after resizing; at least {MIN_SIDE} px a side)"
+        )
+    alpha = None if loaded.alpha is None else transform(loaded.alpha)
+    return LoadedImage(rgb.contiguous(), alpha, loaded.notes)
+
+
+def load(path: Path, shorter_side: int, crop: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
+    """Read and prepare an image for the model in one call."""
+    return prepare(read_image(path, max_pixels), shorter_side, crop, path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Saving
+
+
+def to_uint8(image: Tensor) -> np.ndarray:
+    """(C, H, W) float in nominal [0, 1] → (H, W, C) uint8, clamped and rounded to nearest."""
+    scaled = image.detach().float().clamp(0.0, 1.0).mul(255.0).add_(0.5).floor_()
+    return scaled.to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+
+
+def to_pil(image: Tensor, alpha: Tensor | None = None) -> Image.Image:
+    """A PIL image of a (3, H, W) tensor, RGBA when an alpha channel is given."""
+    if alpha is not None:
+        return Image.fromarray(to_uint8(torch.cat([image.float().cpu(), alpha.float().cpu()])), "RGBA")
+    return Image.fromarray(to_uint8(image), "RGB")
+
+
+def flatten_alpha(image: Image.Image, background: tuple[int, int, int] = (255, 255, 255)) -> Image.Image:
+    """Composite an RGBA image onto a solid background (for formats without transparency)."""
+    if image.mode != "RGBA":
+        return image
+    canvas = Image.new("RGB", image.size, background)
+    canvas.paste(image, mask=image.getchannel("A"))
+    return canvas
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; rename it into place only if the block succeeds.
+
+    Whatever happens inside (an exception, Ctrl-C), no partial file is left at `path` or beside it.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def save_pil(image: Image.Image, path: Path, quality: int = 95) -> None:
+    """Save atomically in the format named by the extension; flatten alpha where it cannot be kept."""
+    ext = path.suffix.lower().lstrip(".")
+    fmt = OUTPUT_FORMATS.get(ext)
+    if fmt is None:
+        raise ImageError(f"{path}: unsupported output format {ext!r} (use one of {', '.join(OUTPUT_FORMATS)})")
+    if ext not in FORMATS_WITH_ALPHA:
+        image = flatten_alpha(image)
+    options = {"quality": quality} if fmt in ("JPEG", "WEBP") else {"compress_level": 6}
+    try:
+        with atomic_path(path) as tmp:
+            image.save(tmp, format=fmt, **options)
+    except OSError as error:
+        raise ImageError(f"{path}: cannot write ({error.strerror or error})") from None
+
+
+def save_image(image: Tensor, path: Path, quality: int = 95, alpha: Tensor | None = None) -> Image.Image:
+    """Clamp, round and save a (3, H, W) tensor atomically; returns the saved PIL image."""
+    pil = to_pil(image, alpha)
+    save_pil(pil, path, quality)
+    return pil
+
+
+# ---------------------------------------------------------------------------------------------
+# Finding inputs and naming outputs
+
+
+@dataclass(frozen=True)
+class Source:
+    """An input image: where it is, the folder it mirrors to under OUT, and its name in outputs."""
+
+    path: Path
+    rel_dir: Path = Path()
+    label: str = ""
+
+
+def is_image_name(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_EXTENSIONS
+
+
+def _walk(root: Path, recursive: bool) -> Iterator[Path]:
+    if not recursive:
+        yield from sorted(p for p in root.iterdir() if p.is_file() and is_image_name(p))
+        return
+    seen: set[str] = set()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen:  # a symlink loop or a second link to the same folder
+            dirnames[:] = []
+            continue
+        seen.add(real)
+        dirnames.sort()
+        for name in sorted(filenames):
+            candidate = Path(dirpath) / name
+            if is_image_name(candidate):
+                yield candidate
+
+
+def discover(inputs: Iterable[Path], recursive: bool = False, mirror: bool = True) -> list[Source]:
+    """Image files named directly, plus the images inside named directories.
+
+    Files named directly are taken whatever their extension (the user asked for them; one that
+    cannot be read fails by name later); inside a directory, files without an image extension are
+    skipped quietly. With `mirror`, each file found in a recursive walk remembers its folder
+    relative to the directory given, so outputs can mirror the structure.
+    """
+    found: list[Source] = []
+    seen: set[Path] = set()
+    for given in inputs:
+        if given.is_dir():
+            pairs = [(path, path.parent.relative_to(given)) for path in _walk(given, recursive)]
+        else:
+            pairs = [(given, Path())]
+        for path, rel_dir in pairs:
+            key = path.resolve()
+            if key not in seen:
+                seen.add(key)
+                found.append(Source(path, rel_dir if mirror else Path()))
+    return with_unique_labels(found)
+
+
+def safe_stem(path: Path) -> str:
+    """A file stem usable inside another file name."""
+    return "".join("_" if c in '/\\:*?"<>|' else c for c in path.stem) or "image"
+
+
+def with_unique_labels(sources: list[Source]) -> list[Source]:
+    """Give each source a label unique within its output folder.
+
+    The label is the file stem. Where two files share a stem, the extension is added if that tells
+    them apart (a.jpg, a.png → a_jpg, a_png); what is still equal gets a counter (ink, ink-2).
+    Names never collide silently.
+    """
+
+    def stem_key(source: Source) -> tuple[Path, str]:
+        return source.rel_dir, safe_stem(source.path).casefold()
+
+    def ext_key(source: Source) -> tuple[Path, str, str]:
+        return (*stem_key(source), source.path.suffix.casefold())
+
+    stem_counts = Counter(stem_key(s) for s in sources)
+    ext_counts = Counter(ext_key(s) for s in sources)
+    used: set[tuple[Path, str]] = set()
+    labelled: list[Source] = []
+    for source in sources:
+        label = safe_stem(source.path)
+        if stem_counts[stem_key(source)] > 1 and ext_counts[ext_key(source)] == 1 and source.path.suffix:
+            label = f"{label}_{source.path.suffix.lstrip('.').lower()}"
+        candidate, number = label, 2
+        while (source.rel_dir, candidate.casefold()) in used:
+            candidate, number = f"{label}-{number}", number + 1
+        used.add((source.rel_dir, candidate.casefold()))
+        labelled.append(Source(source.path, source.rel_dir, candidate))
+    return labelled

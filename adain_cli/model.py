@@ -1,0 +1,179 @@
+"""The AdaIN networks: a VGG-19 encoder up to relu4_1 with named taps, and its mirror decoder.
+
+Both are built from a config list (as torchvision's vgg.py does) and laid out in named stages.
+The public checkpoints (`vgg_normalised.pth`, `decoder.pth`) are flat `nn.Sequential` state_dicts;
+`public_key_map` derives, from the same config, which public index each of our convolutions is,
+so those files load unchanged and `adain train` can write the public layout back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import torch
+from torch import Tensor, nn
+
+TAPS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+
+# Encoder tokens in public order: "rgb" is the 1×1 conv that turns RGB in [0, 1] into Caffe's
+# BGR·255 − mean (one public module); an int is Pad, Conv3×3(→int), ReLU (three public modules);
+# "M" is a ceil-mode 2×2 max pool (one module); a tap name ends a stage (no module).
+ENCODER_CONFIG: tuple[int | str, ...] = (
+    "rgb", 64, "relu1_1",
+    64, "M", 128, "relu2_1",
+    128, "M", 256, "relu3_1",
+    256, 256, 256, "M", 512, "relu4_1",
+)  # fmt: skip
+
+# Decoder tokens: an int is Pad, Conv3×3(→int), ReLU; "U" is a nearest ×2 upsample; "out" is the
+# final Pad, Conv3×3(→3) with no activation. The decoder is one stage.
+DECODER_CONFIG: tuple[int | str, ...] = (256, "U", 256, 256, 256, 128, "U", 128, 64, "U", 64, "out")
+
+ENCODER_CHANNELS = 512
+DECODER_PARAMETERS = 3_505_219
+
+
+def _conv3x3(in_channels: int, out_channels: int) -> nn.Conv2d:
+    return nn.Conv2d(in_channels, out_channels, 3, padding=1, padding_mode="reflect")
+
+
+def _build(config: Sequence[int | str], in_channels: int) -> tuple[dict[str, list[nn.Module]], dict[str, str]]:
+    """Layers per named stage, and {"<stage>.<layer>": public Sequential index} for every conv."""
+    stages: dict[str, list[nn.Module]] = {}
+    key_map: dict[str, str] = {}
+    layers: list[nn.Module] = []
+    conv_positions: dict[int, int] = {}  # layer index in the current stage -> public index
+    channels, public_index = in_channels, 0
+
+    def close_stage(name: str) -> None:
+        nonlocal layers, conv_positions
+        stages[name] = layers
+        key_map.update({f"{name}.{layer}": str(public) for layer, public in conv_positions.items()})
+        layers, conv_positions = [], {}
+
+    for token in config:
+        if token == "rgb":
+            conv_positions[len(layers)] = public_index
+            layers.append(nn.Conv2d(channels, channels, 1))
+            public_index += 1
+        elif token in ("M", "U"):
+            pool = nn.MaxPool2d(2, 2, ceil_mode=True)
+            layers.append(pool if token == "M" else nn.Upsample(scale_factor=2, mode="nearest"))
+            public_index += 1
+        elif token == "out":
+            conv_positions[len(layers)] = public_index + 1  # after the public ReflectionPad2d
+            layers.append(_conv3x3(channels, 3))
+            public_index += 2
+        elif isinstance(token, int):
+            conv_positions[len(layers)] = public_index + 1
+            layers += [_conv3x3(channels, token), nn.ReLU(inplace=True)]
+            channels, public_index = token, public_index + 3
+        else:
+            close_stage(token)
+    if layers:
+        close_stage("body")
+    return stages, key_map
+
+
+class Encoder(nn.Module):
+    """VGG-19 from the input up to relu4_1, returning every tap by name."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        stages, self.public_keys = _build(ENCODER_CONFIG, 3)
+        self.stages = nn.ModuleDict({name: nn.Sequential(*layers) for name, layers in stages.items()})
+
+    def forward(self, image: Tensor, upto: str = "relu4_1") -> dict[str, Tensor]:
+        """All taps from relu1_1 up to and including `upto`, for RGB images in [0, 1]."""
+        taps: dict[str, Tensor] = {}
+        x = image
+        for name, stage in self.stages.items():
+            x = stage(x)
+            taps[name] = x
+            if name == upto:
+                break
+        return taps
+
+    def encode(self, image: Tensor) -> Tensor:
+        """relu4_1 features, the only ones stylization needs."""
+        return self.forward(image)["relu4_1"]
+
+
+class Decoder(nn.Module):
+    """The mirror of the encoder: relu4_1 features back to an RGB image (no final activation)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        stages, self.public_keys = _build(DECODER_CONFIG, ENCODER_CHANNELS)
+        self.stages = nn.ModuleDict({name: nn.Sequential(*layers) for name, layers in stages.items()})
+
+    def forward(self, feat: Tensor) -> Tensor:
+        return self.stages["body"](feat)
+
+
+def public_state_dict(module: Encoder | Decoder) -> dict[str, Tensor]:
+    """The module's weights under the public flat-Sequential keys (what `decoder.pth` holds)."""
+    own = module.state_dict()
+    return {
+        f"{public}.{kind}": own[f"stages.{ours}.{kind}"].detach().clone()
+        for ours, public in module.public_keys.items()
+        for kind in ("weight", "bias")
+    }
+
+
+def iter_public_keys(module: Encoder | Decoder) -> Iterator[tuple[str, str]]:
+    """(public key, our key) for every parameter, in network order."""
+    for ours, public in module.public_keys.items():
+        for kind in ("weight", "bias"):
+            yield f"{public}.{kind}", f"stages.{ours}.{kind}"
+
+
+def load_public_state_dict(module: Encoder | Decoder, state: dict[str, Tensor]) -> list[str]:
+    """Load a public-layout state_dict into `module`.
+
+    Raises KeyError / ValueError naming the first missing key or wrong shape. Keys the module does
+    not need (relu4_2 … relu5_4 in `vgg_normalised.pth`) are ignored; their names are returned.
+    """
+    own = module.state_dict()
+    remapped: dict[str, Tensor] = {}
+    for public, ours in iter_public_keys(module):
+        if public not in state:
+            raise KeyError(public)
+        value = state[public]
+        if not isinstance(value, Tensor) or value.shape != own[ours].shape:
+            got = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
+            raise ValueError(f"key {public!r} has shape {got}, expected {tuple(own[ours].shape)}")
+        remapped[ours] = value
+    module.load_state_dict(remapped)
+    used = {public for public, _ in iter_public_keys(module)}
+    return [key for key in state if key not in used]
+
+
+def random_public_state_dicts(seed: int = 0) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    """Random-initialised encoder and decoder weights in the exact public layout.
+
+    The encoder dict also carries relu4_2 … relu5_4 (indices 31–52) as the real file does.
+    He initialisation keeps activations at a sane scale through the ten layers, so random
+    networks behave like trained ones numerically. Used by tests and benchmarks, since the
+    real checkpoints cannot be downloaded everywhere.
+    """
+    generator = torch.Generator().manual_seed(seed)
+
+    def conv_weights(shape: tuple[int, ...]) -> tuple[Tensor, Tensor]:
+        fan_in = shape[1] * shape[2] * shape[3]
+        weight = torch.randn(shape, generator=generator) * (2.0 / fan_in) ** 0.5
+        return weight, torch.randn(shape[0], generator=generator) * 0.01
+
+    def fill(module: Encoder | Decoder) -> dict[str, Tensor]:
+        shapes = module.state_dict()
+        state: dict[str, Tensor] = {}
+        for public_w, ours_w in list(iter_public_keys(module))[::2]:
+            weight, bias = conv_weights(tuple(shapes[ours_w].shape))
+            state[public_w] = weight
+            state[public_w.replace(".weight", ".bias")] = bias
+        return state
+
+    encoder_state, decoder_state = fill(Encoder()), fill(Decoder())
+    for index in (32, 35, 38, 42, 45, 48, 51):
+        encoder_state[f"{index}.weight"], encoder_state[f"{index}.bias"] = conv_weights((512, 512, 3, 3))
+    return encoder_state, decoder_state

@@ -1,0 +1,127 @@
+"""Pure tensor math of AdaIN: statistics, normalisation, blends and colour transfer.
+
+Every function here is free of I/O and state. Numerics follow the widely used PyTorch port:
+the variance is unbiased and eps = 1e-5 is added before the square root.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+EPS = 1e-5
+
+
+class Stats(NamedTuple):
+    """Per-sample, per-channel mean and std, each shaped (N, C, 1, 1)."""
+
+    mean: Tensor
+    std: Tensor
+
+
+def mean_std(feat: Tensor, eps: float = EPS) -> Stats:
+    """Mean and std over H×W for each sample and channel (unbiased variance, eps inside the sqrt)."""
+    n, c = feat.shape[:2]
+    flat = feat.reshape(n, c, -1).float()
+    var = flat.var(dim=2, unbiased=True) + eps
+    return Stats(
+        flat.mean(dim=2).view(n, c, 1, 1).to(feat.dtype),
+        var.sqrt().view(n, c, 1, 1).to(feat.dtype),
+    )
+
+
+def adain_with_stats(content: Tensor, content_stats: Stats, style_stats: Stats) -> Tensor:
+    """σ(y)·(x − μ(x))/σ(x) + μ(y), with both sets of statistics given."""
+    return (content - content_stats.mean) / content_stats.std * style_stats.std + style_stats.mean
+
+
+def adain(content: Tensor, style: Tensor | Stats, eps: float = EPS) -> Tensor:
+    """Adaptive instance normalisation of `content` features to the statistics of `style`.
+
+    `style` is either a feature map or its precomputed `Stats` (a style's features are only ever
+    needed through their statistics, which is what lets the engine cache them cheaply).
+    """
+    style_stats = style if isinstance(style, Stats) else mean_std(style, eps)
+    return adain_with_stats(content, mean_std(content, eps), style_stats)
+
+
+def blend(content: Tensor, target: Tensor, alpha: float) -> Tensor:
+    """(1 − α)·content + α·target: the paper's content–style trade-off."""
+    if alpha == 1.0:
+        return target
+    return content * (1.0 - alpha) + target * alpha
+
+
+def normalize_weights(weights: Sequence[float]) -> list[float]:
+    """Scale non-negative weights to sum to 1."""
+    if any(w < 0 for w in weights):
+        raise ValueError(f"weights must not be negative, got {list(weights)}")
+    total = float(sum(weights))
+    if total <= 0:
+        raise ValueError("weights must not all be zero")
+    return [w / total for w in weights]
+
+
+def interpolate(content: Tensor, styles: Sequence[Stats], weights: Sequence[float]) -> Tensor:
+    """Σ w_k·AdaIN(content, style_k) with the weights normalised to sum 1."""
+    if len(styles) != len(weights):
+        raise ValueError(f"{len(styles)} styles but {len(weights)} weights")
+    content_stats = mean_std(content)
+    out = torch.zeros_like(content)
+    for stats, weight in zip(styles, normalize_weights(weights), strict=True):
+        if weight:
+            out = out + weight * adain_with_stats(content, content_stats, stats)
+    return out
+
+
+def masked_mean_std(feat: Tensor, mask: Tensor, eps: float = EPS) -> Stats:
+    """Mean and std of `feat` over the cells where `mask` (N, 1, H, W, values 0/1) is 1.
+
+    Unbiased like `mean_std`, so a mask of all ones gives exactly `mean_std(feat)`.
+    """
+    n, c = feat.shape[:2]
+    flat = feat.reshape(n, c, -1).float()
+    weights = mask.reshape(n, 1, -1).float()
+    count = weights.sum(dim=2)
+    if bool((count < 2).any()):
+        raise ValueError("a region must cover at least two feature cells")
+    mean = (flat * weights).sum(dim=2) / count
+    var = (((flat - mean.unsqueeze(2)) ** 2) * weights).sum(dim=2) / (count - 1) + eps
+    return Stats(mean.view(n, c, 1, 1).to(feat.dtype), var.sqrt().view(n, c, 1, 1).to(feat.dtype))
+
+
+def masked_adain(content: Tensor, style: Stats, region: Tensor) -> Tensor:
+    """AdaIN of the whole map using the content statistics of `region` only (for spatial control)."""
+    return adain_with_stats(content, masked_mean_std(content, region), style)
+
+
+def _flat_mean_std(image: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    flat = image.reshape(3, -1).double()
+    return flat, flat.mean(dim=1, keepdim=True), flat.std(dim=1, keepdim=True)
+
+
+def _matrix_sqrt(matrix: Tensor) -> Tensor:
+    u, s, v = torch.svd(matrix)
+    return u @ torch.diag(s.sqrt()) @ v.T
+
+
+def _whitened_cov(normalised: Tensor) -> Tensor:
+    # A sum, not a mean, plus the identity: exactly what the reference implementations compute.
+    return normalised @ normalised.T + torch.eye(3, dtype=normalised.dtype, device=normalised.device)
+
+
+def coral(source: Tensor, target: Tensor) -> Tensor:
+    """Recolour `source` (3, H, W) to the per-channel mean and covariance of `target` (3, H', W').
+
+    Used to match a style image to the content's colours before stylizing ("preserve colour").
+    """
+    src, src_mean, src_std = _flat_mean_std(source)
+    tgt, tgt_mean, tgt_std = _flat_mean_std(target)
+    src_norm = (src - src_mean) / src_std
+    tgt_norm = (tgt - tgt_mean) / tgt_std
+    transfer = _matrix_sqrt(_whitened_cov(tgt_norm)) @ torch.linalg.inv(_matrix_sqrt(_whitened_cov(src_norm)))
+    out = (transfer @ src_norm) * tgt_std + tgt_mean
+    return out.reshape(source.shape).to(source.dtype)

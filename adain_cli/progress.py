@@ -1,0 +1,79 @@
+"""Rendering engine events: a rich progress bar on a terminal, one plain line per image otherwise."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    SpinnerColumn,
+    Task,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
+
+from adain_cli.engine import Event
+
+
+class RateColumn(ProgressColumn):
+    """Images per second."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:.2f} img/s" if speed else "– img/s", style="progress.data.speed")
+
+
+class JobProgress:
+    """A callable that renders `Event`s; use it as a context manager around `run_job`."""
+
+    def __init__(self, console: Console, quiet: bool = False, description: str = "stylizing") -> None:
+        self.console, self.quiet, self.description = console, quiet, description
+        self.live = console.is_terminal and not quiet
+        self.done = self.total = 0
+        self._progress: Progress | None = None
+        self._task = None
+
+    def __enter__(self) -> JobProgress:
+        if self.live:
+            self._progress = Progress(
+                SpinnerColumn(),
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                RateColumn(),
+                TimeRemainingColumn(),
+                console=self.console,
+                transient=False,
+            )
+            self._progress.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def __call__(self, event: Event) -> None:
+        if event.kind == "start":
+            self.total = event.total
+            if self._progress is not None:
+                self._task = self._progress.add_task(self.description, total=event.total)
+            return
+        self.done += event.count
+        if self._progress is not None and self._task is not None:
+            self._progress.update(self._task, advance=event.count)
+        if event.kind == "failed":
+            self._print(f"error: {event.message}", style="red")
+        elif not self.quiet and not self.live and event.kind in ("written", "skipped"):
+            verb = "wrote" if event.kind == "written" else "skipped (exists)"
+            self._print(f"[{self.done}/{self.total}] {verb} {event.path}")
+
+    def _print(self, line: str, style: str | None = None) -> None:
+        target = self._progress.console if self._progress is not None else self.console
+        target.print(line, style=style, markup=False, highlight=False, soft_wrap=True)

@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner, Result
+from PIL import Image
+
+from adain_cli.cli import cli
+from adain_cli.model import random_public_state_dicts
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test sees the user's cache or a mirror, and none can reach a real weights server."""
+    for name in ("ADAIN_WEIGHTS_MIRROR", "ADAIN_OFFLINE", "ADAIN_NO_VERIFY", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ADAIN_HOME", str(tmp_path / "adain-home"))
+
+
+@pytest.fixture(scope="session")
+def public_states() -> tuple[dict, dict]:
+    return random_public_state_dicts(seed=0)
+
+
+@pytest.fixture(scope="session")
+def weight_files(tmp_path_factory: pytest.TempPathFactory, public_states) -> tuple[Path, Path]:
+    """Random-initialised weights in the exact public layout, written once per session."""
+    folder = tmp_path_factory.mktemp("weights")
+    encoder_state, decoder_state = public_states
+    torch.save(encoder_state, folder / "vgg_normalised.pth")
+    torch.save(decoder_state, folder / "decoder.pth")
+    return folder / "vgg_normalised.pth", folder / "decoder.pth"
+
+
+def make_image(path: Path, width: int, height: int, seed: int = 0, mode: str = "RGB") -> Path:
+    """A smooth random image (noise blurred by upsampling), so resizing and JPEG behave naturally."""
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, (max(2, height // 8), max(2, width // 8), 3), dtype=np.uint8)
+    image = Image.fromarray(small).resize((width, height), Image.Resampling.BILINEAR)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.convert(mode).save(path)
+    return path
+
+
+@pytest.fixture
+def run_adain(weight_files):
+    """Invoke the real CLI in-process with the test weights; returns click's Result."""
+    encoder, decoder = weight_files
+
+    def invoke(*args: str | Path, weights: bool = True) -> Result:
+        argv = [str(a) for a in args]
+        if weights:
+            argv += ["--encoder", str(encoder), "--decoder", str(decoder)]
+        return CliRunner().invoke(cli, argv, catch_exceptions=False)
+
+    return invoke

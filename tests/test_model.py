@@ -1,0 +1,99 @@
+"""The networks against an independent implementation of the public layout."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from adain_cli import ops
+from adain_cli.model import (
+    DECODER_PARAMETERS,
+    TAPS,
+    Decoder,
+    Encoder,
+    load_public_state_dict,
+    public_state_dict,
+)
+from tests.reference import (
+    adaptive_instance_normalization,
+    calc_mean_std,
+    load_reference,
+    public_decoder,
+    public_vgg,
+    reference_taps,
+)
+
+
+def test_public_state_dicts_load_unchanged(public_states):
+    encoder_state, decoder_state = public_states
+    assert set(encoder_state) == set(public_vgg().state_dict())
+    assert set(decoder_state) == set(public_decoder().state_dict())
+    ignored = load_public_state_dict(Encoder(), encoder_state)
+    assert sorted(ignored, key=lambda k: int(k.split(".")[0]))[0] == "32.weight"
+    assert load_public_state_dict(Decoder(), decoder_state) == []
+
+
+def test_decoder_has_the_public_parameter_count():
+    assert sum(p.numel() for p in Decoder().parameters()) == DECODER_PARAMETERS
+
+
+@pytest.mark.parametrize("size", [(64, 64), (57, 83)])
+def test_encoder_taps_and_decoder_match_the_reference(public_states, size):
+    encoder_state, decoder_state = public_states
+    vgg, dec = load_reference(encoder_state, decoder_state)
+    encoder, decoder = Encoder().eval(), Decoder().eval()
+    load_public_state_dict(encoder, encoder_state)
+    load_public_state_dict(decoder, decoder_state)
+    image = torch.rand(1, 3, *size, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        ours, theirs = encoder(image), reference_taps(vgg, image)
+        assert list(ours) == list(TAPS)
+        for name in TAPS:
+            torch.testing.assert_close(ours[name], theirs[name], rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(decoder(ours["relu4_1"]), dec(theirs["relu4_1"]), rtol=1e-4, atol=1e-4)
+
+
+def test_encoder_stops_at_the_tap_asked_for(public_states):
+    encoder = Encoder().eval()
+    with torch.no_grad():
+        assert list(encoder(torch.rand(1, 3, 32, 32), upto="relu2_1")) == ["relu1_1", "relu2_1"]
+
+
+def test_public_state_dict_round_trips(public_states):
+    decoder = Decoder()
+    load_public_state_dict(decoder, public_states[1])
+    written = public_state_dict(decoder)
+    assert set(written) == set(public_states[1])
+    for key, value in written.items():
+        assert torch.equal(value, public_states[1][key])
+
+
+def test_wrong_shape_and_missing_key_are_named(public_states):
+    state = dict(public_states[1])
+    state["5.weight"] = torch.zeros(3, 3)
+    with pytest.raises(ValueError, match=r"'5.weight' has shape \(3, 3\), expected \(256, 256, 3, 3\)"):
+        load_public_state_dict(Decoder(), state)
+    del state["5.weight"]
+    with pytest.raises(KeyError, match=r"5\.weight"):
+        load_public_state_dict(Decoder(), state)
+
+
+def test_mean_std_and_adain_match_the_reference_numerics():
+    gen = torch.Generator().manual_seed(2)
+    content, style = torch.randn(2, 8, 5, 7, generator=gen), torch.randn(2, 8, 6, 4, generator=gen) * 3 + 1
+    mean, std = ops.mean_std(content)
+    ref_mean, ref_std = calc_mean_std(content)
+    torch.testing.assert_close(mean, ref_mean)
+    torch.testing.assert_close(std, ref_std)
+    torch.testing.assert_close(ops.adain(content, style), adaptive_instance_normalization(content, style))
+    # The output takes on the style's statistics.
+    out_mean, out_std = ops.mean_std(ops.adain(content, style))
+    torch.testing.assert_close(out_mean, calc_mean_std(style)[0], rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(out_std, calc_mean_std(style)[1], rtol=1e-3, atol=1e-3)
+
+
+def test_blend_is_the_papers_trade_off():
+    content, target = torch.ones(1, 2, 2, 2), torch.full((1, 2, 2, 2), 3.0)
+    torch.testing.assert_close(ops.blend(content, target, 0.25), torch.full((1, 2, 2, 2), 1.5))
+    assert ops.blend(content, target, 1.0) is target
+    torch.testing.assert_close(ops.blend(content, target, 0.0), content)

@@ -1,0 +1,334 @@
+"""`adain stylize` end to end through the real CLI, with random weights in the public layout."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from adain_cli import model
+from tests.conftest import make_image
+from tests.reference import load_reference, reference_stylize, to_uint8_reference
+
+CONTENT_SIZES = [(96, 64), (257, 311), (80, 80)]  # (width, height)
+
+
+@pytest.fixture
+def job_folders(tmp_path: Path) -> tuple[Path, Path]:
+    contents, styles = tmp_path / "contents", tmp_path / "styles"
+    for index, (width, height) in enumerate(CONTENT_SIZES):
+        make_image(contents / f"photo{index}.png", width, height, seed=index)
+    make_image(styles / "waves.png", 72, 56, seed=10)
+    make_image(styles / "glass.jpg", 64, 64, seed=11)
+    (contents / "notes.txt").write_text("not an image, skipped quietly")
+    return contents, styles
+
+
+def as_tensor(path: Path) -> torch.Tensor:
+    return torch.from_numpy(np.array(Image.open(path).convert("RGB"))).permute(2, 0, 1)[None].float() / 255
+
+
+@pytest.fixture
+def count_encodes(monkeypatch):
+    calls = []
+    original = model.Encoder.forward
+
+    def counting(self, image, upto="relu4_1"):
+        calls.append(tuple(image.shape))
+        return original(self, image, upto)
+
+    monkeypatch.setattr(model.Encoder, "forward", counting)
+    return calls
+
+
+def test_directory_job_writes_every_output_and_a_grid_per_alpha(run_adain, job_folders, tmp_path, count_encodes):
+    contents, styles = job_folders
+    out = tmp_path / "out"
+    result = run_adain(
+        "stylize",
+        contents,
+        "--style",
+        styles,
+        "--alpha",
+        "0",
+        ".5",
+        "1",
+        "-o",
+        out,
+        "--content-size",
+        "0",
+        "--style-size",
+        "0",
+        "--grid-cell",
+        "32",
+        "--json",
+    )
+    assert result.exit_code == 0, result.output
+    written = sorted(p.name for p in out.glob("photo*.png"))
+    assert len(written) == 18
+    assert "photo1_stylized_waves_alpha0.50.png" in written
+    assert "photo0_stylized_glass_alpha1.00.png" in written
+    for alpha in ("0.00", "0.50", "1.00"):
+        grid = Image.open(out / f"grid_alpha{alpha}.png")
+        assert grid.size == ((2 + 1) * 32, (3 + 1) * 32)  # header column + 2 styles; header row + 3 contents
+    # Each distinct image is encoded once: 3 contents + 2 styles, not 18 or 36.
+    assert len(count_encodes) == 5
+    summary = json.loads(result.stdout)
+    assert summary["written"] == 18 and summary["failed"] == 0 and summary["encoder_calls"] == 5
+    assert not list(out.rglob("*.tmp"))
+
+
+def test_outputs_equal_an_independent_computation(run_adain, job_folders, tmp_path, public_states):
+    contents, styles = job_folders
+    out = tmp_path / "out"
+    result = run_adain(
+        "stylize",
+        contents / "photo1.png",
+        "--style",
+        styles / "waves.png",
+        "--alpha",
+        "0.3",
+        "1",
+        "-o",
+        out,
+        "--content-size",
+        "0",
+        "--style-size",
+        "0",
+        "--no-grid",
+    )
+    assert result.exit_code == 0, result.output
+    vgg, dec = load_reference(*public_states)
+    content, style = as_tensor(contents / "photo1.png"), as_tensor(styles / "waves.png")
+    for alpha in (0.3, 1.0):
+        expected = to_uint8_reference(reference_stylize(vgg, dec, content, style, alpha))[0]
+        got = torch.from_numpy(np.asarray(Image.open(out / f"photo1_stylized_waves_alpha{alpha:.2f}.png")))
+        difference = (got.permute(2, 0, 1).int() - expected.int()).abs()
+        assert difference.max() <= 1, f"α={alpha}: max difference {difference.max()}"
+
+
+def test_odd_sizes_come_back_at_their_own_size(run_adain, job_folders, tmp_path):
+    contents, styles = job_folders
+    out = tmp_path / "out"
+    result = run_adain(
+        "stylize", contents / "photo1.png", "--style", styles / "glass.jpg", "-o", out, "--content-size", "0"
+    )
+    assert result.exit_code == 0, result.output
+    assert Image.open(out / "photo1_stylized_glass.png").size == (257, 311)
+    assert not (out / "grid_alpha1.00.png").exists()  # one content and one style: no grid
+
+
+def test_content_size_resizes_the_shorter_side(run_adain, job_folders, tmp_path):
+    contents, styles = job_folders
+    out = tmp_path / "out"
+    result = run_adain(
+        "stylize", contents / "photo1.png", "--style", styles / "glass.jpg", "-o", out, "--content-size", "100"
+    )
+    assert result.exit_code == 0, result.output
+    assert Image.open(out / "photo1_stylized_glass.png").size == (100, 121)
+    result = run_adain(
+        "stylize",
+        contents / "photo0.png",
+        "--style",
+        styles / "glass.jpg",
+        "-o",
+        out,
+        "--content-size",
+        "40",
+        "--crop",
+        "--ext",
+        "jpg",
+    )
+    assert Image.open(out / "photo0_stylized_glass.jpg").size == (40, 40)
+
+
+def test_a_corrupt_file_fails_by_name_and_the_rest_are_written(run_adain, job_folders, tmp_path):
+    contents, styles = job_folders
+    (contents / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not really a jpeg")
+    out = tmp_path / "out"
+    result = run_adain("stylize", contents, "--style", styles, "-o", out, "--content-size", "0", "--json")
+    assert result.exit_code == 1
+    assert len(list(out.glob("photo*_stylized_*.png"))) == 6
+    assert "broken.jpg" in result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["failed"] == 2 and summary["written"] == 6
+    assert [Path(f["path"]).name for f in summary["failures"]] == ["broken.jpg"]
+
+
+def test_a_bad_style_fails_its_column_only(run_adain, job_folders, tmp_path):
+    contents, styles = job_folders
+    (styles / "empty.png").write_bytes(b"")
+    out = tmp_path / "out"
+    result = run_adain("stylize", contents, "--style", styles, "-o", out, "--content-size", "0")
+    assert result.exit_code == 1
+    assert "empty.png: empty file" in result.stderr
+    assert len(list(out.glob("photo*_stylized_*.png"))) == 6
+
+
+@pytest.mark.parametrize(
+    ("alpha_args", "expected"),
+    [
+        (["0.5"], ["photo0_stylized_glass.png"]),
+        (
+            ["0", ".25", ".5", ".75", "1"],
+            [f"photo0_stylized_glass_alpha{a}.png" for a in ("0.00", "0.25", "0.50", "0.75", "1.00")],
+        ),
+        (["0,0.5,1"], [f"photo0_stylized_glass_alpha{a}.png" for a in ("0.00", "0.50", "1.00")]),
+    ],
+)
+def test_alpha_forms(run_adain, job_folders, tmp_path, alpha_args, expected):
+    contents, styles = job_folders
+    out = tmp_path / "out"
+    # The positional content comes after the numbers: only numeric tokens are taken by --alpha.
+    result = run_adain(
+        "stylize",
+        "--style",
+        styles / "glass.jpg",
+        "--alpha",
+        *alpha_args,
+        contents / "photo0.png",
+        "-o",
+        out,
+        "--content-size",
+        "32",
+    )
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.glob("*.png") if not p.name.startswith("grid")) == sorted(expected)
+
+
+@pytest.mark.parametrize("bad", ["1.5", "-0.1", "abc", "0,2"])
+def test_alpha_out_of_range_is_a_usage_error(run_adain, job_folders, tmp_path, bad):
+    contents, styles = job_folders
+    result = run_adain("stylize", contents, "--style", styles, "--alpha", bad, "-o", tmp_path / "out")
+    assert result.exit_code == 2
+    assert "--alpha" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_recursive_mirrors_the_folder_structure(run_adain, tmp_path):
+    make_image(tmp_path / "in" / "a.png", 40, 40, seed=1)
+    make_image(tmp_path / "in" / "trip" / "day1" / "a.png", 40, 40, seed=2)
+    make_image(tmp_path / "style.png", 40, 40, seed=3)
+    out = tmp_path / "out"
+    result = run_adain(
+        "stylize",
+        tmp_path / "in",
+        "--style",
+        tmp_path / "style.png",
+        "-o",
+        out,
+        "-r",
+        "--content-size",
+        "0",
+        "--no-grid",
+    )
+    assert result.exit_code == 0, result.output
+    assert (out / "a_stylized_style.png").is_file()
+    assert (out / "trip" / "day1" / "a_stylized_style.png").is_file()
+    # Without --recursive the subfolders are not walked.
+    result = run_adain(
+        "stylize", tmp_path / "in", "--style", tmp_path / "style.png", "-o", tmp_path / "flat", "--content-size", "0"
+    )
+    assert sorted(p.name for p in (tmp_path / "flat").iterdir()) == ["a_stylized_style.png"]
+
+
+def test_same_stem_never_collides(run_adain, tmp_path):
+    make_image(tmp_path / "in" / "cat.png", 40, 40, seed=1)
+    make_image(tmp_path / "in" / "cat.jpg", 40, 40, seed=2)
+    make_image(tmp_path / "s1" / "ink.png", 40, 40, seed=3)
+    make_image(tmp_path / "s2" / "ink.png", 40, 40, seed=4)
+    out = tmp_path / "out"
+    result = run_adain(
+        "stylize",
+        tmp_path / "in",
+        "--style",
+        tmp_path / "s1",
+        "--style",
+        tmp_path / "s2",
+        "-o",
+        out,
+        "--content-size",
+        "0",
+        "--no-grid",
+    )
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == [
+        "cat_jpg_stylized_ink-2.png",
+        "cat_jpg_stylized_ink.png",
+        "cat_png_stylized_ink-2.png",
+        "cat_png_stylized_ink.png",
+    ]
+
+
+def test_skip_existing_resumes_without_redoing(run_adain, job_folders, tmp_path, count_encodes):
+    contents, styles = job_folders
+    out = tmp_path / "out"
+    args = ("stylize", contents, "--style", styles, "-o", out, "--content-size", "32", "--json")
+    assert run_adain(*args).exit_code == 0
+    finished = out / "photo0_stylized_glass.png"
+    finished.write_bytes(finished.read_bytes())  # touch
+    before = {p: p.stat().st_mtime_ns for p in out.glob("photo*.png")}
+    (out / "photo2_stylized_waves.png").unlink()
+    count_encodes.clear()
+    result = run_adain(*args, "--skip-existing")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["written"] == 1 and summary["skipped"] == 5
+    # Only what has work left is encoded: the one unfinished style and the one unfinished content.
+    assert len(count_encodes) == 2
+    for path, mtime in before.items():
+        if path.exists() and path.name != "photo2_stylized_waves.png":
+            assert path.stat().st_mtime_ns == mtime
+    assert (out / "photo2_stylized_waves.png").is_file()
+
+
+def test_missing_weights_say_where_they_were_looked_for(run_adain, job_folders, tmp_path):
+    contents, styles = job_folders
+    result = run_adain("stylize", contents, "--style", styles, "-o", tmp_path / "out", weights=False)
+    assert result.exit_code == 1
+    message = result.stderr.strip()
+    assert message.count("\n") == 0
+    assert str(tmp_path / "adain-home" / "vgg_normalised.pth") in message
+    assert "adain weights download" in message
+
+
+def test_no_images_found_is_a_clear_error(run_adain, tmp_path):
+    (tmp_path / "empty").mkdir()
+    make_image(tmp_path / "s.png", 32, 32)
+    result = run_adain("stylize", tmp_path / "empty", "--style", tmp_path / "s.png", "-o", tmp_path / "out")
+    assert result.exit_code == 1
+    assert "no content images found" in result.stderr
+
+
+def test_plain_progress_when_not_a_terminal_and_quiet(run_adain, job_folders, tmp_path):
+    contents, styles = job_folders
+    result = run_adain("stylize", contents, "--style", styles, "-o", tmp_path / "a", "--content-size", "32")
+    lines = result.stderr.strip().splitlines()
+    assert lines[0].startswith("[1/6] wrote ")
+    assert "6 written, 0 skipped, 0 failed" in lines[-1]
+    quiet = run_adain("stylize", contents, "--style", styles, "-o", tmp_path / "b", "--content-size", "32", "-q")
+    assert quiet.exit_code == 0 and quiet.stderr == "" and quiet.stdout == ""
+
+
+def test_version_answers_without_importing_torch():
+    code = (
+        "import sys\n"
+        "from adain_cli.cli import main\n"
+        "try:\n    main(['--version'])\nexcept SystemExit:\n    pass\n"
+        "print('torch' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.splitlines() == ["adain, version 0.1.0", "False"]
+
+
+def test_help_reads_well(run_adain):
+    result = run_adain("--help", weights=False)
+    assert result.exit_code == 0 and "stylize" in result.output
+    result = run_adain("stylize", "--help", weights=False)
+    assert "--alpha A [A ...]" in result.output and "--skip-existing" in result.output
