@@ -132,6 +132,8 @@ class CommonOptions:
     max_pixels: int
     encoder: str
     decoder: str
+    offline: bool
+    no_verify: bool
     device: str
     precision: str
     batch_size: int
@@ -145,6 +147,18 @@ class CommonOptions:
     def pop(cls, kwargs: dict[str, Any]) -> CommonOptions:
         return cls(**{name: kwargs.pop(name) for name in cls.__dataclass_fields__})
 
+
+_FETCH_OPTIONS: list[Callable] = [
+    click.option(
+        "--offline", is_flag=True, envvar="ADAIN_OFFLINE", help="Never download weights (also ADAIN_OFFLINE=1)."
+    ),
+    click.option(
+        "--no-verify",
+        is_flag=True,
+        envvar="ADAIN_NO_VERIFY",
+        help="Accept downloaded weights whose SHA-256 does not match, with a warning (also ADAIN_NO_VERIFY=1).",
+    ),
+]
 
 _COMMON_OPTIONS: list[Callable] = [
     click.option(
@@ -198,6 +212,7 @@ _COMMON_OPTIONS: list[Callable] = [
     click.option(
         "--decoder", default="decoder", show_default=True, help="Decoder weights: a registered name or a .pth path."
     ),
+    *_FETCH_OPTIONS,
     click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps."),
     click.option(
         "--precision",
@@ -274,15 +289,26 @@ def find_inputs(paths: Sequence[Path], recursive: bool, what: str, mirror: bool 
     return found
 
 
+def fetch_weights(name_or_path: str, offline: bool, no_verify: bool, console: Any, quiet: bool = False) -> Path:
+    """A checkpoint path for a name or path, downloading a registered file on first use."""
+    from adain_cli import weights
+    from adain_cli.progress import DownloadView
+
+    options = weights.FetchOptions(offline=offline, verify=not no_verify)
+    with DownloadView(console, name_or_path, quiet) as view:
+        return weights.resolve(name_or_path, options, view, lambda m: console.print(f"warning: {m}", markup=False))
+
+
 def run(opts: CommonOptions, job: Job) -> None:
     """Load the model once, run the job with progress, print the summary, exit with its status."""
-    from adain_cli import weights
     from adain_cli.engine import Stylizer, run_job
     from adain_cli.progress import JobProgress
 
-    encoder, decoder = weights.resolve(opts.encoder), weights.resolve(opts.decoder)
-    stylizer = Stylizer.from_files(encoder, decoder, opts.device, opts.precision)
     console = _stderr_console()
+    encoder, decoder = (
+        fetch_weights(name, opts.offline, opts.no_verify, console, opts.quiet) for name in (opts.encoder, opts.decoder)
+    )
+    stylizer = Stylizer.from_files(encoder, decoder, opts.device, opts.precision)
     with JobProgress(console, quiet=opts.quiet) as progress:
         summary = run_job(stylizer, job, progress)
     if not opts.quiet:
@@ -374,6 +400,101 @@ def stylize(content: tuple[Path, ...], styles: tuple[Path, ...], alphas: tuple[f
     contents = find_inputs(content, opts.recursive, "content")
     style_sources = find_inputs(styles, opts.recursive, "style", mirror=False)
     run(opts, build_job(opts, contents, style_sources, style_looks(style_sources), alphas))
+
+
+@cli.group()
+def weights() -> None:
+    """List, download, locate and verify the pretrained weights.
+
+    \b
+    The cache is $ADAIN_HOME, else $XDG_CACHE_HOME/adain, else ~/.cache/adain.
+    ADAIN_WEIGHTS_MIRROR=URL downloads from a mirror instead of the release page.
+    """
+
+
+def _weight_names(names: Sequence[str]) -> list[str]:
+    from adain_cli.weights import REGISTRY
+
+    unknown = [name for name in names if name.removesuffix(".pth") not in REGISTRY]
+    if unknown:
+        raise click.BadParameter(f"unknown weights {', '.join(unknown)} (known: {', '.join(REGISTRY)})")
+    return [name.removesuffix(".pth") for name in names] or list(REGISTRY)
+
+
+@weights.command("list")
+@click.option("--verify/--no-verify", "check", default=True, show_default=True, help="Hash present files.")
+def weights_list(check: bool) -> None:
+    """Show each registered file: present?, path, size, verified?"""
+    from rich.console import Console
+    from rich.table import Table
+
+    from adain_cli.weights import REGISTRY, cached_path, sha256_of
+
+    table = Table("name", "present", "path", "size", "verified")
+    for spec in REGISTRY.values():
+        path = cached_path(spec)
+        if not path.is_file():
+            table.add_row(spec.name, "no", str(path), f"≈{spec.approx_mb} MB", "–")
+            continue
+        verified = "not checked" if not check else "yes" if sha256_of(path) == spec.sha256 else "NO (hash differs)"
+        table.add_row(spec.name, "yes", str(path), f"{path.stat().st_size / 1e6:.1f} MB", verified)
+    Console(highlight=False).print(table)
+
+
+@weights.command("download")
+@click.argument("names", nargs=-1)
+@click.option("--force", is_flag=True, help="Download again even if the file is present.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress.")
+@_FETCH_OPTIONS[1]
+def weights_download(names: tuple[str, ...], force: bool, quiet: bool, no_verify: bool) -> None:
+    """Download NAMES (default: all) into the cache, checking size and SHA-256."""
+    from adain_cli.weights import REGISTRY, cached_path
+
+    console = _stderr_console()
+    for name in _weight_names(names):
+        path = cached_path(REGISTRY[name])
+        if force and path.is_file():
+            path.unlink()
+        if path.is_file():
+            console.print(f"{name}: already present at {path}", markup=False)
+            continue
+        fetch_weights(name, False, no_verify, console, quiet)
+        console.print(f"{name}: saved to {path}", markup=False)
+
+
+@weights.command("path")
+@click.argument("name")
+def weights_path(name: str) -> None:
+    """Print where NAME lives in the cache (exit 1 if it is not there yet)."""
+    from adain_cli.weights import REGISTRY, cached_path, missing_message
+
+    spec = REGISTRY[_weight_names([name])[0]]
+    click.echo(cached_path(spec))
+    if not cached_path(spec).is_file():
+        raise AdainError(missing_message(spec))
+
+
+@weights.command("verify")
+@click.argument("names", nargs=-1)
+def weights_verify(names: tuple[str, ...]) -> None:
+    """Check the SHA-256 of NAMES (default: all); exit 1 if any is missing or differs."""
+    from adain_cli.weights import REGISTRY, cached_path, sha256_of
+
+    problems = 0
+    for name in _weight_names(names):
+        spec, path = REGISTRY[name], cached_path(REGISTRY[name])
+        if not path.is_file():
+            click.echo(f"{name}: missing ({path})")
+            problems += 1
+            continue
+        digest = sha256_of(path)
+        if digest == spec.sha256:
+            click.echo(f"{name}: ok ({path})")
+        else:
+            click.echo(f"{name}: SHA-256 {digest} differs from the expected {spec.sha256} ({path})")
+            problems += 1
+    if problems:
+        raise AdainError(f"{problems} file(s) missing or not verified")
 
 
 def main(argv: Sequence[str] | None = None) -> None:

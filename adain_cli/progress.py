@@ -7,6 +7,7 @@ from types import TracebackType
 from rich.console import Console
 from rich.progress import (
     BarColumn,
+    DownloadColumn,
     MofNCompleteColumn,
     Progress,
     ProgressColumn,
@@ -14,6 +15,7 @@ from rich.progress import (
     Task,
     TextColumn,
     TimeRemainingColumn,
+    TransferSpeedColumn,
 )
 from rich.text import Text
 
@@ -77,3 +79,46 @@ class JobProgress:
     def _print(self, line: str, style: str | None = None) -> None:
         target = self._progress.console if self._progress is not None else self.console
         target.print(line, style=style, markup=False, highlight=False, soft_wrap=True)
+
+
+class DownloadView:
+    """Renders a weights download: bytes, speed and time left on a terminal; two lines otherwise."""
+
+    def __init__(self, console: Console, label: str, quiet: bool = False) -> None:
+        self.console, self.label, self.quiet = console, label, quiet
+        self._progress: Progress | None = None
+        self._task = None
+        self._announced = False
+
+    def __enter__(self) -> DownloadView:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+        elif self._announced and kind is None:
+            self.console.print(f"downloaded {self.label}", markup=False, highlight=False)
+
+    def __call__(self, done: int, total: int | None) -> None:
+        if self.quiet:
+            return
+        if not self.console.is_terminal:
+            if not self._announced:
+                size = f" ({total / 1e6:.1f} MB)" if total else ""
+                self.console.print(f"downloading {self.label}{size}", markup=False, highlight=False)
+                self._announced = True
+            return
+        if self._progress is None:
+            self._progress = Progress(
+                TextColumn(f"[bold]{self.label}"),
+                BarColumn(),
+                DownloadColumn(),
+                TransferSpeedColumn(),
+                TimeRemainingColumn(),
+                console=self.console,
+            )
+            self._progress.start()
+            self._task = self._progress.add_task("download", total=total)
+        self._progress.update(self._task, completed=done, total=total)

@@ -7,8 +7,18 @@ the same state_dict under a "decoder" key beside their metadata, and load the sa
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import hashlib
 import os
 import pickle
+import re
+import socket
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,10 +103,15 @@ def read_state_dict(path: Path) -> dict[str, Tensor]:
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else "unsafe content"
-        raise WeightsError(f"{path}: refused to load: it is not a plain weights file ({first_line[:160]})") from None
+        unsafe = re.search(r"Unsupported global: GLOBAL (\S+)", str(error))
+        if unsafe:
+            raise WeightsError(
+                f"{path}: refused to load: it asks to run {unsafe.group(1)}, and a weights file holds only tensors"
+            ) from None
+        raise WeightsError(f"{path}: not a readable PyTorch checkpoint (not a weights-only pickle)") from None
     except (RuntimeError, OSError, EOFError, ValueError) as error:
-        raise WeightsError(f"{path}: not a readable PyTorch checkpoint ({str(error).splitlines()[0][:160]})") from None
+        first_line = str(error).splitlines()[0].split(". ")[0][:160]
+        raise WeightsError(f"{path}: not a readable PyTorch checkpoint ({first_line})") from None
     if isinstance(loaded, dict):
         for key in ("decoder", "state_dict"):
             if isinstance(loaded.get(key), dict):
@@ -131,8 +146,138 @@ def load_decoder(path: Path) -> Decoder:
     return decoder.eval()
 
 
-def resolve(name_or_path: str) -> Path:
-    """The checkpoint file for a registered name (in the cache) or a path."""
+# ---------------------------------------------------------------------------------------------
+# Download
+
+
+@dataclass(frozen=True)
+class FetchOptions:
+    """How a missing registered file may be fetched."""
+
+    offline: bool = False
+    verify: bool = True
+
+
+# (bytes received so far, total bytes or None) for a download in progress.
+DownloadProgress = Callable[[int, int | None], None]
+Warn = Callable[[str], None]
+
+TIMEOUT_SECONDS = 30.0
+ATTEMPTS = 3
+RETRY_DELAY_SECONDS = 1.0
+CHUNK = 1 << 16
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class _Transient(Exception):
+    """A failure worth another try (timeout, reset connection, 5xx)."""
+
+
+def _describe_url_error(url: str, error: BaseException) -> str:
+    reason = getattr(error, "reason", error)
+    host = urllib.request.urlparse(url).hostname
+    if isinstance(reason, socket.gaierror):
+        return f"cannot resolve host {host!r} (no network or DNS?)"
+    if isinstance(reason, OSError) and reason.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+        return f"no route to {host!r} (no network?)"
+    if isinstance(reason, OSError) and reason.errno == errno.ECONNREFUSED:
+        return f"connection to {host!r} refused"
+    if isinstance(reason, TimeoutError):
+        return f"timed out after {TIMEOUT_SECONDS:g} s"
+    return str(reason)
+
+
+def _stream(url: str, tmp: Path, progress: DownloadProgress) -> tuple[str, int]:
+    """Download `url` into `tmp`; returns (sha256, bytes). Raises _Transient or WeightsError."""
+    request = urllib.request.Request(url, headers={"User-Agent": "adain-cli"})
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response, tmp.open("wb") as out:
+            length = response.headers.get("Content-Length")
+            total = int(length) if length and length.isdigit() else None
+            digest, received = hashlib.sha256(), 0
+            progress(0, total)
+            for block in iter(lambda: response.read(CHUNK), b""):
+                out.write(block)
+                digest.update(block)
+                received += len(block)
+                progress(received, total)
+    except urllib.error.HTTPError as error:
+        if error.code >= 500 or error.code == 429:
+            raise _Transient(f"HTTP {error.code} {error.reason}") from None
+        raise WeightsError(f"cannot download {url}: HTTP {error.code} {error.reason}") from None
+    except urllib.error.URLError as error:
+        message = _describe_url_error(url, error)
+        if isinstance(error.reason, (TimeoutError, ConnectionResetError)):
+            raise _Transient(message) from None
+        raise WeightsError(f"cannot download {url}: {message}") from None
+    except (TimeoutError, ConnectionError) as error:
+        raise _Transient(_describe_url_error(url, error)) from None
+    if total is not None and received != total:
+        raise _Transient(f"connection closed after {received} of {total} bytes")
+    return digest.hexdigest(), received
+
+
+def download(
+    spec: WeightSpec,
+    options: FetchOptions = FetchOptions(),
+    progress: DownloadProgress = lambda done, total: None,
+    warn: Warn = lambda message: None,
+) -> Path:
+    """Fetch `spec` into the cache: temporary file, size and SHA-256 checked, then renamed into place."""
+    if options.offline:
+        raise WeightsError(
+            f"{spec.filename} is not in the cache and offline mode is on (ADAIN_OFFLINE / --offline): "
+            f"put the file at {cached_path(spec)} (it is served at {spec.url})"
+        )
+    target = cached_path(spec)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{spec.filename}.", suffix=".part")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        digest = _download_with_retries(spec.url, tmp, progress)
+        if digest != spec.sha256:
+            if options.verify:
+                raise WeightsError(
+                    f"{spec.filename} from {spec.url} has SHA-256 {digest}, expected {spec.sha256}; "
+                    "nothing was kept (use --no-verify or ADAIN_NO_VERIFY=1 to accept it anyway)"
+                )
+            warn(f"{spec.filename}: SHA-256 {digest} does not match the expected {spec.sha256}; kept (--no-verify)")
+        os.replace(tmp, target)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    return target
+
+
+def _download_with_retries(url: str, tmp: Path, progress: DownloadProgress) -> str:
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            return _stream(url, tmp, progress)[0]
+        except _Transient as error:
+            if attempt == ATTEMPTS:
+                raise WeightsError(f"cannot download {url}: {error} (tried {ATTEMPTS} times)") from None
+            time.sleep(RETRY_DELAY_SECONDS * attempt)
+    raise AssertionError("unreachable")
+
+
+def resolve(
+    name_or_path: str,
+    options: FetchOptions | None = None,
+    progress: DownloadProgress = lambda done, total: None,
+    warn: Warn = lambda message: None,
+) -> Path:
+    """The checkpoint file for a registered name (from the cache, downloaded if missing) or a path.
+
+    With `options` None a missing registered file is an error rather than a download.
+    """
     spec = lookup(name_or_path)
     if spec is None:
         path = Path(name_or_path).expanduser()
@@ -140,6 +285,8 @@ def resolve(name_or_path: str) -> Path:
             raise WeightsError(f"{path}: no such checkpoint file")
         return path
     path = cached_path(spec)
-    if not path.is_file():
+    if path.is_file():
+        return path
+    if options is None:
         raise WeightsError(missing_message(spec))
-    return path
+    return download(spec, options, progress, warn)

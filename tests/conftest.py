@@ -14,9 +14,11 @@ from adain_cli.model import random_public_state_dicts
 
 @pytest.fixture(autouse=True)
 def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No test sees the user's cache or a mirror, and none can reach a real weights server."""
-    for name in ("ADAIN_WEIGHTS_MIRROR", "ADAIN_OFFLINE", "ADAIN_NO_VERIFY", "XDG_CACHE_HOME"):
+    """No test sees the user's cache, and none can reach a real weights server: downloads go to a
+    closed port on 127.0.0.1 unless a test starts its own server."""
+    for name in ("ADAIN_OFFLINE", "ADAIN_NO_VERIFY", "XDG_CACHE_HOME"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ADAIN_WEIGHTS_MIRROR", "http://127.0.0.1:9/no-server")
     monkeypatch.setenv("ADAIN_HOME", str(tmp_path / "adain-home"))
 
 
