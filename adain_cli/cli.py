@@ -402,6 +402,72 @@ def stylize(content: tuple[Path, ...], styles: tuple[Path, ...], alphas: tuple[f
     run(opts, build_job(opts, contents, style_sources, style_looks(style_sources), alphas))
 
 
+@cli.command(cls=AdainCommand)
+@click.argument("content", type=click.Path(path_type=Path))
+@click.argument("styles", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--weights",
+    "-w",
+    "weights",
+    cls=VariadicOption,
+    type=NumberList(),
+    default=None,
+    metavar="W [W ...]",
+    help="One weight per style, normalised to sum 1: `--weights .3 .7` or `--weights .3,.7` (default: equal).",
+)
+@click.option(
+    "--sheet",
+    type=click.IntRange(min=2),
+    default=None,
+    metavar="N",
+    help="Write the interpolation figure instead: a strip of N (2 styles) or an N×N sheet (4 styles).",
+)
+@alpha_option
+@common_options
+def interpolate(
+    content: Path,
+    styles: tuple[Path, ...],
+    weights: tuple[float, ...] | None,
+    sheet: int | None,
+    alphas: tuple[float, ...],
+    **kwargs: Any,
+) -> None:
+    """Stylize CONTENT (a file or folder) with a weighted blend of two or more STYLES.
+
+    T = g((1 − α)·f(c) + α·Σ w_k·AdaIN(f(c), f(s_k))). Writes
+    OUTPUT/{content}_interpolated_{style1}-{style2}….{ext}, or with --sheet one
+    {content}_interpolated_…_sheet.{ext} per content.
+    """
+    from adain_cli import ops
+    from adain_cli.engine import interpolation_look
+    from adain_cli.images import Source, with_unique_labels
+
+    opts = CommonOptions.pop(kwargs)
+    if len(styles) < 2:
+        raise click.UsageError("interpolate needs at least two STYLES (for one, use `adain stylize`)")
+    style_sources = with_unique_labels([Source(path) for path in styles])
+    name = "interpolated_" + "-".join(style.label for style in style_sources)
+    if sheet is not None:
+        if weights is not None:
+            raise click.BadParameter("--sheet sets the weights of every cell itself", param_hint="'--weights'")
+        try:
+            shape, cell_weights = ops.sheet_weights(len(styles), sheet)
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint="'--sheet'") from None
+        looks = [interpolation_look(style_sources, w, f"{name}_cell{i}") for i, w in enumerate(cell_weights)]
+        extra = {"sheet": shape, "sheet_name": f"{name}_sheet"}
+    else:
+        weights = weights or (1.0,) * len(styles)
+        if len(weights) != len(styles):
+            raise click.BadParameter(f"{len(weights)} weights for {len(styles)} styles", param_hint="'--weights'")
+        try:
+            looks, extra = [interpolation_look(style_sources, weights, name)], {}
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint="'--weights'") from None
+    contents = find_inputs([content], opts.recursive, "content")
+    run(opts, build_job(opts, contents, style_sources, looks, alphas, **extra))
+
+
 @cli.group()
 def weights() -> None:
     """List, download, locate and verify the pretrained weights.

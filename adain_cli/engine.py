@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Literal
 
@@ -179,10 +180,22 @@ def single_style_target(content: Content, style: StyleLookup, index: int) -> Ten
     return ops.adain_with_stats(content.feat, content.stats, style(index))
 
 
+def interpolation_target(content: Content, style: StyleLookup, weights: tuple[float, ...]) -> Tensor:
+    stats = [style(k) for k in range(len(weights))]
+    return ops.interpolate(content.feat, stats, weights, content.stats)
+
+
+def interpolation_look(styles: Sequence[Source], weights: Sequence[float], name: str | None = None) -> Look:
+    """Every style blended with `weights` (normalised to sum 1): `interpolated_{s1}-{s2}…`."""
+    label = name or "interpolated_" + "-".join(style.label for style in styles)
+    normalised = tuple(ops.normalize_weights(weights))
+    return Look(label, tuple(range(len(styles))), partial(interpolation_target, weights=normalised))
+
+
 def style_looks(styles: Sequence[Source], suffix: str = "") -> list[Look]:
     """One look per style: `stylized_{style}` (what `adain stylize` does)."""
     return [
-        Look(f"stylized_{style.label}{suffix}", (k,), lambda c, s, k=k: single_style_target(c, s, k))
+        Look(f"stylized_{style.label}{suffix}", (k,), partial(single_style_target, index=k))
         for k, style in enumerate(styles)
     ]
 
@@ -198,7 +211,21 @@ class ImageOptions:
 
 
 @dataclass(frozen=True)
+class Output:
+    """One file a job writes for a content: a single result, or a sheet of several (look, α) cells."""
+
+    path: Path
+    cells: tuple[tuple[int, float], ...]  # (look index, α), row-major on a sheet
+
+
+@dataclass(frozen=True)
 class Job:
+    """Everything `run_job` needs; built by a command from its options (the engine never sees click).
+
+    With `sheet` = (rows, cols) each content gets one sheet per α holding every look as a cell
+    (`{content}_{sheet_name}.{ext}`), instead of one file per look and a contents×looks grid.
+    """
+
     contents: tuple[Source, ...]
     styles: tuple[Source, ...]
     looks: tuple[Look, ...]
@@ -209,29 +236,45 @@ class Job:
     grid_cell: int = 256
     skip_existing: bool = False
     batch_size: int = 4
-    style_headers: bool = True
+    sheet: tuple[int, int] | None = None
+    sheet_name: str = "sheet"
 
-    def output_path(self, content: Source, look: Look, alpha: float) -> Path:
-        suffix = f"_alpha{alpha:.2f}" if len(self.alphas) > 1 else ""
-        return self.output_dir / content.rel_dir / f"{content.label}_{look.name}{suffix}.{self.images.ext}"
+    def _alpha_suffix(self, alpha: float) -> str:
+        return f"_alpha{alpha:.2f}" if len(self.alphas) > 1 else ""
+
+    def output_path(self, content: Source, name: str, alpha: float) -> Path:
+        filename = f"{content.label}_{name}{self._alpha_suffix(alpha)}.{self.images.ext}"
+        return self.output_dir / content.rel_dir / filename
+
+    def outputs(self, content: Source) -> list[Output]:
+        if self.sheet is not None:
+            cells = range(len(self.looks))
+            return [
+                Output(self.output_path(content, self.sheet_name, a), tuple((c, a) for c in cells)) for a in self.alphas
+            ]
+        return [
+            Output(self.output_path(content, look.name, alpha), ((col, alpha),))
+            for col, look in enumerate(self.looks)
+            for alpha in self.alphas
+        ]
 
     def grid_path(self, alpha: float) -> Path:
         return self.output_dir / f"grid_alpha{alpha:.2f}.{self.images.ext}"
 
     def wants_grids(self) -> bool:
-        return self.grid and (len(self.contents) > 1 or len(self.looks) > 1)
+        return self.grid and self.sheet is None and (len(self.contents) > 1 or len(self.looks) > 1)
 
     def check_names(self) -> None:
         """Refuse a job in which two outputs would get the same file name."""
-        seen: dict[Path, str] = {}
+        seen: dict[Path, Path] = {}
         for content in self.contents:
-            for look in self.looks:
-                for alpha in self.alphas:
-                    path = self.output_path(content, look, alpha)
-                    what = f"{content.path} with {look.name} at α={alpha:g}"
-                    if path in seen:
-                        raise AdainError(f"two outputs would both be written to {path}: {seen[path]} and {what}")
-                    seen[path] = what
+            for output in self.outputs(content):
+                if output.path in seen:
+                    raise AdainError(
+                        f"two outputs would both be written to {output.path}: from {seen[output.path]} "
+                        f"and from {content.path}"
+                    )
+                seen[output.path] = content.path
 
 
 # ---------------------------------------------------------------------------------------------
@@ -341,43 +384,53 @@ def _prefetch(
 
 
 class _StyleBank:
-    """Style images loaded once; their statistics encoded once per job, or per content on request."""
+    """Style images loaded once; their statistics encoded once per job (the same file given twice
+    counts once)."""
 
     def __init__(self, stylizer: Stylizer, job: Job) -> None:
         self.stylizer = stylizer
         self.images: dict[int, LoadedImage] = {}
         self.errors: dict[int, str] = {}
+        self._first: dict[int, int] = {}  # style index -> index of the first style with the same file
         self._stats: dict[int, Stats] = {}
-        needed = sorted({k for look in job.looks for k in look.styles})
-        for k in needed:
+        by_path: dict[Path, int] = {}
+        for k in sorted({k for look in job.looks for k in look.styles}):
             source = job.styles[k]
+            first = self._first[k] = by_path.setdefault(source.path.resolve(), k)
+            if first != k:
+                if first in self.errors:
+                    self.errors[k] = self.errors[first]
+                else:
+                    self.images[k] = self.images[first]
+                continue
             try:
                 self.images[k] = images.load(source.path, job.images.style_size, job.images.crop, job.images.max_pixels)
             except ImageError as error:
                 self.errors[k] = str(error)
 
     def stats(self, k: int) -> Stats:
-        if k not in self._stats:
-            self._stats[k] = self.stylizer.style_stats(self.images[k].rgb)
-        return self._stats[k]
+        first = self._first[k]
+        if first not in self._stats:
+            self._stats[first] = self.stylizer.style_stats(self.images[first].rgb)
+        return self._stats[first]
 
 
 def run_job(stylizer: Stylizer, job: Job, progress: ProgressFn = lambda event: None) -> Summary:
     """Run every (content, look, α) of `job`; never raises for a bad input, only reports it."""
     started = time.perf_counter()
     job.check_names()
-    summary = Summary(total=len(job.contents) * len(job.looks) * len(job.alphas))
+    summary = Summary(total=sum(len(job.outputs(content)) for content in job.contents))
     reporter = _Reporter(summary, progress)
     progress(Event("start", total=summary.total, count=0))
     calls_before = stylizer.encoder_calls
 
     bank = _StyleBank(stylizer, job)
-    looks = _drop_looks_with_bad_styles(job, bank, reporter)
+    dropped = _drop_looks_with_bad_styles(job, bank, reporter)
     grids = _make_grids(job, bank, reporter)
 
     loader = ThreadPoolExecutor(max_workers=2, thread_name_prefix="adain-load")
     saver = ThreadPoolExecutor(max_workers=2, thread_name_prefix="adain-save")
-    runner = _ContentRunner(stylizer, job, looks, bank, reporter, grids, saver)
+    runner = _ContentRunner(stylizer, job, dropped, bank, reporter, grids, saver)
     try:
 
         def load(source: Source) -> LoadedImage:
@@ -401,12 +454,20 @@ def run_job(stylizer: Stylizer, job: Job, progress: ProgressFn = lambda event: N
     return summary
 
 
-def _drop_looks_with_bad_styles(job: Job, bank: _StyleBank, reporter: _Reporter) -> list[tuple[int, Look]]:
-    """(column, look) for the looks whose styles all loaded; the others are reported as failed."""
+def _drop_looks_with_bad_styles(job: Job, bank: _StyleBank, reporter: _Reporter) -> set[int]:
+    """The indices of looks whose styles did not load; the outputs they spoil are reported as failed."""
+    dropped: set[int] = set()
     for k, error in bank.errors.items():
-        affected = sum(1 for look in job.looks if k in look.styles)
-        reporter.failed(job.styles[k].path, error, affected * len(job.contents) * len(job.alphas))
-    return [(col, look) for col, look in enumerate(job.looks) if not any(k in bank.errors for k in look.styles)]
+        spoiled = {col for col, look in enumerate(job.looks) if k in look.styles} - dropped
+        dropped |= spoiled
+        affected = sum(
+            1
+            for content in job.contents
+            for output in job.outputs(content)
+            if any(col in spoiled for col, _ in output.cells)
+        )
+        reporter.failed(job.styles[k].path, error, affected)
+    return dropped
 
 
 def _make_grids(job: Job, bank: _StyleBank, reporter: _Reporter) -> dict[float, GridCanvas]:
@@ -419,7 +480,7 @@ def _make_grids(job: Job, bank: _StyleBank, reporter: _Reporter) -> dict[float, 
     grids = {alpha: GridCanvas(rows, cols, job.grid_cell) for alpha in job.alphas}
     for col, look in enumerate(job.looks):
         header = look.header
-        if header is None and job.style_headers and len(look.styles) == 1 and look.styles[0] in bank.images:
+        if header is None and len(look.styles) == 1 and look.styles[0] in bank.images:
             header = images.to_pil(bank.images[look.styles[0]].rgb)
         if header is not None:
             for canvas in grids.values():
@@ -432,33 +493,28 @@ class _Pending:
     future: Future[Image.Image]
     path: Path
     row: int
-    col: int
-    alpha: float
+    cell: tuple[int, float]
 
 
 class _ContentRunner:
-    """Everything done for one content image: encode once, decode its outputs in batches, save."""
+    """Everything done for one content image: encode once, decode its cells in batches, save."""
 
     def __init__(
         self,
         stylizer: Stylizer,
         job: Job,
-        looks: list[tuple[int, Look]],
+        dropped: set[int],
         bank: _StyleBank,
         reporter: _Reporter,
         grids: dict[float, GridCanvas],
         saver: ThreadPoolExecutor,
     ) -> None:
-        self.stylizer, self.job, self.looks, self.bank = stylizer, job, looks, bank
+        self.stylizer, self.job, self.dropped, self.bank = stylizer, job, dropped, bank
         self.reporter, self.grids, self.saver = reporter, grids, saver
         self.pending: deque[_Pending] = deque()
 
     def run(self, row: int, source: Source, future: Future[LoadedImage]) -> None:
-        outputs = [
-            (col, look, alpha, self.job.output_path(source, look, alpha))
-            for col, look in self.looks
-            for alpha in self.job.alphas
-        ]
+        outputs = [o for o in self.job.outputs(source) if not any(col in self.dropped for col, _ in o.cells)]
         try:
             loaded = future.result()
         except ImageError as error:
@@ -468,7 +524,7 @@ class _ContentRunner:
             self.reporter.note(f"{source.path}: {note}")
         for canvas in self.grids.values():
             canvas.put_row_header(row, images.to_pil(loaded.rgb))
-        todo = [output for output in outputs if not self._skip_existing(row, *output)]
+        todo = [output for output in outputs if not self._skip_existing(row, output)]
         if not todo:
             return
         if loaded.alpha is not None and self.job.images.ext not in images.FORMATS_WITH_ALPHA:
@@ -483,35 +539,50 @@ class _ContentRunner:
                 len(todo),
             )
 
-    def _skip_existing(self, row: int, col: int, look: Look, alpha: float, path: Path) -> bool:
-        if not (self.job.skip_existing and path.is_file()):
+    def _skip_existing(self, row: int, output: Output) -> bool:
+        if not (self.job.skip_existing and output.path.is_file()):
             return False
-        self.reporter.skipped(path)
+        self.reporter.skipped(output.path)
+        (col, alpha), *_ = output.cells
         if alpha in self.grids:
-            with contextlib.suppress(OSError, ValueError), Image.open(path) as existing:
+            with contextlib.suppress(OSError, ValueError), Image.open(output.path) as existing:
                 self.grids[alpha].put(row, col, existing)
         return True
 
-    def _stylize(
-        self, row: int, source: Source, loaded: LoadedImage, todo: list[tuple[int, Look, float, Path]]
-    ) -> None:
+    def _decoded(self, content: Content, cells: list[tuple[int, float]]) -> Iterator[Tensor]:
+        """The result of every (look, α) cell, in order: targets once per look, decodes in batches."""
+        targets: dict[int, Tensor] = {}
+        for col, _ in cells:
+            if col not in targets:
+                targets[col] = self.job.looks[col].target(content, self.bank.stats)
+        for batch in _chunks(cells, self.job.batch_size):
+            blended = torch.cat([ops.blend(content.feat, targets[col], alpha) for col, alpha in batch])
+            yield from self.stylizer.decode(blended, content.image.size)
+
+    def _stylize(self, row: int, source: Source, loaded: LoadedImage, todo: list[Output]) -> None:
         feat = self.stylizer.encode(loaded.rgb)
         content = Content(source, loaded, feat, ops.mean_std(feat))
-        targets: dict[int, Tensor] = {}
-        for col, look, _, _ in todo:
-            if col not in targets:
-                targets[col] = look.target(content, self.bank.stats)
-        for batch in _chunks(todo, self.job.batch_size):
-            blended = torch.cat([ops.blend(feat, targets[col], alpha) for col, _, alpha, _ in batch])
-            results = self.stylizer.decode(blended, loaded.size)
-            for (col, _, alpha, path), result in zip(batch, results, strict=True):
-                future = self.saver.submit(self._save, result, path, loaded.alpha)
-                self.pending.append(_Pending(future, path, row, col, alpha))
+        results = self._decoded(content, [cell for output in todo for cell in output.cells])
+        for output in todo:
+            if len(output.cells) == 1:
+                future = self.saver.submit(self._save, next(results), output.path, loaded.alpha)
+            else:
+                sheet = [next(results) for _ in output.cells]
+                future = self.saver.submit(self._save_sheet, sheet, output.path, self.job.sheet or (1, len(sheet)))
+            self.pending.append(_Pending(future, output.path, row, output.cells[0]))
             self.drain(limit=4 * self.job.batch_size)
 
     def _save(self, result: Tensor, path: Path, alpha: Tensor | None) -> Image.Image:
         saved = images.save_image(result, path, self.job.images.quality, alpha)
         return thumbnail(saved, self.job.grid_cell) if self.grids else saved
+
+    def _save_sheet(self, results: list[Tensor], path: Path, shape: tuple[int, int]) -> Image.Image:
+        rows, cols = shape
+        canvas = GridCanvas(rows, cols, self.job.grid_cell, headers=False)
+        for index, result in enumerate(results):
+            canvas.put(*divmod(index, cols), images.to_pil(result))
+        images.save_pil(canvas.image, path, self.job.images.quality)
+        return canvas.image
 
     def drain(self, limit: int) -> None:
         """Collect finished saves, waiting for the oldest while more than `limit` are pending."""
@@ -523,5 +594,6 @@ class _ContentRunner:
                 self.reporter.failed(item.path, str(error), 1)
                 continue
             self.reporter.written(item.path)
-            if item.alpha in self.grids:
-                self.grids[item.alpha].put(item.row, item.col, saved)
+            col, alpha = item.cell
+            if alpha in self.grids:
+                self.grids[alpha].put(item.row, col, saved)

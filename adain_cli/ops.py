@@ -65,16 +65,36 @@ def normalize_weights(weights: Sequence[float]) -> list[float]:
     return [w / total for w in weights]
 
 
-def interpolate(content: Tensor, styles: Sequence[Stats], weights: Sequence[float]) -> Tensor:
+def interpolate(
+    content: Tensor, styles: Sequence[Stats], weights: Sequence[float], content_stats: Stats | None = None
+) -> Tensor:
     """Σ w_k·AdaIN(content, style_k) with the weights normalised to sum 1."""
     if len(styles) != len(weights):
         raise ValueError(f"{len(styles)} styles but {len(weights)} weights")
-    content_stats = mean_std(content)
+    content_stats = content_stats or mean_std(content)
     out = torch.zeros_like(content)
     for stats, weight in zip(styles, normalize_weights(weights), strict=True):
         if weight:
             out = out + weight * adain_with_stats(content, content_stats, stats)
     return out
+
+
+def sheet_weights(styles: int, steps: int) -> tuple[tuple[int, int], list[tuple[float, ...]]]:
+    """The paper's interpolation figure: (rows, cols) and the style weights of each cell, row-major.
+
+    Two styles: a 1×steps strip from style 1 to style 2. Four styles: a steps×steps sheet whose
+    corners are styles 1 (top left), 2 (top right), 3 (bottom left) and 4 (bottom right), with the
+    weights bilinear in between.
+    """
+    if steps < 2:
+        raise ValueError("a sheet needs at least 2 steps")
+    ticks = [i / (steps - 1) for i in range(steps)]
+    if styles == 2:
+        return (1, steps), [(1.0 - t, t) for t in ticks]
+    if styles == 4:
+        cells = [((1 - u) * (1 - v), u * (1 - v), (1 - u) * v, u * v) for v in ticks for u in ticks]
+        return (steps, steps), cells
+    raise ValueError(f"a sheet takes 2 or 4 styles, not {styles}")
 
 
 def masked_mean_std(feat: Tensor, mask: Tensor, eps: float = EPS) -> Stats:

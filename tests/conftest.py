@@ -8,6 +8,7 @@ import torch
 from click.testing import CliRunner, Result
 from PIL import Image
 
+from adain_cli import model
 from adain_cli.cli import cli
 from adain_cli.model import random_public_state_dicts
 
@@ -59,3 +60,21 @@ def run_adain(weight_files):
         return CliRunner().invoke(cli, argv, catch_exceptions=False)
 
     return invoke
+
+
+def as_tensor(path: Path) -> torch.Tensor:
+    return torch.from_numpy(np.array(Image.open(path).convert("RGB"))).permute(2, 0, 1)[None].float() / 255
+
+
+@pytest.fixture
+def count_encodes(monkeypatch):
+    """Every encoder forward pass of the test, by input shape."""
+    calls = []
+    original = model.Encoder.forward
+
+    def counting(self, image, upto="relu4_1"):
+        calls.append(tuple(image.shape))
+        return original(self, image, upto)
+
+    monkeypatch.setattr(model.Encoder, "forward", counting)
+    return calls

@@ -12,8 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from adain_cli import model
-from tests.conftest import make_image
+from tests.conftest import as_tensor, make_image
 from tests.reference import load_reference, reference_stylize, to_uint8_reference
 
 CONTENT_SIZES = [(96, 64), (257, 311), (80, 80)]  # (width, height)
@@ -28,23 +27,6 @@ def job_folders(tmp_path: Path) -> tuple[Path, Path]:
     make_image(styles / "glass.jpg", 64, 64, seed=11)
     (contents / "notes.txt").write_text("not an image, skipped quietly")
     return contents, styles
-
-
-def as_tensor(path: Path) -> torch.Tensor:
-    return torch.from_numpy(np.array(Image.open(path).convert("RGB"))).permute(2, 0, 1)[None].float() / 255
-
-
-@pytest.fixture
-def count_encodes(monkeypatch):
-    calls = []
-    original = model.Encoder.forward
-
-    def counting(self, image, upto="relu4_1"):
-        calls.append(tuple(image.shape))
-        return original(self, image, upto)
-
-    monkeypatch.setattr(model.Encoder, "forward", counting)
-    return calls
 
 
 def test_directory_job_writes_every_output_and_a_grid_per_alpha(run_adain, job_folders, tmp_path, count_encodes):
