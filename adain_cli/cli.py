@@ -375,31 +375,86 @@ def cli() -> None:
     """
 
 
-@cli.command(cls=AdainCommand)
-@click.argument("content", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option(
-    "--style",
-    "-s",
-    "styles",
-    multiple=True,
-    required=True,
-    type=click.Path(path_type=Path),
-    help="A style image or folder; repeat for more.",
-)
-@alpha_option
-@common_options
-def stylize(content: tuple[Path, ...], styles: tuple[Path, ...], alphas: tuple[float, ...], **kwargs: Any) -> None:
-    """Stylize every CONTENT image (file or folder) with every --style, at every α.
+def preserve_color_option(func: Callable) -> Callable:
+    return click.option(
+        "--preserve-color",
+        "color",
+        type=click.Choice(["coral", "luminance"]),
+        is_flag=False,
+        flag_value="coral",
+        default=None,
+        help="Keep the content's colours: coral (alone: the default) or luminance.",
+    )(func)
 
-    Writes OUTPUT/{content}_stylized_{style}.{ext} (with _alpha{α} when several α are asked for)
-    and one content×style grid per α.
-    """
+
+def content_style_arguments(func: Callable) -> Callable:
+    func = click.option(
+        "--style",
+        "-s",
+        "styles",
+        multiple=True,
+        required=True,
+        type=click.Path(path_type=Path),
+        help="A style image or folder; repeat for more.",
+    )(func)
+    return click.argument("content", nargs=-1, required=True, type=click.Path(path_type=Path))(func)
+
+
+def _stylize_every_pair(
+    content: tuple[Path, ...],
+    styles: tuple[Path, ...],
+    alphas: tuple[float, ...],
+    color: str | None,
+    kwargs: dict[str, Any],
+) -> None:
     from adain_cli.engine import style_looks
 
     opts = CommonOptions.pop(kwargs)
     contents = find_inputs(content, opts.recursive, "content")
     style_sources = find_inputs(styles, opts.recursive, "style", mirror=False)
-    run(opts, build_job(opts, contents, style_sources, style_looks(style_sources), alphas))
+    run(opts, build_job(opts, contents, style_sources, style_looks(style_sources), alphas, color=color))
+
+
+@cli.command(cls=AdainCommand)
+@content_style_arguments
+@alpha_option
+@preserve_color_option
+@common_options
+def stylize(
+    content: tuple[Path, ...], styles: tuple[Path, ...], alphas: tuple[float, ...], color: str | None, **kwargs: Any
+) -> None:
+    """Stylize every CONTENT image (file or folder) with every --style, at every α.
+
+    Writes OUTPUT/{content}_stylized_{style}.{ext} (with _alpha{α} when several α are asked for)
+    and one content×style grid per α.
+    """
+    _stylize_every_pair(content, styles, alphas, color, kwargs)
+
+
+@cli.command("preserve-color", cls=AdainCommand)
+@content_style_arguments
+@click.option(
+    "--method",
+    "-m",
+    type=click.Choice(["coral", "luminance"]),
+    default="coral",
+    show_default=True,
+    help="coral: recolour the style to the content first. luminance: stylize the luminance only.",
+)
+@alpha_option
+@common_options
+def preserve_color(
+    content: tuple[Path, ...], styles: tuple[Path, ...], method: str, alphas: tuple[float, ...], **kwargs: Any
+) -> None:
+    """Stylize like `stylize`, keeping each CONTENT's own colours.
+
+    \b
+    coral      match the style image's colour mean and covariance to the content, then stylize
+    luminance  stylize the luminance only and put the content's chroma back (colours kept exactly)
+
+    Writes OUTPUT/{content}_stylized_{style}_{method}.{ext} and one grid per α.
+    """
+    _stylize_every_pair(content, styles, alphas, method, kwargs)
 
 
 @cli.command(cls=AdainCommand)
@@ -423,6 +478,7 @@ def stylize(content: tuple[Path, ...], styles: tuple[Path, ...], alphas: tuple[f
     help="Write the interpolation figure instead: a strip of N (2 styles) or an N×N sheet (4 styles).",
 )
 @alpha_option
+@preserve_color_option
 @common_options
 def interpolate(
     content: Path,
@@ -430,6 +486,7 @@ def interpolate(
     weights: tuple[float, ...] | None,
     sheet: int | None,
     alphas: tuple[float, ...],
+    color: str | None,
     **kwargs: Any,
 ) -> None:
     """Stylize CONTENT (a file or folder) with a weighted blend of two or more STYLES.
@@ -465,7 +522,7 @@ def interpolate(
         except ValueError as error:
             raise click.BadParameter(str(error), param_hint="'--weights'") from None
     contents = find_inputs([content], opts.recursive, "content")
-    run(opts, build_job(opts, contents, style_sources, looks, alphas, **extra))
+    run(opts, build_job(opts, contents, style_sources, looks, alphas, color=color, **extra))
 
 
 @cli.group()

@@ -200,6 +200,25 @@ def style_looks(styles: Sequence[Source], suffix: str = "") -> list[Look]:
     ]
 
 
+ColorMethod = Literal["coral", "luminance"]
+COLOR_METHODS: tuple[ColorMethod, ...] = ("coral", "luminance")
+
+
+def encoder_input(color: ColorMethod | None, content: Tensor) -> Tensor:
+    """What the encoder sees of a content image: its luminance as gray for `luminance`."""
+    return ops.gray3(ops.luminance(content)) if color == "luminance" else content
+
+
+def recoloured_style(color: ColorMethod, style: Tensor, content: Tensor) -> Tensor:
+    """The style image as it is encoded for `content` when the content's colours are kept."""
+    return ops.coral(style, content) if color == "coral" else ops.match_luminance(style, content)
+
+
+def restore_colour(color: ColorMethod | None, result: Tensor, content: Tensor) -> Tensor:
+    """A decoded result with the content's chroma put back, for `luminance`."""
+    return ops.with_content_chroma(result, content) if color == "luminance" else result
+
+
 @dataclass(frozen=True)
 class ImageOptions:
     content_size: int = 512
@@ -238,12 +257,14 @@ class Job:
     batch_size: int = 4
     sheet: tuple[int, int] | None = None
     sheet_name: str = "sheet"
+    color: ColorMethod | None = None
 
-    def _alpha_suffix(self, alpha: float) -> str:
-        return f"_alpha{alpha:.2f}" if len(self.alphas) > 1 else ""
+    def _suffix(self, alpha: float) -> str:
+        method = f"_{self.color}" if self.color else ""
+        return method + (f"_alpha{alpha:.2f}" if len(self.alphas) > 1 else "")
 
     def output_path(self, content: Source, name: str, alpha: float) -> Path:
-        filename = f"{content.label}_{name}{self._alpha_suffix(alpha)}.{self.images.ext}"
+        filename = f"{content.label}_{name}{self._suffix(alpha)}.{self.images.ext}"
         return self.output_dir / content.rel_dir / filename
 
     def outputs(self, content: Source) -> list[Output]:
@@ -414,6 +435,21 @@ class _StyleBank:
             self._stats[first] = self.stylizer.style_stats(self.images[first].rgb)
         return self._stats[first]
 
+    def lookup_for(self, color: ColorMethod | None, content: Tensor) -> StyleLookup:
+        """Style statistics for one content: shared by the job, or recoloured to this content."""
+        if color is None:
+            return self.stats
+        cache: dict[int, Stats] = {}
+
+        def recoloured(k: int) -> Stats:
+            first = self._first[k]
+            if first not in cache:
+                style = recoloured_style(color, self.images[first].rgb, content)
+                cache[first] = self.stylizer.style_stats(style)
+            return cache[first]
+
+        return recoloured
+
 
 def run_job(stylizer: Stylizer, job: Job, progress: ProgressFn = lambda event: None) -> Summary:
     """Run every (content, look, α) of `job`; never raises for a bad input, only reports it."""
@@ -551,16 +587,19 @@ class _ContentRunner:
 
     def _decoded(self, content: Content, cells: list[tuple[int, float]]) -> Iterator[Tensor]:
         """The result of every (look, α) cell, in order: targets once per look, decodes in batches."""
+        color, rgb = self.job.color, content.image.rgb
+        styles = self.bank.lookup_for(color, rgb)
         targets: dict[int, Tensor] = {}
         for col, _ in cells:
             if col not in targets:
-                targets[col] = self.job.looks[col].target(content, self.bank.stats)
+                targets[col] = self.job.looks[col].target(content, styles)
         for batch in _chunks(cells, self.job.batch_size):
             blended = torch.cat([ops.blend(content.feat, targets[col], alpha) for col, alpha in batch])
-            yield from self.stylizer.decode(blended, content.image.size)
+            for result in self.stylizer.decode(blended, content.image.size):
+                yield restore_colour(color, result, rgb)
 
     def _stylize(self, row: int, source: Source, loaded: LoadedImage, todo: list[Output]) -> None:
-        feat = self.stylizer.encode(loaded.rgb)
+        feat = self.stylizer.encode(encoder_input(self.job.color, loaded.rgb))
         content = Content(source, loaded, feat, ops.mean_std(feat))
         results = self._decoded(content, [cell for output in todo for cell in output.cells])
         for output in todo:

@@ -145,3 +145,48 @@ def coral(source: Tensor, target: Tensor) -> Tensor:
     transfer = _matrix_sqrt(_whitened_cov(tgt_norm)) @ torch.linalg.inv(_matrix_sqrt(_whitened_cov(src_norm)))
     out = (transfer @ src_norm) * tgt_std + tgt_mean
     return out.reshape(source.shape).to(source.dtype)
+
+
+# YIQ: luminance Y and chroma I, Q (NTSC). Gatys et al. 2017 transfer style on Y only.
+_RGB_TO_YIQ = torch.tensor(
+    [[0.299, 0.587, 0.114], [0.595716, -0.274453, -0.321263], [0.211456, -0.522591, 0.311135]],
+    dtype=torch.float64,
+)
+_YIQ_TO_RGB = torch.linalg.inv(_RGB_TO_YIQ)
+
+
+def _apply_colour_matrix(matrix: Tensor, image: Tensor) -> Tensor:
+    return torch.einsum("ij,...jhw->...ihw", matrix.to(image.dtype), image)
+
+
+def rgb_to_yiq(image: Tensor) -> Tensor:
+    """(..., 3, H, W) RGB → YIQ."""
+    return _apply_colour_matrix(_RGB_TO_YIQ, image)
+
+
+def yiq_to_rgb(image: Tensor) -> Tensor:
+    """(..., 3, H, W) YIQ → RGB."""
+    return _apply_colour_matrix(_YIQ_TO_RGB, image)
+
+
+def luminance(image: Tensor) -> Tensor:
+    """The Y channel of an RGB image, as a (..., 1, H, W) tensor."""
+    return rgb_to_yiq(image)[..., :1, :, :]
+
+
+def gray3(luma: Tensor) -> Tensor:
+    """A (..., 1, H, W) luminance as a 3-channel gray RGB image (what the encoder takes)."""
+    return luma.expand(*luma.shape[:-3], 3, *luma.shape[-2:]).contiguous()
+
+
+def match_luminance(style: Tensor, content: Tensor) -> Tensor:
+    """The style's luminance scaled to the content's luminance mean and std, as gray RGB."""
+    style_y, content_y = luminance(style), luminance(content)
+    matched = (style_y - style_y.mean()) / (style_y.std() + EPS) * content_y.std() + content_y.mean()
+    return gray3(matched)
+
+
+def with_content_chroma(result: Tensor, content: Tensor) -> Tensor:
+    """The luminance of `result` recombined with the chroma (I, Q) of `content`."""
+    chroma = rgb_to_yiq(content)[..., 1:, :, :]
+    return yiq_to_rgb(torch.cat([luminance(result), chroma], dim=-3))

@@ -81,3 +81,23 @@ def reference_stylize(vgg, dec, content: torch.Tensor, style: torch.Tensor, alph
 
 def to_uint8_reference(image: torch.Tensor) -> torch.Tensor:
     return image.clamp(0, 1).mul(255).add(0.5).floor().to(torch.uint8)
+
+
+def coral_reference(source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """DESIGN.md §2's colour transfer in float32, step by step: recolour (3,H,W) `source` to `target`."""
+
+    def flat(x):
+        f = x.reshape(3, -1)
+        return f, f.mean(1, keepdim=True), f.std(1, keepdim=True)
+
+    def sqrtm(m):
+        u, d, v = torch.svd(m)
+        return u @ torch.diag(d.pow(0.5)) @ v.t()
+
+    s, s_mean, s_std = flat(source)
+    t, t_mean, t_std = flat(target)
+    s_norm, t_norm = (s - s_mean) / s_std, (t - t_mean) / t_std
+    s_cov = s_norm @ s_norm.t() + torch.eye(3)
+    t_cov = t_norm @ t_norm.t() + torch.eye(3)
+    out = sqrtm(t_cov) @ torch.inverse(sqrtm(s_cov)) @ s_norm
+    return (out * t_std + t_mean).reshape(source.shape)
