@@ -156,6 +156,7 @@ class Content:
     image: LoadedImage
     feat: Tensor
     stats: Stats
+    notes: list[str] = field(default_factory=list)  # what a look wants the user told about this content
 
 
 StyleLookup = Callable[[int], Stats]
@@ -229,6 +230,10 @@ class ImageOptions:
     max_pixels: int = images.DEFAULT_MAX_PIXELS
 
 
+# Extra images written beside a content's outputs, as (name, image): e.g. spatial's mask preview.
+CompanionFn = Callable[[Source, Tensor], list[tuple[str, Image.Image]]]
+
+
 @dataclass(frozen=True)
 class Output:
     """One file a job writes for a content: a single result, or a sheet of several (look, α) cells."""
@@ -258,14 +263,17 @@ class Job:
     sheet: tuple[int, int] | None = None
     sheet_name: str = "sheet"
     color: ColorMethod | None = None
+    companions: CompanionFn | None = None
 
     def _suffix(self, alpha: float) -> str:
         method = f"_{self.color}" if self.color else ""
         return method + (f"_alpha{alpha:.2f}" if len(self.alphas) > 1 else "")
 
     def output_path(self, content: Source, name: str, alpha: float) -> Path:
-        filename = f"{content.label}_{name}{self._suffix(alpha)}.{self.images.ext}"
-        return self.output_dir / content.rel_dir / filename
+        return self.companion_path(content, f"{name}{self._suffix(alpha)}")
+
+    def companion_path(self, content: Source, name: str) -> Path:
+        return self.output_dir / content.rel_dir / f"{content.label}_{name}.{self.images.ext}"
 
     def outputs(self, content: Source) -> list[Output]:
         if self.sheet is not None:
@@ -333,6 +341,7 @@ class Summary:
     skipped: list[Path] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
     grids: list[Path] = field(default_factory=list)
+    companions: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
     encoder_calls: int = 0
@@ -352,6 +361,7 @@ class Summary:
             "skipped_outputs": [str(p) for p in self.skipped],
             "failures": [{"path": str(f.path), "error": f.error, "outputs": f.outputs} for f in self.failures],
             "grids": [str(p) for p in self.grids],
+            "companions": [str(p) for p in self.companions],
             "notes": self.notes,
             "encoder_calls": self.encoder_calls,
         }
@@ -566,7 +576,10 @@ class _ContentRunner:
         if loaded.alpha is not None and self.job.images.ext not in images.FORMATS_WITH_ALPHA:
             self.reporter.note(f"{source.path}: transparency composited on white ({self.job.images.ext} has no alpha)")
         try:
+            self._write_companions(source, loaded)
             self._stylize(row, source, loaded, todo)
+        except ImageError as error:  # something a look needed for this content (a mask) could not be read
+            self.reporter.failed(source.path, str(error), len(todo))
         except torch.OutOfMemoryError:
             height, width = loaded.size
             self.reporter.failed(
@@ -574,6 +587,14 @@ class _ContentRunner:
                 f"{source.path}: out of memory at {width}×{height} (try a smaller --content-size or --batch-size)",
                 len(todo),
             )
+
+    def _write_companions(self, source: Source, loaded: LoadedImage) -> None:
+        if self.job.companions is None:
+            return
+        for name, image in self.job.companions(source, loaded.rgb):
+            path = self.job.companion_path(source, name)
+            images.save_pil(image, path, self.job.images.quality)
+            self.reporter.summary.companions.append(path)
 
     def _skip_existing(self, row: int, output: Output) -> bool:
         if not (self.job.skip_existing and output.path.is_file()):
@@ -593,6 +614,8 @@ class _ContentRunner:
         for col, _ in cells:
             if col not in targets:
                 targets[col] = self.job.looks[col].target(content, styles)
+        for note in content.notes:
+            self.reporter.note(note)
         for batch in _chunks(cells, self.job.batch_size):
             blended = torch.cat([ops.blend(content.feat, targets[col], alpha) for col, alpha in batch])
             for result in self.stylizer.decode(blended, content.image.size):

@@ -177,6 +177,26 @@ def load(path: Path, shorter_side: int, crop: bool = False, max_pixels: int = DE
     return prepare(read_image(path, max_pixels), shorter_side, crop, path)
 
 
+def load_mask(path: Path, size: tuple[int, int], max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[Tensor, list[str]]:
+    """A mask in [0, 1] shaped (1, H, W), resized to `size` (H, W), and notes for the user.
+
+    Any image works: its transparency when it has some (a cut-out PNG), else its luminance
+    (white = 1). A mask whose aspect ratio differs from the target's by more than 1% is noted.
+    """
+    loaded = read_image(path, max_pixels)
+    notes = [f"mask {path}: {note}" for note in loaded.notes]
+    if loaded.alpha is not None and bool((loaded.alpha < 1.0).any()):
+        mask = loaded.alpha
+    else:
+        weights = torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1)
+        mask = (loaded.rgb * weights).sum(dim=0, keepdim=True)
+    height, width = loaded.size
+    ratio = (width / height) / (size[1] / size[0])
+    if abs(ratio - 1.0) > 0.01:
+        notes.append(f"mask {path}: aspect ratio {width}×{height} differs from the content's; stretched to fit")
+    return resize(mask, size), notes
+
+
 # ---------------------------------------------------------------------------------------------
 # Saving
 

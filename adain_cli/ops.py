@@ -7,9 +7,11 @@ the variance is unbiased and eps = 1e-5 is added before the square root.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 EPS = 1e-5
@@ -102,6 +104,8 @@ def masked_mean_std(feat: Tensor, mask: Tensor, eps: float = EPS) -> Stats:
 
     Unbiased like `mean_std`, so a mask of all ones gives exactly `mean_std(feat)`.
     """
+    if bool(mask.all()):
+        return mean_std(feat, eps)
     n, c = feat.shape[:2]
     flat = feat.reshape(n, c, -1).float()
     weights = mask.reshape(n, 1, -1).float()
@@ -116,6 +120,59 @@ def masked_mean_std(feat: Tensor, mask: Tensor, eps: float = EPS) -> Stats:
 def masked_adain(content: Tensor, style: Stats, region: Tensor) -> Tensor:
     """AdaIN of the whole map using the content statistics of `region` only (for spatial control)."""
     return adain_with_stats(content, masked_mean_std(content, region), style)
+
+
+def cell_coverage(mask: Tensor, cells: tuple[int, int], cell: int = 8) -> Tensor:
+    """The fraction of each encoder cell that a (N, 1, H, W) mask covers, shaped (N, 1, *cells).
+
+    relu4_1 sees the image in 8×8 cells (three ceil-mode 2× poolings), so the mask is padded at
+    the bottom and right, as the pooling pads, and averaged over exactly those cells.
+    """
+    height, width = cells[0] * cell, cells[1] * cell
+    padded = F.pad(mask, (0, width - mask.shape[-1], 0, height - mask.shape[-2]), mode="replicate")
+    return F.avg_pool2d(padded, cell)
+
+
+def smooth_resize(mask: Tensor, size: tuple[int, int]) -> Tensor:
+    """A (N, 1, H, W) mask resized smoothly (antialiased bilinear), for seamless blending."""
+    return F.interpolate(mask, size=size, mode="bilinear", antialias=True, align_corners=False).clamp(0.0, 1.0)
+
+
+@dataclass(frozen=True)
+class Region:
+    """One styled region: the style's statistics and the mask (N, 1, H, W) at image resolution."""
+
+    style: Stats
+    mask: Tensor
+
+
+def spatial_adain(content: Tensor, regions: Sequence[Region], background: Stats | None = None) -> Tensor:
+    """Target features with a different style per region (the paper's spatial control).
+
+    Each region is normalised with the content statistics over its own cells (a cell belongs to
+    it when the mask covers at least half of it) and the statistics of its whole style image. The
+    regions are then combined with smoothly resized masks; what no mask claims takes the background
+    style, normalised over the unclaimed cells, or keeps the content where there is no background.
+    """
+    cells = tuple(content.shape[-2:])
+    weights = [smooth_resize(region.mask, cells) for region in regions]
+    overlap = torch.stack(weights).sum(dim=0).clamp(min=1.0) if weights else None
+    out = torch.zeros_like(content)
+    claimed = torch.zeros_like(content[:, :1])
+    for region, weight in zip(regions, weights, strict=True):
+        weight = weight / overlap
+        member = cell_coverage(region.mask, cells) >= 0.5
+        out = out + weight * masked_adain(content, region.style, member)
+        claimed = claimed + weight
+    rest = (1.0 - claimed).clamp(min=0.0)
+    if background is None:
+        return out + rest * content
+    unclaimed = torch.ones_like(rest, dtype=torch.bool)
+    for region in regions:
+        unclaimed &= cell_coverage(region.mask, cells) < 0.5
+    if int(unclaimed.sum()) < 2:  # the masks cover everything: only soft edges are left
+        unclaimed = torch.ones_like(unclaimed)
+    return out + rest * masked_adain(content, background, unclaimed)
 
 
 def _flat_mean_std(image: Tensor) -> tuple[Tensor, Tensor, Tensor]:

@@ -1,0 +1,101 @@
+"""Spatial control: a different style in each masked region of every content image.
+
+Styles pair with masks in order; one style more than masks is the background. Masks are either
+the same files for every content (`--mask`) or looked up per content by file stem (`--mask-dir`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import torch
+from PIL import Image
+from torch import Tensor
+
+from adain_cli import images, ops
+from adain_cli.engine import Content, Look, StyleLookup
+from adain_cli.errors import ImageError
+from adain_cli.images import Source
+
+# Tints for `--preview`, one per region in order; the background is grey.
+PREVIEW_COLOURS = [(230, 60, 60), (60, 120, 230), (60, 190, 90), (235, 190, 40), (170, 80, 200), (40, 200, 200)]
+BACKGROUND_TINT = (128, 128, 128)
+
+
+@dataclass(frozen=True)
+class MaskSpec:
+    """Where the masks come from: fixed files, or one folder per region searched by content stem."""
+
+    files: tuple[Path, ...] = ()
+    folders: tuple[Path, ...] = ()
+
+    @property
+    def regions(self) -> int:
+        return len(self.files) or len(self.folders)
+
+    def paths_for(self, content: Source) -> list[Path]:
+        if self.files:
+            return list(self.files)
+        return [_mask_in_folder(folder, content.path) for folder in self.folders]
+
+
+def _mask_in_folder(folder: Path, content: Path) -> Path:
+    matches = sorted(p for p in folder.glob(f"{content.stem}.*") if images.is_image_name(p))
+    if not matches:
+        raise ImageError(f"{content}: no mask named {content.stem}.* in {folder}")
+    return matches[0]
+
+
+class MaskCache:
+    """The masks of the content being processed, read once and shared by its target and preview."""
+
+    def __init__(self, spec: MaskSpec, max_pixels: int) -> None:
+        self.spec, self.max_pixels = spec, max_pixels
+        self._key: tuple[Path, tuple[int, int]] | None = None
+        self._masks: list[Tensor] = []
+        self.notes: list[str] = []
+
+    def masks(self, source: Source, size: tuple[int, int]) -> list[Tensor]:
+        if self._key != (source.path, size):
+            loaded = [images.load_mask(path, size, self.max_pixels) for path in self.spec.paths_for(source)]
+            self._masks = [mask for mask, _ in loaded]
+            self.notes = [note for _, notes in loaded for note in notes]
+            self._key = (source.path, size)
+        return self._masks
+
+
+def spatial_target(content: Content, style: StyleLookup, masks: MaskCache, background: bool) -> Tensor:
+    """Target features of one content: each region with its style, the rest with the background."""
+    region_masks = masks.masks(content.source, content.image.size)
+    content.notes.extend(masks.notes)
+    regions = []
+    cells = tuple(content.feat.shape[-2:])
+    for k, mask in enumerate(region_masks):
+        batch_mask = mask[None].to(content.feat.device)
+        if int((ops.cell_coverage(batch_mask, cells) >= 0.5).sum()) < 2:
+            content.notes.append(f"{content.source.path}: mask {k + 1} covers no feature cell; style {k + 1} skipped")
+            continue
+        regions.append(ops.Region(style(k), batch_mask))
+    return ops.spatial_adain(content.feat, regions, style(len(region_masks)) if background else None)
+
+
+def spatial_look(styles: list[Source], masks: MaskCache) -> Look:
+    background = len(styles) > masks.spec.regions
+    target = partial(spatial_target, masks=masks, background=background)
+    return Look("spatial", tuple(range(len(styles))), target)
+
+
+def preview(masks: MaskCache, background: bool, source: Source, image: Tensor) -> Image.Image:
+    """The content with each region tinted in its colour (and the background grey), to check masks."""
+    region_masks = masks.masks(source, tuple(image.shape[1:]))
+    tints = [(mask, PREVIEW_COLOURS[k % len(PREVIEW_COLOURS)]) for k, mask in enumerate(region_masks)]
+    if background:
+        claimed = torch.stack(region_masks).sum(dim=0) if region_masks else torch.zeros_like(image[:1])
+        tints.append(((1.0 - claimed).clamp(0.0, 1.0), BACKGROUND_TINT))
+    canvas = image.clone()
+    for mask, colour in tints:
+        share = mask * 0.5
+        canvas = canvas * (1 - share) + torch.tensor(colour).view(3, 1, 1) / 255.0 * share
+    return images.to_pil(canvas)

@@ -1,0 +1,285 @@
+"""`adain spatial`: region-wise AdaIN with masks, background style, previews and mask errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from adain_cli import model, ops
+from tests.conftest import as_tensor, make_image
+from tests.reference import calc_mean_std, load_reference
+
+SIZE = ("--content-size", "0", "--style-size", "0")
+
+
+@pytest.fixture
+def decoded_features(monkeypatch):
+    """The feature maps the decoder receives, recorded through the real CLI run."""
+    seen = []
+    original = model.Decoder.forward
+
+    def recording(self, feat):
+        seen.append(feat.detach().clone())
+        return original(self, feat)
+
+    monkeypatch.setattr(model.Decoder, "forward", recording)
+    return seen
+
+
+@pytest.fixture
+def scene(tmp_path):
+    content = make_image(tmp_path / "me.png", 128, 96, seed=1)  # 16×12 feature cells
+    fg = make_image(tmp_path / "ink.png", 64, 64, seed=2)
+    bg = make_image(tmp_path / "waves.png", 80, 64, seed=3)
+    mask = np.zeros((96, 128), np.uint8)
+    mask[:, :64] = 255  # the left half, on the 8-pixel grid: feature columns 0–7
+    mask_path = tmp_path / "person.png"
+    Image.fromarray(mask).save(mask_path)
+    return {"content": content, "fg": fg, "bg": bg, "mask": mask_path, "dir": tmp_path}
+
+
+def region_adain(feat, style_feat, cells):
+    """AdaIN of `feat` with content statistics over the boolean (h, w) `cells` only."""
+    values = feat[0][:, cells]  # (C, count)
+    mean = values.mean(dim=1).view(1, -1, 1, 1)
+    std = (values.var(dim=1, unbiased=True) + 1e-5).sqrt().view(1, -1, 1, 1)
+    s_mean, s_std = calc_mean_std(style_feat)
+    return (feat - mean) / std * s_std + s_mean
+
+
+def test_each_region_gets_adain_over_its_own_cells(run_adain, scene, public_states, decoded_features):
+    out = scene["dir"] / "out"
+    result = run_adain(
+        "spatial",
+        scene["content"],
+        "--style",
+        scene["fg"],
+        "--mask",
+        scene["mask"],
+        "--style",
+        scene["bg"],
+        "-o",
+        out,
+        *SIZE,
+    )
+    assert result.exit_code == 0, result.output
+    assert (out / "me_spatial.png").is_file()
+    vgg, _ = load_reference(*public_states)
+    with torch.no_grad():
+        feat = vgg(as_tensor(scene["content"]))
+        fg_feat, bg_feat = vgg(as_tensor(scene["fg"])), vgg(as_tensor(scene["bg"]))
+    left = torch.zeros(12, 16, dtype=torch.bool)
+    left[:, :8] = True
+    expected_fg, expected_bg = region_adain(feat, fg_feat, left), region_adain(feat, bg_feat, ~left)
+    (target,) = decoded_features
+    # Away from the border, where the smooth blending weights are exactly 0 or 1.
+    torch.testing.assert_close(target[..., :6], expected_fg[..., :6], rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(target[..., 10:], expected_bg[..., 10:], rtol=1e-4, atol=1e-4)
+    # At the border the two are blended, with no hard step.
+    weights = ops.smooth_resize(
+        torch.from_numpy(np.array(Image.open(scene["mask"]))).float()[None, None] / 255, (12, 16)
+    )
+    blend = weights * expected_fg + (1 - weights) * expected_bg
+    torch.testing.assert_close(target, blend, rtol=1e-4, atol=1e-4)
+
+
+def test_without_a_background_the_rest_keeps_the_content(run_adain, scene, public_states, decoded_features):
+    result = run_adain(
+        "spatial", scene["content"], "--style", scene["fg"], "--mask", scene["mask"], "-o", scene["dir"] / "out", *SIZE
+    )
+    assert result.exit_code == 0, result.output
+    vgg, _ = load_reference(*public_states)
+    with torch.no_grad():
+        feat = vgg(as_tensor(scene["content"]))
+    torch.testing.assert_close(decoded_features[0][..., 10:], feat[..., 10:], rtol=1e-4, atol=1e-4)
+
+
+def test_an_all_white_mask_equals_plain_stylize(run_adain, scene):
+    white = scene["dir"] / "white.png"
+    Image.new("L", (128, 96), 255).save(white)
+    spatial = run_adain(
+        "spatial", scene["content"], "--style", scene["fg"], "--mask", white, "-o", scene["dir"] / "a", *SIZE
+    )
+    plain = run_adain("stylize", scene["content"], "--style", scene["fg"], "-o", scene["dir"] / "b", *SIZE)
+    assert spatial.exit_code == 0 and plain.exit_code == 0
+    a = np.array(Image.open(scene["dir"] / "a" / "me_spatial.png"))
+    b = np.array(Image.open(scene["dir"] / "b" / "me_stylized_ink.png"))
+    assert np.array_equal(a, b)
+
+
+def test_the_original_two_style_form_equals_the_explicit_form(run_adain, scene):
+    inverted = scene["dir"] / "inverted.png"
+    Image.fromarray(255 - np.array(Image.open(scene["mask"]))).save(inverted)
+    original = run_adain(
+        "spatial",
+        scene["content"],
+        "--mask",
+        scene["mask"],
+        "--style",
+        scene["fg"],
+        "--style",
+        scene["bg"],
+        "-o",
+        scene["dir"] / "a",
+        *SIZE,
+    )
+    explicit = run_adain(
+        "spatial",
+        scene["content"],
+        "--style",
+        scene["fg"],
+        "--mask",
+        scene["mask"],
+        "--style",
+        scene["bg"],
+        "--mask",
+        inverted,
+        "-o",
+        scene["dir"] / "b",
+        *SIZE,
+    )
+    assert original.exit_code == 0 and explicit.exit_code == 0
+    a = np.array(Image.open(scene["dir"] / "a" / "me_spatial.png")).astype(int)
+    b = np.array(Image.open(scene["dir"] / "b" / "me_spatial.png")).astype(int)
+    assert np.abs(a - b).max() <= 1
+
+
+def test_an_alpha_channel_is_a_mask(run_adain, scene):
+    cutout = np.zeros((96, 128, 4), np.uint8)
+    cutout[..., :3] = 40  # dark pixels everywhere: only the transparency says where the region is
+    cutout[:, :64, 3] = 255
+    path = scene["dir"] / "cutout.png"
+    Image.fromarray(cutout, "RGBA").save(path)
+    a = run_adain(
+        "spatial",
+        scene["content"],
+        "--style",
+        scene["fg"],
+        "--mask",
+        path,
+        "--style",
+        scene["bg"],
+        "-o",
+        scene["dir"] / "a",
+        *SIZE,
+    )
+    b = run_adain(
+        "spatial",
+        scene["content"],
+        "--style",
+        scene["fg"],
+        "--mask",
+        scene["mask"],
+        "--style",
+        scene["bg"],
+        "-o",
+        scene["dir"] / "b",
+        *SIZE,
+    )
+    assert a.exit_code == 0 and b.exit_code == 0
+    assert np.array_equal(
+        np.array(Image.open(scene["dir"] / "a" / "me_spatial.png")),
+        np.array(Image.open(scene["dir"] / "b" / "me_spatial.png")),
+    )
+
+
+def test_preview_and_alphas(run_adain, scene):
+    out = scene["dir"] / "out"
+    result = run_adain(
+        "spatial",
+        scene["content"],
+        "--style",
+        scene["fg"],
+        "--mask",
+        scene["mask"],
+        "--style",
+        scene["bg"],
+        "--preview",
+        "--alpha",
+        "0.5",
+        "1",
+        "-o",
+        out,
+        *SIZE,
+    )
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == [
+        "me_spatial_alpha0.50.png",
+        "me_spatial_alpha1.00.png",
+        "me_spatial_preview.png",
+    ]
+    preview = np.array(Image.open(out / "me_spatial_preview.png")).astype(int)
+    original = np.array(Image.open(scene["content"]).convert("RGB")).astype(int)
+    # Left half tinted red, right half tinted grey.
+    assert (preview[:, :60, 0] - original[:, :60, 0]).mean() > 20
+    assert abs((preview[:, 70:, 0] - original[:, 70:, 0]).mean()) < 60
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--mask", "{mask}", "--mask", "{mask}", "--style", "{fg}"], "2 masks but only 1 styles"),
+        (["--mask", "{mask}", "--style", "{fg}", "--style", "{bg}", "--style", "{bg}"], "only one style"),
+        (["--style", "{fg}"], "at least one --mask"),
+        (["--mask", "{mask}", "--mask-dir", "{dir}", "--style", "{fg}", "--style", "{bg}"], "not both"),
+    ],
+)
+def test_usage_errors(run_adain, scene, args, message):
+    filled = [a.format(**{k: str(v) for k, v in scene.items()}) for a in args]
+    result = run_adain("spatial", scene["content"], *filled, "-o", scene["dir"] / "out")
+    assert result.exit_code == 2
+    assert message in result.stderr
+
+
+def test_an_unreadable_mask_fails_clearly(run_adain, scene):
+    bad = scene["dir"] / "bad_mask.png"
+    bad.write_text("not a png")
+    result = run_adain("spatial", scene["content"], "--mask", bad, "--style", scene["fg"], "-o", scene["dir"] / "o")
+    assert result.exit_code == 1
+    assert "bad_mask.png: not an image file" in result.stderr
+
+
+def test_an_empty_region_is_skipped_with_a_warning_and_aspect_is_noted(run_adain, scene):
+    tiny = scene["dir"] / "tiny.png"
+    dot = np.zeros((50, 50), np.uint8)
+    dot[0, 0] = 255
+    Image.fromarray(dot).save(tiny)
+    result = run_adain(
+        "spatial",
+        scene["content"],
+        "--mask",
+        tiny,
+        "--style",
+        scene["fg"],
+        "--style",
+        scene["bg"],
+        "-o",
+        scene["dir"] / "out",
+        "--json",
+        *SIZE,
+    )
+    assert result.exit_code == 0, result.output
+    notes = " ".join(json.loads(result.stdout)["notes"])
+    assert "covers no feature cell; style 1 skipped" in notes
+    assert "aspect ratio" in notes
+
+
+def test_mask_dir_matches_masks_by_stem(run_adain, scene):
+    photos = scene["dir"] / "photos"
+    masks = scene["dir"] / "masks"
+    masks.mkdir()
+    for name in ("a", "b", "c"):
+        make_image(photos / f"{name}.jpg", 64, 48, seed=ord(name))
+    for name in ("a", "b"):
+        Image.open(scene["mask"]).resize((64, 48)).save(masks / f"{name}.png")
+    out = scene["dir"] / "out"
+    result = run_adain(
+        "spatial", photos, "--mask-dir", masks, "--style", scene["fg"], "--style", scene["bg"], "-o", out
+    )
+    assert result.exit_code == 1
+    assert sorted(p.name for p in out.glob("*_spatial.png")) == ["a_spatial.png", "b_spatial.png"]
+    assert "no mask named c.*" in result.stderr
