@@ -10,6 +10,7 @@ encodes each content once, decodes all its looks × alphas in batches, saves in 
 from __future__ import annotations
 
 import contextlib
+import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -465,6 +466,7 @@ def run_job(stylizer: Stylizer, job: Job, progress: ProgressFn = lambda event: N
     """Run every (content, look, α) of `job`; never raises for a bad input, only reports it."""
     started = time.perf_counter()
     job.check_names()
+    _check_output_dir(job.output_dir)
     summary = Summary(total=sum(len(job.outputs(content)) for content in job.contents))
     reporter = _Reporter(summary, progress)
     progress(Event("start", total=summary.total, count=0))
@@ -498,6 +500,16 @@ def run_job(stylizer: Stylizer, job: Job, progress: ProgressFn = lambda event: N
     summary.encoder_calls = stylizer.encoder_calls - calls_before
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _check_output_dir(folder: Path) -> None:
+    """Fail once, clearly, when the output folder cannot be made or written (not once per image)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise AdainError(f"cannot write to the output folder {folder}: {error.strerror or error}") from None
 
 
 def _drop_looks_with_bad_styles(job: Job, bank: _StyleBank, reporter: _Reporter) -> set[int]:

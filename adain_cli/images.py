@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 import os
 import tempfile
 import warnings
@@ -30,7 +31,7 @@ IMAGE_EXTENSIONS = frozenset(
 OUTPUT_FORMATS = {"png": "PNG", "jpg": "JPEG", "webp": "WEBP"}
 FORMATS_WITH_ALPHA = frozenset({"png", "webp"})
 DEFAULT_MAX_PIXELS = 178_956_970  # Pillow's decompression-bomb limit
-MIN_SIDE = 8  # three 2× poolings must leave at least one feature cell per side
+MIN_SIDE = 8  # three 2× poolings must leave one feature cell per side, and two in all (for a std)
 
 _SRGB = ImageCms.createProfile("sRGB")
 
@@ -65,18 +66,21 @@ def _open(path: Path, max_pixels: int) -> Image.Image:
             width, height = image.size
             if width * height > max_pixels:
                 raise ImageError(
-                    f"{path}: {width}×{height} is {width * height / 1e6:.0f} megapixels, over the limit of "
-                    f"{max_pixels / 1e6:.0f} (raise it with --max-pixels)"
+                    f"{path}: {width}×{height} is {width * height:,} pixels, over the limit of {max_pixels:,} "
+                    "(raise it with --max-pixels)"
                 )
             image.load()
     except ImageError:
         raise
     except UnidentifiedImageError:
         raise ImageError(f"{path}: not an image file (or a format Pillow cannot read)") from None
-    except Image.DecompressionBombError as error:
-        raise ImageError(f"{path}: {error}") from None
-    except (OSError, SyntaxError, ValueError) as error:
-        raise ImageError(f"{path}: cannot read image ({error})") from None
+    except Image.DecompressionBombError:
+        raise ImageError(f"{path}: too many pixels for Pillow's decompression-bomb limit") from None
+    except MemoryError:
+        raise ImageError(f"{path}: not enough memory to decode it") from None
+    except Exception as error:
+        # A decoder fed a damaged file can raise almost anything; it is still one bad file, reported by name.
+        raise ImageError(f"{path}: cannot read image ({type(error).__name__}: {error})") from None
     return image
 
 
@@ -117,6 +121,8 @@ def _pixels(image: Image.Image, notes: list[str]) -> tuple[np.ndarray, np.ndarra
 
 def read_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
     """Read any supported file as RGB in [0, 1], upright (EXIF applied), with its alpha if any."""
+    if max_pixels > (Image.MAX_IMAGE_PIXELS or 0):
+        Image.MAX_IMAGE_PIXELS = max_pixels  # our own limit is the one that applies, checked in _open
     image = _open(path, max_pixels)
     notes: list[str] = []
     if getattr(image, "n_frames", 1) > 1:
@@ -126,7 +132,10 @@ def read_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
         image = ImageOps.exif_transpose(image) or image
     except (OSError, ValueError, TypeError):
         notes.append("unreadable EXIF orientation ignored")
-    rgb, alpha = _pixels(image, notes)
+    try:
+        rgb, alpha = _pixels(image, notes)
+    except (OSError, ValueError) as error:
+        raise ImageError(f"{path}: cannot convert {image.mode} pixels ({error})") from None
     rgb_tensor = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).contiguous()
     alpha_tensor = None if alpha is None else torch.from_numpy(np.ascontiguousarray(alpha))[None]
     return LoadedImage(rgb_tensor, alpha_tensor, notes)
@@ -164,9 +173,11 @@ def prepare(loaded: LoadedImage, shorter_side: int, crop: bool, path: Path) -> L
         return center_square(tensor) if crop else tensor
 
     rgb = transform(loaded.rgb)
-    if min(rgb.shape[1:]) < MIN_SIDE:
+    height, width = rgb.shape[1:]
+    if min(height, width) < MIN_SIDE or math.ceil(height / MIN_SIDE) * math.ceil(width / MIN_SIDE) < 2:
         raise ImageError(
-            f"{path}: too small ({rgb.shape[2]}×{rgb.shape[1]} after resizing; at least {MIN_SIDE} px a side)"
+            f"{path}: too small ({width}×{height} after resizing; at least {MIN_SIDE} px a side, "
+            f"and more than {MIN_SIDE}×{MIN_SIDE})"
         )
     alpha = None if loaded.alpha is None else transform(loaded.alpha)
     return LoadedImage(rgb.contiguous(), alpha, loaded.notes)

@@ -1,0 +1,281 @@
+"""Every real-world input: odd modes, EXIF, alpha, animations, damaged and hostile files, Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import struct
+import subprocess
+import sys
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image, ImageCms
+
+from adain_cli.errors import ImageError
+from adain_cli.images import load, read_image
+from tests.conftest import make_image
+
+
+def png_16bit_rgb(path: Path, pixels: np.ndarray) -> Path:
+    """A 16-bit RGB PNG written by hand (Pillow cannot write one)."""
+    height, width, _ = pixels.shape
+    raw = b"".join(b"\x00" + pixels[y].astype(">u2").tobytes() for y in range(height))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+    )
+    return path
+
+
+def png_claiming_size(path: Path, width: int, height: int) -> Path:
+    """A tiny PNG whose header claims a huge size (a decompression bomb's calling card)."""
+    make_image(path, 8, 8)
+    data = bytearray(path.read_bytes())
+    ihdr = 8 + 8  # signature, then length + type of the IHDR chunk
+    data[ihdr : ihdr + 8] = struct.pack(">II", width, height)
+    data[ihdr + 13 : ihdr + 17] = struct.pack(">I", zlib.crc32(bytes(data[ihdr - 4 : ihdr + 13])) & 0xFFFFFFFF)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def build_zoo(folder: Path) -> dict[str, Path]:
+    """One of each kind of input a batch user's folder may hold."""
+    folder.mkdir(parents=True, exist_ok=True)
+    zoo: dict[str, Path] = {}
+    upright = Image.open(make_image(folder / "tmp_source.png", 64, 40, seed=1))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise to display
+    upright.save(folder / "rotated.jpg", exif=exif, quality=95)
+    zoo["rotated"] = folder / "rotated.jpg"
+    gray16 = (np.linspace(0, 65535, 48 * 40).reshape(40, 48)).astype(np.uint16)
+    Image.fromarray(gray16).save(folder / "gray16.png")
+    zoo["gray16"] = folder / "gray16.png"
+    rgb16 = np.zeros((40, 48, 3), np.uint16)
+    rgb16[..., 0], rgb16[..., 1], rgb16[..., 2] = 65535, 32768, 0
+    zoo["rgb16"] = png_16bit_rgb(folder / "rgb16.png", rgb16)
+    Image.new("CMYK", (48, 40), (0, 255, 255, 0)).save(folder / "cmyk.jpg", quality=95)
+    zoo["cmyk"] = folder / "cmyk.jpg"
+    rgba = np.array(upright.resize((48, 40)).convert("RGBA"))
+    rgba[..., 3] = np.tile(np.linspace(0, 255, 48).astype(np.uint8), (40, 1))
+    Image.fromarray(rgba, "RGBA").save(folder / "cutout.png")
+    zoo["rgba"] = folder / "cutout.png"
+    Image.new("LA", (48, 40), (90, 200)).save(folder / "gray_alpha.png")
+    zoo["la"] = folder / "gray_alpha.png"
+    upright.convert("P", palette=Image.Palette.ADAPTIVE, colors=16).save(folder / "palette.png")
+    zoo["palette"] = folder / "palette.png"
+    frames = [Image.new("RGB", (48, 40), colour) for colour in ((200, 30, 30), (30, 30, 200))]
+    frames[0].save(folder / "animated.gif", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    zoo["gif"] = folder / "animated.gif"
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    upright.save(folder / "with_profile.jpg", icc_profile=srgb, quality=95)
+    zoo["icc"] = folder / "with_profile.jpg"
+    full = (folder / "rotated.jpg").read_bytes()
+    (folder / "truncated.jpg").write_bytes(full[: len(full) // 2])
+    zoo["truncated"] = folder / "truncated.jpg"
+    (folder / "letter.jpg").write_text("Dear reader, this is not a JPEG.")
+    zoo["text"] = folder / "letter.jpg"
+    (folder / "zero.png").write_bytes(b"")
+    zoo["zero"] = folder / "zero.png"
+    (folder / "tmp_source.png").unlink()
+    return zoo
+
+
+BAD = ("truncated", "text", "zero")
+
+
+def test_one_run_over_every_kind_of_input(run_adain, tmp_path):
+    zoo = build_zoo(tmp_path / "in")
+    make_image(tmp_path / "style.png", 40, 40, seed=5)
+    out = tmp_path / "out"
+    result = run_adain(
+        "stylize", tmp_path / "in", "--style", tmp_path / "style.png", "-o", out, "--content-size", "0", "--json"
+    )
+    assert result.exit_code == 1
+    summary = json.loads(result.stdout)
+    assert sorted(Path(f["path"]).name for f in summary["failures"]) == sorted(zoo[k].name for k in BAD)
+    for key in BAD:
+        assert zoo[key].name in result.stderr
+    written = {p.name: Image.open(p) for p in out.glob("*_stylized_style.png")}
+    assert len(written) == len(zoo) - len(BAD)
+    assert written["rotated_stylized_style.png"].size == (40, 64)  # EXIF applied: portrait
+    cutout = written["cutout_stylized_style.png"]
+    assert cutout.mode == "RGBA" and cutout.size == (48, 40)
+    source_alpha = np.array(Image.open(zoo["rgba"]).getchannel("A")).astype(int)
+    assert np.abs(np.array(cutout.getchannel("A")).astype(int) - source_alpha).max() <= 1
+    assert written["gray_alpha_stylized_style.png"].mode == "RGBA"
+    assert written["palette_stylized_style.png"].mode == "RGB"
+    assert any("2 frames; used the first" in note for note in summary["notes"])
+    assert not list(out.rglob("*.tmp"))
+
+
+def test_jpg_output_composites_alpha_on_white_with_a_note(run_adain, tmp_path):
+    zoo = build_zoo(tmp_path / "in")
+    make_image(tmp_path / "style.png", 40, 40, seed=5)
+    result = run_adain(
+        "stylize",
+        zoo["rgba"],
+        "--style",
+        tmp_path / "style.png",
+        "-o",
+        tmp_path / "out",
+        "--ext",
+        "jpg",
+        "--content-size",
+        "0",
+        "--json",
+    )
+    assert result.exit_code == 0, result.output
+    assert Image.open(tmp_path / "out" / "cutout_stylized_style.jpg").mode == "RGB"
+    assert any("composited on white" in note for note in json.loads(result.stdout)["notes"])
+
+
+@pytest.mark.parametrize(
+    ("key", "pixel", "expected"),
+    [
+        ("gray16", (0, 0), (0, 0, 0)),
+        ("gray16", (39, 47), (1, 1, 1)),  # 16-bit white is white, not clipped
+        ("rgb16", (5, 5), (1.0, 0.502, 0.0)),
+        ("cmyk", (5, 5), (1.0, 0.0, 0.0)),
+        ("la", (5, 5), (90 / 255, 90 / 255, 90 / 255)),
+        ("gif", (5, 5), (200 / 255, 30 / 255, 30 / 255)),
+    ],
+)
+def test_modes_convert_to_the_right_colours(tmp_path, key, pixel, expected):
+    zoo = build_zoo(tmp_path / "in")
+    image = read_image(zoo[key])
+    got = image.rgb[:, pixel[0], pixel[1]].tolist()
+    assert got == pytest.approx(list(expected), abs=2.5 / 255)
+
+
+def test_gray16_keeps_its_gradient(tmp_path):
+    image = read_image(build_zoo(tmp_path / "in")["gray16"])
+    row = image.rgb[0].flatten()
+    assert float(row.max()) == pytest.approx(1.0) and len(set(row.tolist())) > 255  # more than 8 bits kept
+
+
+def test_alpha_is_read(tmp_path):
+    zoo = build_zoo(tmp_path / "in")
+    assert read_image(zoo["la"]).alpha[0, 0, 0].item() == pytest.approx(200 / 255)
+    assert read_image(zoo["rgba"]).alpha is not None
+    assert read_image(zoo["palette"]).alpha is None
+
+
+def test_icc_profile_is_converted(tmp_path):
+    image = read_image(build_zoo(tmp_path / "in")["icc"])
+    assert image.rgb.shape == (3, 40, 64)
+
+
+def test_huge_and_tiny_images_are_clear_errors(tmp_path):
+    huge = png_claiming_size(tmp_path / "huge.png", 20000, 15000)
+    with pytest.raises(ImageError, match=r"20000×15000 is 300,000,000 pixels, over the limit of 178,956,970"):
+        read_image(huge)
+    with pytest.raises(ImageError, match="40×40 is 1,600 pixels, over the limit of 1,000 "):
+        read_image(make_image(tmp_path / "small.png", 40, 40), max_pixels=1000)
+    with pytest.raises(ImageError, match="too small"):
+        load(make_image(tmp_path / "tiny.png", 8, 8), shorter_side=0)
+    with pytest.raises(ImageError, match="too small"):
+        load(make_image(tmp_path / "thin.png", 200, 40), shorter_side=6)
+    assert load(make_image(tmp_path / "ok.png", 16, 8), shorter_side=0).size == (8, 16)
+
+
+def test_huge_image_in_a_batch_is_reported_by_size(run_adain, tmp_path):
+    png_claiming_size(tmp_path / "in" / "huge.png", 20000, 15000)
+    make_image(tmp_path / "in" / "fine.png", 40, 40)
+    result = run_adain(
+        "stylize", tmp_path / "in", "--style", tmp_path / "in" / "fine.png", "-o", tmp_path / "o", "--content-size", "0"
+    )
+    assert result.exit_code == 1
+    assert "huge.png: 20000×15000 is 300,000,000 pixels" in result.stderr
+    assert (tmp_path / "o" / "fine_stylized_fine.png").is_file()
+
+
+def test_spaces_unicode_and_symlink_loops(run_adain, tmp_path):
+    folder = tmp_path / "my photos"
+    make_image(folder / "été à Paris.png", 40, 40, seed=1)
+    (folder / "loop").symlink_to(folder, target_is_directory=True)
+    make_image(tmp_path / "style ink.png", 40, 40, seed=2)
+    out = tmp_path / "sortie é"
+    result = run_adain("stylize", folder, "-r", "--style", tmp_path / "style ink.png", "-o", out, "--content-size", "0")
+    assert result.exit_code == 0, result.output
+    assert [p.name for p in out.rglob("*.png")] == ["été à Paris_stylized_style ink.png"]
+
+
+def test_an_output_folder_that_cannot_be_made_is_one_clear_error(run_adain, tmp_path):
+    make_image(tmp_path / "c.png", 40, 40)
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where a folder should be")
+    result = run_adain("stylize", tmp_path / "c.png", "--style", tmp_path / "c.png", "-o", blocker / "out")
+    assert result.exit_code == 1
+    assert result.stderr.count("\n") == 1 and "cannot write to the output folder" in result.stderr
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    data=st.binary(max_size=2048),
+    prefix=st.sampled_from(
+        [b"", b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff\xe0", b"GIF89a", b"RIFF\x00\x00\x00\x00WEBPVP8 "]
+    ),
+)
+def test_random_bytes_never_crash_the_loader(tmp_path, data, prefix):
+    path = tmp_path / "fuzz.png"
+    path.write_bytes(prefix + data)
+    try:
+        image = load(path, shorter_side=64)
+    except ImageError as error:
+        assert str(error).startswith(str(path))
+    else:
+        assert image.rgb.shape[0] == 3
+
+
+def test_ctrl_c_stops_cleanly_keeping_finished_work(tmp_path, weight_files):
+    for index in range(40):
+        make_image(tmp_path / "in" / f"c{index:02d}.png", 96, 96, seed=index)
+    make_image(tmp_path / "style.png", 64, 64, seed=99)
+    out = tmp_path / "out"
+    encoder, decoder = weight_files
+    command = [
+        sys.executable,
+        "-m",
+        "adain_cli",
+        "stylize",
+        str(tmp_path / "in"),
+        "--style",
+        str(tmp_path / "style.png"),
+        "-o",
+        str(out),
+        "--encoder",
+        str(encoder),
+        "--decoder",
+        str(decoder),
+        "--batch-size",
+        "1",
+        "--content-size",
+        "0",
+    ]
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(list(out.glob("*_stylized_*.png"))) < 3:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr.decode()
+    assert "interrupted" in stderr.decode()
+    finished = list(out.glob("*_stylized_*.png"))
+    assert 3 <= len(finished) < 40
+    for path in finished:
+        Image.open(path).load()  # complete files only
+    leftovers = [p.name for p in out.iterdir() if p.name.startswith(".") or p.suffix in (".tmp", ".part")]
+    assert leftovers == []
