@@ -137,6 +137,7 @@ class CommonOptions:
     device: str
     precision: str
     batch_size: int
+    compile_model: bool
     grid: bool
     grid_cell: int
     skip_existing: bool
@@ -222,7 +223,17 @@ _COMMON_OPTIONS: list[Callable] = [
         help="auto: fp16 on CUDA, fp32 on CPU.",
     ),
     click.option(
-        "--batch-size", type=click.IntRange(min=1), default=4, show_default=True, help="Images decoded together."
+        "--batch-size",
+        type=click.IntRange(min=0),
+        default=0,
+        show_default=True,
+        help="Images decoded together (0: 1 on a CPU, 8 on CUDA, 4 on MPS).",
+    ),
+    click.option(
+        "--compile",
+        "compile_model",
+        is_flag=True,
+        help="torch.compile the networks (slow first image; pays off on long GPU jobs).",
     ),
     click.option("--grid/--no-grid", default=True, show_default=True, help="Write one contact sheet per α."),
     click.option(
@@ -308,7 +319,7 @@ def run(opts: CommonOptions, job: Job) -> None:
     encoder, decoder = (
         fetch_weights(name, opts.offline, opts.no_verify, console, opts.quiet) for name in (opts.encoder, opts.decoder)
     )
-    stylizer = Stylizer.from_files(encoder, decoder, opts.device, opts.precision)
+    stylizer = Stylizer.from_files(encoder, decoder, opts.device, opts.precision, opts.compile_model)
     with JobProgress(console, quiet=opts.quiet) as progress:
         summary = run_job(stylizer, job, progress)
     if not opts.quiet:

@@ -54,6 +54,8 @@ def blend(content: Tensor, target: Tensor, alpha: float) -> Tensor:
     """(1 − α)·content + α·target: the paper's content–style trade-off."""
     if alpha == 1.0:
         return target
+    if alpha == 0.0:
+        return content
     return content * (1.0 - alpha) + target * alpha
 
 

@@ -1,0 +1,101 @@
+"""Engine behaviour behind every command: shared decodes, precision, devices, batching."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from adain_cli import model
+from adain_cli.engine import auto_batch_size, cpu_supports_bf16, pick_device, pick_dtype
+from adain_cli.errors import AdainError
+from tests.conftest import make_image
+
+
+@pytest.fixture
+def decode_calls(monkeypatch):
+    calls = []
+    original = model.Decoder.forward
+
+    def counting(self, feat):
+        calls.append(feat.shape[0])
+        return original(self, feat)
+
+    monkeypatch.setattr(model.Decoder, "forward", counting)
+    return calls
+
+
+def test_alpha_zero_is_decoded_once_for_all_styles(run_adain, tmp_path, decode_calls):
+    make_image(tmp_path / "c.png", 40, 40, seed=1)
+    for index in range(3):
+        make_image(tmp_path / "s" / f"s{index}.png", 40, 40, seed=10 + index)
+    out = tmp_path / "out"
+    result = run_adain(
+        "stylize",
+        tmp_path / "c.png",
+        "--style",
+        tmp_path / "s",
+        "--alpha",
+        "0",
+        "1",
+        "-o",
+        out,
+        "--content-size",
+        "0",
+        "--batch-size",
+        "2",
+    )
+    assert result.exit_code == 0, result.output
+    assert sum(decode_calls) == 1 + 3  # the content's reconstruction once, then one per style
+    zeros = [np.array(Image.open(out / f"c_stylized_s{index}_alpha0.00.png")) for index in range(3)]
+    assert all(np.array_equal(zeros[0], other) for other in zeros[1:])
+    assert len(list(out.glob("c_stylized_*.png"))) == 6
+
+
+@pytest.mark.skipif(not cpu_supports_bf16(), reason="this processor has no native bf16")
+def test_bf16_on_the_cpu_is_close_to_fp32(run_adain, tmp_path):
+    make_image(tmp_path / "c.png", 64, 48, seed=1)
+    make_image(tmp_path / "s.png", 48, 48, seed=2)
+    args = ("stylize", tmp_path / "c.png", "--style", tmp_path / "s.png", "--content-size", "0")
+    assert run_adain(*args, "-o", tmp_path / "a", "--precision", "fp32").exit_code == 0
+    assert run_adain(*args, "-o", tmp_path / "b", "--precision", "bf16").exit_code == 0
+    a = np.array(Image.open(tmp_path / "a" / "c_stylized_s.png")).astype(float)
+    b = np.array(Image.open(tmp_path / "b" / "c_stylized_s.png")).astype(float)
+    assert np.abs(a - b).mean() < 6.0  # of 255: bf16 keeps 8 bits of mantissa
+
+
+def test_unavailable_precision_and_devices_are_clear_errors(run_adain, tmp_path):
+    make_image(tmp_path / "c.png", 40, 40)
+    args = ("stylize", tmp_path / "c.png", "--style", tmp_path / "c.png", "-o", tmp_path / "out")
+    result = run_adain(*args, "--precision", "fp16", "--device", "cpu")
+    assert result.exit_code == 1 and "fp16 is not supported on the CPU" in result.stderr
+    if not torch.cuda.is_available():
+        result = run_adain(*args, "--device", "cuda:1")
+        assert result.exit_code == 1 and "CUDA is not available" in result.stderr
+    result = run_adain(*args, "--device", "tpu")
+    assert result.exit_code == 1 and "device" in result.stderr
+
+
+def test_device_and_dtype_choice():
+    assert pick_device("cpu") == torch.device("cpu")
+    auto = pick_device("auto")
+    assert auto.type == ("cuda" if torch.cuda.is_available() else auto.type)
+    assert pick_dtype("auto", torch.device("cpu")) == torch.float32
+    assert pick_dtype("auto", torch.device("cuda")) == torch.float16
+    assert auto_batch_size(torch.device("cpu")) == 1 and auto_batch_size(torch.device("cuda")) == 8
+    with pytest.raises(AdainError, match="unknown precision"):
+        pick_dtype("fp8", torch.device("cpu"))
+
+
+def test_batched_decodes_equal_single_decodes(run_adain, tmp_path):
+    make_image(tmp_path / "c.png", 56, 40, seed=1)
+    for index in range(3):
+        make_image(tmp_path / "s" / f"s{index}.png", 40, 40, seed=10 + index)
+    args = ("stylize", tmp_path / "c.png", "--style", tmp_path / "s", "--alpha", ".5", "1", "--content-size", "0")
+    assert run_adain(*args, "-o", tmp_path / "one", "--batch-size", "1").exit_code == 0
+    assert run_adain(*args, "-o", tmp_path / "four", "--batch-size", "4").exit_code == 0
+    for path in (tmp_path / "one").glob("c_*.png"):
+        a = np.array(Image.open(path)).astype(int)
+        b = np.array(Image.open(tmp_path / "four" / path.name)).astype(int)
+        assert np.abs(a - b).max() <= 1, path.name
