@@ -112,9 +112,12 @@ class Stylizer:
         # Channels-last lets oneDNN and cuDNN pick their fastest convolutions (measured on a CPU:
         # 0.95 s → 0.74 s per 512 px decode in fp32), so it is on everywhere unless asked otherwise.
         self.channels_last = channels_last
-        memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
-        self.encoder = encoder.eval().requires_grad_(False).to(self.device, memory_format=memory_format)
-        self.decoder = decoder.eval().requires_grad_(False).to(self.device, memory_format=memory_format)
+        # Reduced precision runs natively (weights converted once), not under autocast: autocast
+        # recasts around every reflection pad (measured on a CPU in bf16: 0.66 s → 0.46 s per decode,
+        # same error). Statistics are still taken in fp32 (ops.mean_std).
+        place = {"device": self.device, "dtype": dtype, "memory_format": self._memory_format}
+        self.encoder = encoder.eval().requires_grad_(False).to(**place)
+        self.decoder = decoder.eval().requires_grad_(False).to(**place)
         self._encode_fn, self._decode_fn = self.encoder.encode, self.decoder
         if compile:
             self._encode_fn = torch.compile(self.encoder.encode, dynamic=True)
@@ -131,15 +134,11 @@ class Stylizer:
         dtype = pick_dtype(precision, target)
         return cls(load_encoder(encoder), load_decoder(decoder), target, dtype, compile=compile)
 
-    def _autocast(self) -> contextlib.AbstractContextManager[None]:
-        if self.dtype == torch.float32:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.dtype)
-
     def _to_device(self, images_batch: Tensor) -> Tensor:
         if self.device.type == "cuda" and not images_batch.is_pinned():
             images_batch = images_batch.pin_memory()
-        return images_batch.to(self.device, non_blocking=True).contiguous(memory_format=self._memory_format)
+        moved = images_batch.to(self.device, non_blocking=True)
+        return moved.to(self.dtype).contiguous(memory_format=self._memory_format)
 
     @property
     def _memory_format(self) -> torch.memory_format:
@@ -150,8 +149,7 @@ class Stylizer:
         """relu4_1 features of one (3, H, W) image or a (N, 3, H, W) batch, on the device."""
         batch = image[None] if image.dim() == 3 else image
         self.encoder_calls += 1
-        with self._autocast():
-            return self._encode_fn(self._to_device(batch))
+        return self._encode_fn(self._to_device(batch))
 
     @torch.inference_mode()
     def decode(self, feats: Tensor, size: tuple[int, int]) -> Tensor:
@@ -160,8 +158,7 @@ class Stylizer:
         With ceil-mode pooling a side that is not a multiple of 8 grows in the decoder; the extra
         rows and columns are at the bottom and right, so cropping from the top-left undoes it.
         """
-        with self._autocast():
-            out = self._decode_fn(feats.contiguous(memory_format=self._memory_format))
+        out = self._decode_fn(feats.to(self.dtype).contiguous(memory_format=self._memory_format))
         return out[:, :, : size[0], : size[1]].float().cpu()
 
     def style_stats(self, image: Tensor) -> Stats:
