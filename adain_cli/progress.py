@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import (
@@ -20,6 +22,9 @@ from rich.progress import (
 from rich.text import Text
 
 from adain_cli.engine import Event
+
+if TYPE_CHECKING:
+    from adain_cli.train import LogRecord, TrainCallbacks
 
 
 class RateColumn(ProgressColumn):
@@ -122,3 +127,70 @@ class DownloadView:
             self._progress.start()
             self._task = self._progress.add_task("download", total=total)
         self._progress.update(self._task, completed=done, total=total)
+
+
+class TrainView:
+    """The live training display: iteration, losses, lr, iterations per second, time left."""
+
+    def __init__(self, console: Console, quiet: bool = False) -> None:
+        self.console, self.quiet = console, quiet
+        self.live = console.is_terminal and not quiet
+        self._progress: Progress | None = None
+        self._task = None
+
+    def __enter__(self) -> TrainView:
+        if self.live:
+            self._progress = Progress(
+                TextColumn("[bold]training"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("content {task.fields[content]} style {task.fields[style]} lr {task.fields[lr]}"),
+                TextColumn("{task.fields[rate]} it/s"),
+                TimeRemainingColumn(),
+                console=self.console,
+            )
+            self._progress.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def callbacks(self) -> TrainCallbacks:
+        from adain_cli.train import TrainCallbacks
+
+        return TrainCallbacks(on_start=self._start, on_log=self._log, on_checkpoint=self._checkpoint)
+
+    def _start(self, start: int, total: int) -> None:
+        self._first = start
+        if self._progress is not None:
+            self._task = self._progress.add_task(
+                "train", total=total, completed=start, content="–", style="–", lr="–", rate="–"
+            )
+
+    def _log(self, record: LogRecord) -> None:
+        done = record.iteration - self._first
+        rate = done / record.seconds if record.seconds > 0 else 0.0
+        if self._progress is not None and self._task is not None:
+            self._progress.update(
+                self._task,
+                completed=record.iteration,
+                content=f"{record.loss_content:.4f}",
+                style=f"{record.loss_style:.4f}",
+                lr=f"{record.lr:.2e}",
+                rate=f"{rate:.2f}",
+            )
+        elif not self.quiet:
+            self.console.print(
+                f"iteration {record.iteration}: content {record.loss_content:.4f} style {record.loss_style:.4f} "
+                f"lr {record.lr:.2e} ({rate:.2f} it/s)",
+                markup=False,
+                highlight=False,
+            )
+
+    def _checkpoint(self, iteration: int, path: Path) -> None:
+        if not self.quiet:
+            target = self._progress.console if self._progress is not None else self.console
+            target.print(f"checkpoint at iteration {iteration} → {path}", markup=False, highlight=False)

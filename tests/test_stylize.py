@@ -90,7 +90,7 @@ def test_outputs_equal_an_independent_computation(run_adain, job_folders, tmp_pa
     content, style = as_tensor(contents / "photo1.png"), as_tensor(styles / "waves.png")
     for alpha in (0.3, 1.0):
         expected = to_uint8_reference(reference_stylize(vgg, dec, content, style, alpha))[0]
-        got = torch.from_numpy(np.asarray(Image.open(out / f"photo1_stylized_waves_alpha{alpha:.2f}.png")))
+        got = torch.from_numpy(np.array(Image.open(out / f"photo1_stylized_waves_alpha{alpha:.2f}.png")))
         difference = (got.permute(2, 0, 1).int() - expected.int()).abs()
         assert difference.max() <= 1, f"α={alpha}: max difference {difference.max()}"
 

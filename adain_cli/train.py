@@ -1,0 +1,420 @@
+"""Training (or fine-tuning) a decoder: config, data, losses, the loop, checkpoints.
+
+The data stream is a pure function of (seed, rank, position): each epoch is a seeded permutation,
+each rank takes every world-size-th element of it (its own shard), and each crop is seeded by its
+position. So a run resumed from a checkpoint at iteration k sees exactly the batches the
+uninterrupted run saw, whatever the number of loader processes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, Dataset
+
+from adain_cli import images, ops
+from adain_cli.engine import pick_device
+from adain_cli.errors import AdainError, ImageError
+from adain_cli.grid import GridCanvas
+from adain_cli.model import TAPS, Decoder, Encoder, load_public_state_dict, public_state_dict
+from adain_cli.train_config import TrainConfig, learning_rate
+from adain_cli.weights import load_decoder, load_encoder
+
+__all__ = ["TrainConfig", "learning_rate", "train"]
+
+CHECKPOINT = "checkpoint.pth"
+FINAL_DECODER = "decoder.pth"
+LOG = "log.jsonl"
+
+
+# ---------------------------------------------------------------------------------------------
+# Data
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Which slice of the data this process draws from."""
+
+    rank: int = 0
+    world: int = 1
+
+
+class ImageStream(Dataset):
+    """Position p → a random crop of image number permutation_epoch[rank + world · (p mod m)].
+
+    Unreadable images are skipped (the next one in the stream is used) and counted.
+    """
+
+    def __init__(self, paths: list[Path], config: TrainConfig, shard: Shard, stream: int) -> None:
+        self.paths, self.config, self.shard, self.stream = paths, config, shard, stream
+        self.per_epoch = len(range(shard.rank, len(paths), shard.world))
+        if self.per_epoch == 0:
+            raise AdainError(f"{len(paths)} images cannot be shared by {shard.world} processes")
+        self._epoch, self._order = -1, np.arange(0)
+
+    def index(self, position: int) -> int:
+        epoch, offset = divmod(position, self.per_epoch)
+        if epoch != self._epoch:
+            rng = np.random.default_rng([self.config.seed, self.stream, epoch])
+            self._epoch, self._order = epoch, rng.permutation(len(self.paths))
+        return int(self._order[self.shard.rank + self.shard.world * offset])
+
+    def __len__(self) -> int:  # the stream is endless; DataLoader only needs a length for its sampler
+        return 2**62
+
+    def __getitem__(self, position: int) -> tuple[Tensor, int]:
+        for skipped in range(len(self.paths)):
+            path = self.paths[self.index(position + skipped)]
+            try:
+                return self._crop(images.read_image(path).rgb, position + skipped), skipped
+            except ImageError:
+                continue
+        raise AdainError(f"no readable image among {len(self.paths)} files")
+
+    def _crop(self, image: Tensor, position: int) -> Tensor:
+        size = images.resized_size(*image.shape[1:], self.config.image_size)
+        image = images.resize(image, size)
+        crop = self.config.crop_size
+        rng = np.random.default_rng([self.config.seed, self.stream, self.shard.rank, position])
+        top = int(rng.integers(0, size[0] - crop + 1))
+        left = int(rng.integers(0, size[1] - crop + 1))
+        return image[:, top : top + crop, left : left + crop].contiguous()
+
+
+class Positions(torch.utils.data.Sampler[int]):
+    """Positions start, start + 1, … for `count` samples."""
+
+    def __init__(self, start: int, count: int) -> None:
+        self.start, self.count = start, count
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(range(self.start, self.start + self.count))
+
+    def __len__(self) -> int:
+        return self.count
+
+
+def find_training_images(folder: Path, what: str) -> list[Path]:
+    if not folder.is_dir():
+        raise AdainError(f"{what} folder {folder} does not exist")
+    paths = [source.path for source in images.discover([folder], recursive=True)]
+    if not paths:
+        raise AdainError(f"no images found in the {what} folder {folder}")
+    return paths
+
+
+def batches(
+    dataset: ImageStream, start_iteration: int, iterations: int, config: TrainConfig, pin: bool
+) -> Iterator[tuple[Tensor, int]]:
+    """(batch, skipped) for iterations start_iteration … iterations − 1."""
+    remaining = iterations - start_iteration
+    if remaining <= 0:
+        return iter(())
+    sampler = Positions(start_iteration * config.batch_size, remaining * config.batch_size)
+    loader = DataLoader(
+        dataset,
+        batch_size=config.batch_size,
+        sampler=sampler,
+        num_workers=config.workers,
+        pin_memory=pin,
+        persistent_workers=False,
+        prefetch_factor=4 if config.workers else None,
+    )
+    return ((batch, int(skipped.sum())) for batch, skipped in loader)
+
+
+# ---------------------------------------------------------------------------------------------
+# Losses
+
+
+@dataclass(frozen=True)
+class Losses:
+    content: Tensor
+    style: Tensor
+    total: Tensor
+
+
+def adain_losses(encoder: Encoder, decoder: nn.Module, content: Tensor, style: Tensor, config: TrainConfig) -> Losses:
+    """L = w_c·L_c + w_s·L_s with L_c = MSE(f(g(t)), t), t = AdaIN(f(c), f(s)), and L_s the mean/std
+    matching of relu1_1 … relu4_1 (the paper's eq. 11–12, the reference's numerics)."""
+    with torch.no_grad():
+        style_taps = encoder(style)
+        content_feat = encoder.encode(content)
+        target = ops.adain(content_feat, style_taps["relu4_1"])
+    generated = decoder(target)
+    generated_taps = encoder(generated)
+    loss_content = F.mse_loss(generated_taps["relu4_1"].float(), target.float())
+    loss_style = torch.zeros((), device=content.device)
+    for tap in TAPS:
+        got, want = ops.mean_std(generated_taps[tap].float()), ops.mean_std(style_taps[tap].float())
+        loss_style = loss_style + F.mse_loss(got.mean, want.mean) + F.mse_loss(got.std, want.std)
+    total = config.content_weight * loss_content + config.style_weight * loss_style
+    return Losses(loss_content, loss_style, total)
+
+
+# ---------------------------------------------------------------------------------------------
+# Checkpoints
+
+
+def save_checkpoint(
+    path: Path, decoder: Decoder, optimizer: torch.optim.Optimizer, iteration: int, config: TrainConfig
+) -> None:
+    """Everything needed to continue exactly, written to a temporary name and renamed."""
+    state = {
+        "decoder": public_state_dict(decoder),
+        "optimizer": optimizer.state_dict(),
+        "iteration": iteration,
+        "rng": {
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        },
+        "config": config.to_json(),
+    }
+    with images.atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def save_decoder(path: Path, decoder: Decoder) -> None:
+    """A plain state_dict in the public decoder.pth layout."""
+    with images.atomic_path(path) as tmp:
+        torch.save(public_state_dict(decoder), tmp)
+
+
+def read_checkpoint(run_dir: Path) -> dict:
+    path = run_dir / CHECKPOINT
+    if not path.is_file():
+        raise AdainError(f"nothing to resume: {path} does not exist")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # a damaged checkpoint: say so in one line
+        raise AdainError(f"{path}: cannot read the checkpoint ({str(error).splitlines()[0][:120]})") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# The loop
+
+
+@dataclass(frozen=True)
+class LogRecord:
+    iteration: int
+    loss_content: float
+    loss_style: float
+    lr: float
+    seconds: float
+    skipped: int = 0
+
+
+@dataclass
+class TrainCallbacks:
+    """How the loop reports: the CLI renders these with rich."""
+
+    on_start: Callable[[int, int], None] = lambda start, total: None
+    on_log: Callable[[LogRecord], None] = lambda record: None
+    on_checkpoint: Callable[[int, Path], None] = lambda iteration, path: None
+
+
+@dataclass
+class TrainResult:
+    iterations: int
+    decoder: Path
+    records: list[LogRecord] = field(default_factory=list)
+    interrupted: bool = False
+
+
+def _distributed_shard() -> Shard:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    return Shard(int(os.environ.get("RANK", "0")), world)
+
+
+def _training_dtype(precision: str, device: torch.device) -> torch.dtype:
+    if precision == "auto":
+        if device.type == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.float32
+    dtypes = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+    if precision not in dtypes:
+        raise AdainError(f"unknown precision {precision!r}")
+    if dtypes[precision] != torch.float32 and device.type != "cuda":
+        raise AdainError("mixed-precision training runs on CUDA only; use --precision fp32 here")
+    return dtypes[precision]
+
+
+def _preview_samples(content_paths: list[Path], style_paths: list[Path], crop: int) -> tuple[Tensor, Tensor]:
+    """Up to 3 contents and 3 styles, centre-cropped, fixed for the whole run."""
+
+    def take(paths: list[Path]) -> Tensor:
+        picked = []
+        for path in paths:
+            with contextlib.suppress(ImageError):
+                picked.append(images.center_square(images.load(path, crop).rgb))
+            if len(picked) == 3:
+                break
+        return torch.stack(picked)
+
+    return take(content_paths), take(style_paths)
+
+
+@torch.no_grad()
+def write_preview(path: Path, encoder: Encoder, decoder: Decoder, contents: Tensor, styles: Tensor, cell: int) -> None:
+    decoder.eval()
+    canvas = GridCanvas(len(contents), len(styles), cell)
+    for col, style in enumerate(styles):
+        canvas.put_col_header(col, images.to_pil(style))
+    style_stats = ops.mean_std(encoder.encode(styles))
+    content_feats = encoder.encode(contents)
+    for row, content in enumerate(contents):
+        canvas.put_row_header(row, images.to_pil(content))
+        feat = content_feats[row : row + 1].expand(len(styles), -1, -1, -1)
+        results = decoder(ops.adain(feat, style_stats))
+        for col, result in enumerate(results):
+            canvas.put(row, col, images.to_pil(result))
+    decoder.train()
+    images.save_pil(canvas.image, path)
+
+
+def train(config: TrainConfig, callbacks: TrainCallbacks | None = None, resume: bool = False) -> TrainResult:
+    """Run (or continue) training; only rank 0 logs and writes. Ctrl-C saves a checkpoint first."""
+    callbacks = callbacks or TrainCallbacks()
+    config.check()
+    shard = _distributed_shard()
+    distributed = shard.world > 1
+    device = pick_device(config.device)
+    if distributed:
+        if device.type == "cuda":
+            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+            torch.cuda.set_device(device)
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    try:
+        return _train(config, callbacks, resume, shard, device)
+    finally:
+        if distributed and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def _train(
+    config: TrainConfig, callbacks: TrainCallbacks, resume: bool, shard: Shard, device: torch.device
+) -> TrainResult:
+    leader = shard.rank == 0
+    dtype = _training_dtype(config.precision, device)
+    content_paths = find_training_images(config.content_dir, "content")
+    style_paths = find_training_images(config.style_dir, "style")
+    torch.manual_seed(config.seed)
+
+    memory_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
+    encoder = load_encoder(config.encoder).to(device, memory_format=memory_format)
+    decoder = load_decoder(config.init_decoder) if config.init_decoder else Decoder()
+    decoder = decoder.to(device, memory_format=memory_format).train()
+    optimizer = torch.optim.Adam(decoder.parameters(), lr=config.lr)
+    start = 0
+    if resume:
+        checkpoint = read_checkpoint(config.run_dir)
+        load_public_state_dict(decoder, checkpoint["decoder"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        start = int(checkpoint["iteration"])
+        torch.set_rng_state(checkpoint["rng"]["torch"])
+        if torch.cuda.is_available() and checkpoint["rng"]["cuda"]:
+            torch.cuda.set_rng_state_all(checkpoint["rng"]["cuda"])
+    model: nn.Module = decoder
+    if shard.world > 1:
+        model = nn.parallel.DistributedDataParallel(
+            decoder, device_ids=[device.index] if device.type == "cuda" else None
+        )
+    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+
+    if leader:
+        config.run_dir.mkdir(parents=True, exist_ok=True)
+        (config.run_dir / "previews").mkdir(exist_ok=True)
+    preview = _preview_samples(content_paths, style_paths, config.crop_size) if leader else None
+    pin = device.type == "cuda"
+    content_batches = batches(ImageStream(content_paths, config, shard, 0), start, config.iterations, config, pin)
+    style_batches = batches(ImageStream(style_paths, config, shard, 1), start, config.iterations, config, pin)
+
+    result = TrainResult(start, config.run_dir / FINAL_DECODER)
+    callbacks.on_start(start, config.iterations)
+    started = time.perf_counter()
+    iteration = start
+    skipped = 0
+    try:
+        for (content, skip_c), (style, skip_s) in zip(content_batches, style_batches, strict=False):
+            skipped += skip_c + skip_s
+            lr = learning_rate(config, iteration)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            content = content.to(device, non_blocking=True).contiguous(memory_format=memory_format)
+            style = style.to(device, non_blocking=True).contiguous(memory_format=memory_format)
+            with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
+                losses = adain_losses(encoder, model, content, style, config)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(losses.total).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            iteration += 1
+            if iteration % config.log_every == 0 or iteration == config.iterations or iteration == start + 1:
+                record = _log_record(losses, iteration, lr, time.perf_counter() - started, skipped, shard)
+                if leader:
+                    _append_log(config.run_dir / LOG, record)
+                    result.records.append(record)
+                    callbacks.on_log(record)
+            if iteration % config.save_every == 0 and iteration < config.iterations:
+                _save_all(config, encoder, decoder, optimizer, iteration, preview, leader, callbacks)
+    except KeyboardInterrupt:
+        _save_all(config, encoder, decoder, optimizer, iteration, preview, leader, callbacks)
+        result.iterations, result.interrupted = iteration, True
+        raise
+    _save_all(config, encoder, decoder, optimizer, iteration, preview, leader, callbacks)
+    if leader:
+        save_decoder(result.decoder, decoder)
+    result.iterations = iteration
+    return result
+
+
+def _log_record(losses: Losses, iteration: int, lr: float, seconds: float, skipped: int, shard: Shard) -> LogRecord:
+    values = torch.stack([losses.content.detach().float(), losses.style.detach().float()])
+    if shard.world > 1:
+        dist.all_reduce(values)
+        values /= shard.world
+    content, style = values.tolist()
+    return LogRecord(iteration, content, style, lr, round(seconds, 3), skipped)
+
+
+def _append_log(path: Path, record: LogRecord) -> None:
+    with path.open("a", encoding="utf-8") as log:
+        log.write(json.dumps(asdict(record)) + "\n")
+
+
+def _save_all(
+    config: TrainConfig,
+    encoder: Encoder,
+    decoder: Decoder,
+    optimizer: torch.optim.Optimizer,
+    iteration: int,
+    preview: tuple[Tensor, Tensor] | None,
+    leader: bool,
+    callbacks: TrainCallbacks,
+) -> None:
+    if not leader:
+        return
+    path = config.run_dir / CHECKPOINT
+    save_checkpoint(path, decoder, optimizer, iteration, config)
+    if preview is not None:
+        device = next(decoder.parameters()).device
+        write_preview(
+            config.run_dir / "previews" / f"iter_{iteration:06d}.png",
+            encoder,
+            decoder,
+            preview[0].to(device),
+            preview[1].to(device),
+            min(config.crop_size, 256),
+        )
+    callbacks.on_checkpoint(iteration, path)

@@ -1,0 +1,54 @@
+"""The settings of a training run (no torch here, so the CLI can show the defaults without loading it)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from adain_cli.errors import AdainError
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a run. Defaults are the reference PyTorch port's."""
+
+    content_dir: Path
+    style_dir: Path
+    run_dir: Path
+    encoder: Path
+    init_decoder: Path | None = None
+    iterations: int = 160_000
+    batch_size: int = 8
+    lr: float = 1e-4
+    lr_decay: float = 5e-5
+    style_weight: float = 10.0
+    content_weight: float = 1.0
+    image_size: int = 512
+    crop_size: int = 256
+    seed: int = 0
+    workers: int = 2
+    save_every: int = 10_000
+    log_every: int = 10
+    precision: str = "auto"
+    device: str = "auto"
+
+    def to_json(self) -> str:
+        return json.dumps({k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()})
+
+    @classmethod
+    def from_json(cls, text: str) -> TrainConfig:
+        raw = json.loads(text)
+        paths = {"content_dir", "style_dir", "run_dir", "encoder", "init_decoder"}
+        return cls(**{k: Path(v) if k in paths and v is not None else v for k, v in raw.items()})
+
+    def check(self) -> None:
+        if self.crop_size > self.image_size:
+            raise AdainError(f"--crop-size {self.crop_size} is larger than --image-size {self.image_size}")
+        if self.crop_size < 16:
+            raise AdainError("--crop-size must be at least 16")
+
+
+def learning_rate(config: TrainConfig, iteration: int) -> float:
+    """The reference's inverse decay: lr / (1 + decay · i)."""
+    return config.lr / (1.0 + config.lr_decay * iteration)

@@ -1,0 +1,296 @@
+"""Throughput of `adain stylize` against a per-pair loop in the reference's manner, side by side.
+
+    python benchmarks/bench_stylize.py [--size 512] [--contents 8] [--styles 4] [--alphas 3]
+                                       [--precision fp32|bf16|fp16] [--repeats 3] [--json out.json]
+
+Builds random-initialised weights in the public layout and synthetic images, then times, interleaved
+in one run:
+  (a) `adain stylize` over the whole job (C contents × S styles × A alphas), in-process, and
+  (b) a faithful per-pair loop in the manner of the reference test script: for every (content, style,
+      α) it reads, resizes and encodes both images, decodes at batch 1 in fp32, and saves.
+It prints medians, the ratio (b)/(a), images per second, the convolution throughput (a) achieves
+next to the peak of a plain 3×3 convolution of the same precision measured in the same run, and
+(for bf16/fp16) the relative error against fp32 on the same inputs, before clamping.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+from torchvision import transforms
+from torchvision.utils import save_image
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from adain_cli.cli import cli  # noqa: E402
+from adain_cli.engine import Stylizer, pick_device, pick_dtype  # noqa: E402
+from adain_cli.images import load  # noqa: E402
+from adain_cli.model import Decoder, Encoder, random_public_state_dicts  # noqa: E402
+from adain_cli.weights import load_decoder, load_encoder  # noqa: E402
+from tests.reference import adaptive_instance_normalization, load_reference  # noqa: E402
+
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def make_inputs(folder: Path, contents: int, styles: int, size: int) -> tuple[list[Path], list[Path]]:
+    """Photo-sized JPEGs a bit larger than `size`, so both sides resize them as real jobs do."""
+    rng = np.random.default_rng(0)
+
+    def picture(path: Path, width: int, height: int) -> Path:
+        small = rng.integers(0, 256, (height // 16, width // 16, 3), dtype=np.uint8)
+        Image.fromarray(small).resize((width, height), Image.Resampling.BICUBIC).save(path, quality=92)
+        return path
+
+    (folder / "contents").mkdir(parents=True)
+    (folder / "styles").mkdir()
+    big, wide = size * 3 // 2, size * 2
+    content_paths = [picture(folder / "contents" / f"photo{i}.jpg", wide, big) for i in range(contents)]
+    style_paths = [picture(folder / "styles" / f"style{i}.jpg", big, big) for i in range(styles)]
+    return content_paths, style_paths
+
+
+def conv_flops(module: nn.Module, shape: tuple[int, ...], call: str = "forward") -> float:
+    """FLOPs (2 × multiply-adds) of every convolution in one call, found with shape-only meta tensors."""
+    total = 0.0
+
+    def count(layer: nn.Conv2d, _inputs: object, output: torch.Tensor) -> None:
+        nonlocal total
+        kh, kw = layer.kernel_size
+        total += 2.0 * layer.in_channels * kh * kw * output.numel() / layer.groups
+
+    meta = module.to("meta")
+    hooks = [m.register_forward_hook(count) for m in meta.modules() if isinstance(m, nn.Conv2d)]
+    with torch.no_grad():
+        getattr(meta, call)(torch.empty(shape, device="meta"))
+    for hook in hooks:
+        hook.remove()
+    return total
+
+
+def job_flops(content_paths: list[Path], style_paths: list[Path], size: int, alphas: int) -> float:
+    """Convolution FLOPs of the engine's job: each image encoded once, every output decoded once."""
+    total = 0.0
+    for path in content_paths:
+        height, width = load(path, size).size
+        total += conv_flops(Encoder(), (1, 3, height, width), "encode")
+        cells = (1, 512, -(-height // 8), -(-width // 8))
+        total += conv_flops(Decoder(), cells) * len(style_paths) * alphas
+    for path in style_paths:
+        height, width = load(path, size).size
+        total += conv_flops(Encoder(), (1, 3, height, width), "encode")
+    return total
+
+
+def conv_peak(dtype: torch.dtype, device: torch.device) -> float:
+    """The best GFLOP/s of a plain 3×3 convolution at this precision (several shapes and layouts)."""
+    best = 0.0
+    with torch.inference_mode():
+        for channels, side in ((64, 512), (128, 256), (256, 128)):
+            for layout in (torch.contiguous_format, torch.channels_last):
+                conv = nn.Conv2d(channels, channels, 3, padding=1).to(device, memory_format=layout)
+                x = torch.randn(1, channels, side, side, device=device).contiguous(memory_format=layout)
+                autocast = torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32)
+                times = []
+                for _ in range(4):
+                    start = time.perf_counter()
+                    with autocast:
+                        conv(x)
+                    if device.type == "cuda":
+                        torch.cuda.synchronize()
+                    times.append(time.perf_counter() - start)
+                flops = 2.0 * channels * channels * 9 * side * side
+                best = max(best, flops / min(times[1:]) / 1e9)
+    return best
+
+
+def run_engine(
+    contents: Path, styles: Path, out: Path, weights: tuple[Path, Path], args: argparse.Namespace, alphas: list[float]
+) -> float:
+    argv = [
+        "stylize",
+        str(contents),
+        "--style",
+        str(styles),
+        "-o",
+        str(out),
+        "--alpha",
+        ",".join(map(str, alphas)),
+        "--content-size",
+        str(args.size),
+        "--style-size",
+        str(args.size),
+        "--precision",
+        args.precision,
+        "--device",
+        args.device,
+        "--encoder",
+        str(weights[0]),
+        "--decoder",
+        str(weights[1]),
+        "--quiet",
+    ]
+    start = time.perf_counter()
+    code = cli.main(args=argv, standalone_mode=False)
+    elapsed = time.perf_counter() - start
+    if code not in (0, None):
+        raise SystemExit(f"adain stylize failed with exit code {code}")
+    return elapsed
+
+
+def run_reference(
+    content_paths: list[Path],
+    style_paths: list[Path],
+    out: Path,
+    weights: tuple[Path, Path],
+    size: int,
+    alphas: list[float],
+    device: torch.device,
+) -> float:
+    """The reference test script's manner: per pair, read, resize and encode both; batch 1; fp32."""
+    start = time.perf_counter()
+    encoder_state = torch.load(weights[0], weights_only=True)
+    decoder_state = torch.load(weights[1], weights_only=True)
+    vgg, decoder = load_reference(encoder_state, decoder_state)
+    vgg, decoder = vgg.to(device), decoder.to(device)
+    transform = transforms.Compose([transforms.Resize(size), transforms.ToTensor()])
+    out.mkdir(parents=True, exist_ok=True)
+    for content_path in content_paths:
+        for style_path in style_paths:
+            for alpha in alphas:
+                content = transform(Image.open(content_path).convert("RGB")).unsqueeze(0).to(device)
+                style = transform(Image.open(style_path).convert("RGB")).unsqueeze(0).to(device)
+                with torch.no_grad():
+                    content_feat, style_feat = vgg(content), vgg(style)
+                    feat = adaptive_instance_normalization(content_feat, style_feat)
+                    feat = feat * alpha + content_feat * (1 - alpha)
+                    output = decoder(feat).cpu()
+                save_image(output, out / f"{content_path.stem}_stylized_{style_path.stem}_{alpha:.2f}.png")
+    return time.perf_counter() - start
+
+
+def relative_error(
+    weights: tuple[Path, Path],
+    content_paths: list[Path],
+    style_paths: list[Path],
+    size: int,
+    precision: str,
+    device: torch.device,
+) -> float:
+    """‖y_p − y_fp32‖ / ‖y_fp32‖ over a few pairs, on the decoder outputs before clamping."""
+    encoder, decoder = load_encoder(weights[0]), load_decoder(weights[1])
+    reference = Stylizer(encoder, decoder, device, torch.float32)
+    reduced = Stylizer(load_encoder(weights[0]), load_decoder(weights[1]), device, pick_dtype(precision, device))
+    errors, norms = 0.0, 0.0
+    for content_path, style_path in zip(content_paths[:2], style_paths[:2], strict=False):
+        content, style = load(content_path, size).rgb, load(style_path, size).rgb
+        exact, approx = reference.stylize(content, style), reduced.stylize(content, style)
+        errors += float((approx - exact).pow(2).sum())
+        norms += float(exact.pow(2).sum())
+    return (errors / norms) ** 0.5
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--contents", type=int, default=8)
+    parser.add_argument("--styles", type=int, default=4)
+    parser.add_argument("--alphas", type=int, default=3, help="A values (1/A, 2/A, …, 1)")
+    parser.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    args = parser.parse_args()
+
+    device = pick_device(args.device)
+    dtype = pick_dtype(args.precision, device)
+    alphas = [round((i + 1) / args.alphas, 4) for i in range(args.alphas)]
+    outputs = args.contents * args.styles * args.alphas
+    with tempfile.TemporaryDirectory(prefix="adain-bench-") as tmp:
+        work = Path(tmp)
+        encoder_state, decoder_state = random_public_state_dicts(seed=0)
+        weights = (work / "vgg_normalised.pth", work / "decoder.pth")
+        torch.save(encoder_state, weights[0])
+        torch.save(decoder_state, weights[1])
+        content_paths, style_paths = make_inputs(work, args.contents, args.styles, args.size)
+        flops = job_flops(content_paths, style_paths, args.size, args.alphas)
+        engine_times, reference_times, peaks = [], [], []
+        for repeat in range(args.repeats):
+            peaks.append(conv_peak(dtype, device))
+            engine_times.append(
+                run_engine(work / "contents", work / "styles", work / f"a{repeat}", weights, args, alphas)
+            )
+            reference_times.append(
+                run_reference(content_paths, style_paths, work / f"b{repeat}", weights, args.size, alphas, device)
+            )
+            print(
+                f"repeat {repeat + 1}/{args.repeats}: (a) adain {engine_times[-1]:.1f} s, "
+                f"(b) reference loop {reference_times[-1]:.1f} s, conv peak {peaks[-1]:.0f} GFLOP/s",
+                flush=True,
+            )
+        error = (
+            None
+            if args.precision == "fp32"
+            else relative_error(weights, content_paths, style_paths, args.size, args.precision, device)
+        )
+
+    a, b = statistics.median(engine_times), statistics.median(reference_times)
+    peak = max(peaks)
+    achieved = flops / a / 1e9
+    results = {
+        "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch "
+        f"{torch.__version__}, {device}",
+        "job": {
+            "size": args.size,
+            "contents": args.contents,
+            "styles": args.styles,
+            "alphas": alphas,
+            "outputs": outputs,
+            "precision": args.precision,
+            "repeats": args.repeats,
+        },
+        "adain_seconds": engine_times,
+        "reference_seconds": reference_times,
+        "adain_median_s": a,
+        "reference_median_s": b,
+        "ratio_reference_over_adain": b / a,
+        "adain_images_per_s": outputs / a,
+        "reference_images_per_s": outputs / b,
+        "job_conv_gflop": flops / 1e9,
+        "adain_conv_gflops": achieved,
+        "conv_peak_gflops": peak,
+        "adain_fraction_of_peak": achieved / peak,
+        "relative_error_vs_fp32": error,
+    }
+    print()
+    print(
+        f"job: {args.contents} contents × {args.styles} styles × {args.alphas} α at {args.size} px = {outputs} "
+        f"images, {args.precision}, {results['machine']}"
+    )
+    print(f"(a) adain stylize       median {a:8.1f} s   {outputs / a:6.2f} images/s")
+    print(f"(b) per-pair reference  median {b:8.1f} s   {outputs / b:6.2f} images/s")
+    print(f"ratio (b)/(a)           {b / a:.2f}")
+    print(
+        f"conv throughput of (a)  {achieved:.0f} GFLOP/s = {achieved / peak:.0%} of the {peak:.0f} GFLOP/s "
+        f"plain 3×3 conv peak ({args.precision})"
+    )
+    if error is not None:
+        print(f"relative error vs fp32  {error:.4%} (before clamping)")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+        print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
