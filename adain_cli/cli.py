@@ -6,12 +6,14 @@ Nothing here imports torch at module level, so `adain --version` and `--help` an
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import click
 
@@ -67,6 +69,36 @@ class NumberList(click.ParamType):
         if self.high is None:
             return f"(must be at least {self.low:g})"
         return f"[{self.low:g}, {self.high:g}]"
+
+
+class ByteSize(click.ParamType):
+    """A size such as 512MB, 4GB or 1.5GiB (plain numbers are bytes)."""
+
+    name = "size"
+    _UNITS: ClassVar[dict[str, int]] = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+              "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}  # fmt: skip
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", str(value))
+        if not match or match.group(2).lower() not in self._UNITS:
+            self.fail(f"{value!r} is not a size like 512MB or 4GB", param, ctx)
+        return int(float(match.group(1)) * self._UNITS[match.group(2).lower()])
+
+
+class ShardType(click.ParamType):
+    """K/N with 1 ≤ K ≤ N: the K-th of N equal slices of a job (for scheduler array jobs)."""
+
+    name = "K/N"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> tuple[int, int]:
+        if isinstance(value, tuple):
+            return value
+        match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", str(value))
+        if not match or not 1 <= int(match.group(1)) <= int(match.group(2)):
+            self.fail(f"{value!r} is not K/N with 1 ≤ K ≤ N (e.g. 2/8)", param, ctx)
+        return int(match.group(1)) - 1, int(match.group(2))
 
 
 class VariadicOption(click.Option):
@@ -138,6 +170,9 @@ class CommonOptions:
     precision: str
     batch_size: int
     compile_model: bool
+    tile: int
+    max_memory: int | None
+    shard: tuple[int, int] | None
     grid: bool
     grid_cell: int
     skip_existing: bool
@@ -230,6 +265,26 @@ _COMMON_OPTIONS: list[Callable] = [
         help="Images decoded together (0: 1 on a CPU, 8 on CUDA, 4 on MPS).",
     ),
     click.option(
+        "--tile",
+        type=click.IntRange(min=0),
+        default=0,
+        show_default=True,
+        help="Process images in tiles of this many pixels (0: only when over --max-memory).",
+    ),
+    click.option(
+        "--max-memory",
+        type=ByteSize(),
+        default=None,
+        help="Memory one network pass may use before images are tiled, e.g. 4GB "
+        "(default: 80% of free GPU memory, half the RAM on a CPU).",
+    ),
+    click.option(
+        "--shard",
+        type=ShardType(),
+        default=None,
+        help="Do only the K-th of N equal slices of the job (then `adain grid OUTPUT` for the grids).",
+    ),
+    click.option(
         "--compile",
         "compile_model",
         is_flag=True,
@@ -310,23 +365,72 @@ def fetch_weights(name_or_path: str, offline: bool, no_verify: bool, console: An
         return weights.resolve(name_or_path, options, view, lambda m: console.print(f"warning: {m}", markup=False))
 
 
+def _launcher() -> tuple[int, int, int]:
+    """(rank, world size, local rank) under torchrun; (0, 1, 0) otherwise."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    return int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0"))
+
+
 def run(opts: CommonOptions, job: Job) -> None:
-    """Load the model once, run the job with progress, print the summary, exit with its status."""
+    """Load the model once, run the job with progress, print the summary, exit with its status.
+
+    Under torchrun each rank does its slice of the job on its own device; once all are done, rank 0
+    builds the grids from the files on disk.
+    """
+    from dataclasses import replace
+
     from adain_cli.engine import Stylizer, run_job
+    from adain_cli.grid import grids_from_manifest
     from adain_cli.progress import JobProgress
 
+    rank, world, local_rank = _launcher()
+    if world > 1 and opts.shard:
+        raise click.UsageError("--shard splits a job without torchrun; under torchrun the ranks split it")
+    device = opts.device
+    if world > 1 and device == "auto":
+        import torch
+
+        device = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
+    job = replace(job, shard=opts.shard or (rank, world))
+    quiet = opts.quiet or rank > 0
     console = _stderr_console()
     encoder, decoder = (
-        fetch_weights(name, opts.offline, opts.no_verify, console, opts.quiet) for name in (opts.encoder, opts.decoder)
+        fetch_weights(name, opts.offline, opts.no_verify, console, quiet) for name in (opts.encoder, opts.decoder)
     )
-    stylizer = Stylizer.from_files(encoder, decoder, opts.device, opts.precision, opts.compile_model)
-    with JobProgress(console, quiet=opts.quiet) as progress:
-        summary = run_job(stylizer, job, progress)
-    if not opts.quiet:
+    tile = -(-opts.tile // 8) * 8 if opts.tile else None  # tiles start on the encoder's 8-pixel grid
+    if tile is not None and tile < 64:
+        raise click.BadParameter("tiles must be at least 64 pixels", param_hint="'--tile'")
+    stylizer = Stylizer.from_files(encoder, decoder, device, opts.precision, opts.compile_model, tile,
+                                   opts.max_memory)  # fmt: skip
+    with _process_group(world):
+        with JobProgress(console, quiet=quiet) as progress:
+            summary = run_job(stylizer, job, progress)
+        if world > 1:
+            import torch.distributed as dist
+
+            dist.barrier()
+            if rank == 0 and job.wants_grids():
+                summary.grids = grids_from_manifest(job.output_dir)
+    if not quiet:
         _print_summary(console, summary)
-    if opts.json:
+    if opts.json and rank == 0:
         click.echo(json.dumps(summary.to_json(), indent=2))
     click.get_current_context().exit(EXIT_FAILED if summary.failures else 0)
+
+
+@contextlib.contextmanager
+def _process_group(world: int) -> Iterator[None]:
+    """A gloo group for the ranks of a torchrun job (only a barrier is needed, on any device)."""
+    if world <= 1:
+        yield
+        return
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo")
+    try:
+        yield
+    finally:
+        dist.destroy_process_group()
 
 
 def _print_summary(console: Any, summary: Summary) -> None:
@@ -739,6 +843,17 @@ def train_command(
         result = train(config, view.callbacks(), resume=resume is not None)
     if not quiet:
         console.print(f"trained to iteration {result.iterations:,}; decoder written to {result.decoder}", markup=False)
+
+
+@cli.command("grid")
+@click.argument("output", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--grid-cell", type=click.IntRange(min=16), default=None, help="Cell size (default: the job's).")
+def grid_command(output: Path, grid_cell: int | None) -> None:
+    """Build the grids of a job in OUTPUT from the files on disk (after `--shard` runs)."""
+    from adain_cli.grid import grids_from_manifest
+
+    for path in grids_from_manifest(output, grid_cell):
+        click.echo(path)
 
 
 @cli.group()

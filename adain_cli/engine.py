@@ -10,12 +10,14 @@ encodes each content once, decodes all its looks × alphas in batches, saves in 
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Literal
@@ -30,6 +32,7 @@ from adain_cli.grid import GridCanvas, thumbnail
 from adain_cli.images import LoadedImage, Source
 from adain_cli.model import Decoder, Encoder
 from adain_cli.ops import Stats
+from adain_cli.tiling import TilePlan, decode_tiled, encode_tiled, peak_bytes, tile_for_budget
 
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 _DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -85,6 +88,17 @@ def pick_dtype(precision: str, device: torch.device) -> torch.dtype:
     return _DTYPES[precision]
 
 
+def default_memory_budget(device: torch.device) -> int | None:
+    """Bytes one network pass may use before images are tiled: 80% of free GPU memory, half the RAM."""
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free * 0.8)
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
 def auto_batch_size(device: torch.device) -> int:
     """Decodes per call: on a CPU one image already fills the cores (and batches run slower per image,
     measured); a GPU needs several."""
@@ -106,6 +120,8 @@ class Stylizer:
         dtype: torch.dtype = torch.float32,
         channels_last: bool = True,
         compile: bool = False,
+        tile: int | None = None,
+        max_memory: int | None = None,
     ) -> None:
         self.device = torch.device(device)
         self.dtype = dtype
@@ -122,17 +138,40 @@ class Stylizer:
         if compile:
             self._encode_fn = torch.compile(self.encoder.encode, dynamic=True)
             self._decode_fn = torch.compile(self.decoder, dynamic=True)
+        self.tile = tile
+        self.max_memory = default_memory_budget(self.device) if max_memory is None else max_memory
+        self.tiled_images = 0
         self.encoder_calls = 0
 
     @classmethod
     def from_files(
-        cls, encoder: Path, decoder: Path, device: str = "auto", precision: str = "auto", compile: bool = False
+        cls,
+        encoder: Path,
+        decoder: Path,
+        device: str = "auto",
+        precision: str = "auto",
+        compile: bool = False,
+        tile: int | None = None,
+        max_memory: int | None = None,
     ) -> Stylizer:
         from adain_cli.weights import load_decoder, load_encoder
 
         target = pick_device(device)
         dtype = pick_dtype(precision, target)
-        return cls(load_encoder(encoder), load_decoder(decoder), target, dtype, compile=compile)
+        return cls(load_encoder(encoder), load_decoder(decoder), target, dtype, compile=compile, tile=tile,
+                   max_memory=max_memory)  # fmt: skip
+
+    def tile_plan(self, height: int, width: int, batch: int = 1) -> TilePlan | None:
+        """How to split an image for this device: `tile` if set, else only when over the memory budget."""
+        if self.tile:
+            return TilePlan(self.tile) if max(height, width) > self.tile else None
+        element = torch.finfo(self.dtype).bits // 8
+        if self.max_memory and peak_bytes(height, width, element, batch) > self.max_memory:
+            return TilePlan(tile_for_budget(self.max_memory, element, batch))
+        return None
+
+    def _on_device(self, feats: Tensor) -> Tensor:
+        return feats.to(self.device, self.dtype).contiguous(memory_format=self._memory_format)
 
     def _to_device(self, images_batch: Tensor) -> Tensor:
         if self.device.type == "cuda" and not images_batch.is_pinned():
@@ -146,9 +185,16 @@ class Stylizer:
 
     @torch.inference_mode()
     def encode(self, image: Tensor) -> Tensor:
-        """relu4_1 features of one (3, H, W) image or a (N, 3, H, W) batch, on the device."""
+        """relu4_1 features of one (3, H, W) image or a (N, 3, H, W) batch.
+
+        On the device, or in host memory (float32) when a single image is large enough to be tiled.
+        """
         batch = image[None] if image.dim() == 3 else image
         self.encoder_calls += 1
+        plan = self.tile_plan(*batch.shape[2:]) if batch.shape[0] == 1 else None
+        if plan is not None:
+            self.tiled_images += 1
+            return encode_tiled(lambda crop: self._encode_fn(self._to_device(crop[None])), batch[0], plan)
         return self._encode_fn(self._to_device(batch))
 
     @torch.inference_mode()
@@ -158,7 +204,10 @@ class Stylizer:
         With ceil-mode pooling a side that is not a multiple of 8 grows in the decoder; the extra
         rows and columns are at the bottom and right, so cropping from the top-left undoes it.
         """
-        out = self._decode_fn(feats.to(self.dtype).contiguous(memory_format=self._memory_format))
+        plan = self.tile_plan(*size, batch=feats.shape[0])
+        if plan is not None:
+            return decode_tiled(lambda cells: self._decode_fn(self._on_device(cells)), feats.float().cpu(), size, plan)
+        out = self._decode_fn(self._on_device(feats))
         return out[:, :, : size[0], : size[1]].float().cpu()
 
     def style_stats(self, image: Tensor) -> Stats:
@@ -291,6 +340,7 @@ class Job:
     sheet_name: str = "sheet"
     color: ColorMethod | None = None
     companions: CompanionFn | None = None
+    shard: tuple[int, int] = (0, 1)  # (index, count): this process writes one contiguous slice of the outputs
 
     def _suffix(self, alpha: float) -> str:
         method = f"_{self.color}" if self.color else ""
@@ -313,6 +363,31 @@ class Job:
             for col, look in enumerate(self.looks)
             for alpha in self.alphas
         ]
+
+    def shard_outputs(self) -> dict[int, list[Output]]:
+        """This shard's outputs by content index: a contiguous slice of all outputs in content order, so
+        shards balance exactly and a content is encoded by at most two of them."""
+        every = [(row, output) for row, content in enumerate(self.contents) for output in self.outputs(content)]
+        index, count = self.shard
+        mine: dict[int, list[Output]] = {}
+        for row, output in every[len(every) * index // count : len(every) * (index + 1) // count]:
+            mine.setdefault(row, []).append(output)
+        return mine
+
+    def manifest(self) -> dict[str, object]:
+        """What `grid.grids_from_manifest` needs to rebuild this job's grids from the files on disk."""
+        rel = lambda path: str(path.relative_to(self.output_dir))  # noqa: E731
+        return {
+            "version": 1,
+            "contents": [str(c.path.resolve()) for c in self.contents],
+            "headers": [str(self.styles[look.styles[0]].path.resolve()) if len(look.styles) == 1 else None
+                        for look in self.looks],
+            "cells": {f"{a:.2f}": [[rel(self.output_path(c, look.name, a)) for look in self.looks]
+                                   for c in self.contents] for a in self.alphas},
+            "grids": {f"{a:.2f}": rel(self.grid_path(a)) for a in self.alphas},
+            "grid_cell": self.grid_cell,
+            "images": asdict(self.images),
+        }  # fmt: skip
 
     def grid_path(self, alpha: float) -> Path:
         return self.output_dir / f"grid_alpha{alpha:.2f}.{self.images.ext}"
@@ -488,19 +563,30 @@ class _StyleBank:
         return recoloured
 
 
+MANIFEST = ".adain-job.json"
+
+
 def run_job(stylizer: Stylizer, job: Job, progress: ProgressFn = lambda event: None) -> Summary:
-    """Run every (content, look, α) of `job`; never raises for a bad input, only reports it."""
+    """Run every (content, look, α) of `job` (of its shard); never raises for a bad input, only reports it.
+
+    Grids are filled in memory by a whole job; a shard instead leaves the manifest from which
+    `grid.grids_from_manifest` builds them once every shard is done.
+    """
     started = time.perf_counter()
     job.check_names()
     _check_output_dir(job.output_dir)
-    summary = Summary(total=sum(len(job.outputs(content)) for content in job.contents))
+    work = job.shard_outputs()
+    summary = Summary(total=sum(len(outputs) for outputs in work.values()))
     reporter = _Reporter(summary, progress)
     progress(Event("start", total=summary.total, count=0))
     calls_before = stylizer.encoder_calls
+    if job.wants_grids():
+        with images.atomic_path(job.output_dir / MANIFEST) as tmp:
+            tmp.write_text(json.dumps(job.manifest(), indent=1), encoding="utf-8")
 
     bank = _StyleBank(stylizer, job)
-    dropped = _drop_looks_with_bad_styles(job, bank, reporter)
-    grids = _make_grids(job, bank, reporter)
+    dropped = _drop_looks_with_bad_styles(job, work, bank, reporter)
+    grids = _make_grids(job, bank, reporter) if job.shard == (0, 1) else {}
 
     loader = ThreadPoolExecutor(max_workers=2, thread_name_prefix="adain-load")
     saver = ThreadPoolExecutor(max_workers=2, thread_name_prefix="adain-save")
@@ -510,8 +596,10 @@ def run_job(stylizer: Stylizer, job: Job, progress: ProgressFn = lambda event: N
         def load(source: Source) -> LoadedImage:
             return images.load(source.path, job.images.content_size, job.images.crop, job.images.max_pixels)
 
-        for row, (source, future) in enumerate(_prefetch(loader, job.contents, load, ahead=4)):
-            runner.run(row, source, future)
+        rows = sorted(work)
+        prefetched = _prefetch(loader, [job.contents[row] for row in rows], load, ahead=4)
+        for row, (source, future) in zip(rows, prefetched, strict=True):
+            runner.run(row, source, future, work[row])
         runner.drain(0)
         for alpha, canvas in grids.items():
             path = job.grid_path(alpha)
@@ -538,17 +626,16 @@ def _check_output_dir(folder: Path) -> None:
         raise AdainError(f"cannot write to the output folder {folder}: {error.strerror or error}") from None
 
 
-def _drop_looks_with_bad_styles(job: Job, bank: _StyleBank, reporter: _Reporter) -> set[int]:
+def _drop_looks_with_bad_styles(
+    job: Job, work: dict[int, list[Output]], bank: _StyleBank, reporter: _Reporter
+) -> set[int]:
     """The indices of looks whose styles did not load; the outputs they spoil are reported as failed."""
     dropped: set[int] = set()
     for k, error in bank.errors.items():
         spoiled = {col for col, look in enumerate(job.looks) if k in look.styles} - dropped
         dropped |= spoiled
         affected = sum(
-            1
-            for content in job.contents
-            for output in job.outputs(content)
-            if any(col in spoiled for col, _ in output.cells)
+            1 for outputs in work.values() for output in outputs if any(col in spoiled for col, _ in output.cells)
         )
         reporter.failed(job.styles[k].path, error, affected)
     return dropped
@@ -598,8 +685,8 @@ class _ContentRunner:
         self.batch_size = job.batch_size or auto_batch_size(stylizer.device)
         self.pending: deque[_Pending] = deque()
 
-    def run(self, row: int, source: Source, future: Future[LoadedImage]) -> None:
-        outputs = [o for o in self.job.outputs(source) if not any(col in self.dropped for col, _ in o.cells)]
+    def run(self, row: int, source: Source, future: Future[LoadedImage], outputs: list[Output]) -> None:
+        outputs = [o for o in outputs if not any(col in self.dropped for col, _ in o.cells)]
         try:
             loaded = future.result()
         except ImageError as error:

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+from pathlib import Path
+
 from PIL import Image, ImageOps
 
+from adain_cli import images
+from adain_cli.errors import AdainError
 from adain_cli.images import DEFAULT_MAX_PIXELS
 
 BACKGROUND = (255, 255, 255)
@@ -54,3 +60,47 @@ class GridCanvas:
 
     def put_col_header(self, col: int, image: Image.Image) -> None:
         self._paste(0, col + self.offset, image)
+
+
+def grids_from_manifest(output_dir: Path, cell: int | None = None) -> list[Path]:
+    """Build a job's grids from the files on disk (after `--shard` runs, or under torchrun).
+
+    The result is pixel for pixel what a single-process run fills in memory: the same thumbnails of
+    the same saved files and the same prepared content and style headers; a missing cell stays grey.
+    """
+    path = output_dir / ".adain-job.json"
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise AdainError(f"{path}: no job manifest to build grids from ({error})") from None
+    options = manifest["images"]
+    cell = cell or manifest["grid_cell"]
+    contents, headers = manifest["contents"], manifest["headers"]
+    if not GridCanvas.fits(len(contents), len(headers), cell):
+        raise AdainError(f"grids of {len(contents)}×{len(headers)} cells of {cell} px are over the image size limit")
+
+    def header(source: str | None, size: int) -> Image.Image | None:
+        if source is None:
+            return None
+        with contextlib.suppress(AdainError):
+            return images.to_pil(images.load(Path(source), size, options["crop"], options["max_pixels"]).rgb)
+        return None
+
+    row_headers = [header(c, options["content_size"]) for c in contents]
+    col_headers = [header(h, options["style_size"]) for h in headers]
+    written = []
+    for alpha, rows in manifest["cells"].items():
+        canvas = GridCanvas(len(contents), len(headers), cell)
+        for index, image in enumerate(col_headers):
+            if image is not None:
+                canvas.put_col_header(index, image)
+        for row, (image, cells) in enumerate(zip(row_headers, rows, strict=True)):
+            if image is not None:
+                canvas.put_row_header(row, image)
+            for col, relative in enumerate(cells):
+                with contextlib.suppress(OSError, ValueError), Image.open(output_dir / relative) as result:
+                    canvas.put(row, col, result)
+        target = output_dir / manifest["grids"][alpha]
+        images.save_pil(canvas.image, target, options["quality"])
+        written.append(target)
+    return written

@@ -36,8 +36,9 @@ def mean_std(feat: Tensor, eps: float = EPS) -> Stats:
 
 
 def adain_with_stats(content: Tensor, content_stats: Stats, style_stats: Stats) -> Tensor:
-    """σ(y)·(x − μ(x))/σ(x) + μ(y), with both sets of statistics given."""
-    return (content - content_stats.mean) / content_stats.std * style_stats.std + style_stats.mean
+    """σ(y)·(x − μ(x))/σ(x) + μ(y), with both sets of statistics given (moved to the content's device)."""
+    style_mean, style_std = style_stats.mean.to(content), style_stats.std.to(content)
+    return (content - content_stats.mean) / content_stats.std * style_std + style_mean
 
 
 def adain(content: Tensor, style: Tensor | Stats, eps: float = EPS) -> Tensor:

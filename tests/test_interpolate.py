@@ -194,6 +194,7 @@ def test_a_folder_of_contents_gets_the_same_blend(run_adain, images, tmp_path):
     result = run_adain("interpolate", tmp_path / "more", images["ink"], images["waves"], "-o", out, "--grid-cell", "32")
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.iterdir()) == [
+        ".adain-job.json",  # what `adain grid` rebuilds the grids from
         "a_interpolated_ink-waves.png",
         "b_interpolated_ink-waves.png",
         "grid_alpha1.00.png",
