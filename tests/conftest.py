@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -78,3 +81,14 @@ def count_encodes(monkeypatch):
 
     monkeypatch.setattr(model.Encoder, "forward", counting)
     return calls
+
+
+def run_module(*args: str, processes: int = 0, timeout: int = 300) -> subprocess.CompletedProcess[str]:
+    """`python -m adain_cli ARGS` in a subprocess, under torchrun with `processes` ranks when given.
+
+    One thread per process, so results do not depend on how many processes share the cores.
+    """
+    launcher = ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(processes)] if processes else []
+    command = [sys.executable, *launcher, "-m", "adain_cli", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +17,7 @@ from adain_cli.engine import Stylizer
 from adain_cli.images import load
 from adain_cli.tiling import TilePlan, decode_tiled, encode_tiled, spans
 from adain_cli.weights import load_decoder, load_encoder
-from tests.conftest import make_image
+from tests.conftest import make_image, run_module
 
 
 @pytest.fixture
@@ -154,22 +151,8 @@ def test_bad_shards_are_usage_errors(run_adain, tmp_path):
 
 def test_torchrun_two_ranks_equal_one_run(weight_files, tmp_path):
     contents, styles = job_folder(tmp_path)
-    # One thread everywhere: oneDNN's summation order, so the last bit, depends on the thread count.
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    single = [sys.executable, "-m", "adain_cli", *stylize_args(contents, styles, tmp_path / "one", weight_files)]
-    done = subprocess.run(single, capture_output=True, text=True, timeout=300, env=env)
+    done = run_module(*stylize_args(contents, styles, tmp_path / "one", weight_files))
     assert done.returncode == 0, done.stderr[-3000:]
-    command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc-per-node",
-        "2",
-        "-m",
-        "adain_cli",
-        *stylize_args(contents, styles, tmp_path / "two", weight_files),
-    ]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    done = run_module(*stylize_args(contents, styles, tmp_path / "two", weight_files), processes=2)
     assert done.returncode == 0, done.stderr[-3000:]
     assert snapshot(tmp_path / "two") == snapshot(tmp_path / "one")

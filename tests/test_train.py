@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -17,7 +16,7 @@ from click.testing import CliRunner
 
 from adain_cli.cli import cli
 from adain_cli.train import TrainConfig, learning_rate
-from tests.conftest import as_tensor, make_image
+from tests.conftest import as_tensor, make_image, run_module
 from tests.reference import (
     adaptive_instance_normalization,
     calc_mean_std,
@@ -289,15 +288,7 @@ def test_ctrl_c_saves_a_checkpoint(weight_files, data, tmp_path):
 
 def test_two_process_torchrun_on_cpu(weight_files, data, tmp_path):
     run = tmp_path / "run"
-    command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc-per-node",
-        "2",
-        "-m",
-        "adain_cli",
+    args = (
         "train",
         "--content-dir",
         str(data[0]),
@@ -314,10 +305,9 @@ def test_two_process_torchrun_on_cpu(weight_files, data, tmp_path):
         "cpu",
         "--encoder",
         str(weight_files[0]),
-        "--quiet",
-    ]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+        "-q",
+    )
+    done = run_module(*args, processes=2)
     assert done.returncode == 0, done.stderr[-3000:]
     assert (run / "decoder.pth").is_file()
     assert [r["iteration"] for r in read_log(run)] == [1, 2, 3]  # rank 0 alone writes the log
