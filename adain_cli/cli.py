@@ -485,8 +485,13 @@ def cli() -> None:
     \b
     adain stylize photos/ --style starry.jpg --alpha 0.5 -o out/
     adain stylize photos/ --style styles/ --alpha 0 .5 1 -o out/
+    adain interpolate c.jpg s1.jpg s2.jpg --weights .3 .7 -o out/
+    adain spatial me.jpg --mask person.png --style fg.jpg --style bg.jpg -o out/
+    adain preserve-color photos/ --style ink.jpg --method luminance -o out/
 
-    Weights are looked up in $ADAIN_HOME (else $XDG_CACHE_HOME/adain, else ~/.cache/adain).
+    The pretrained weights download on first use into $ADAIN_HOME (else
+    $XDG_CACHE_HOME/adain, else ~/.cache/adain); see `adain weights --help`.
+    Exit status: 0 all done, 1 something failed, 2 usage error, 130 interrupted.
     """
 
 
