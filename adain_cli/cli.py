@@ -201,8 +201,8 @@ _COMMON_OPTIONS: list[Callable] = [
         "-o",
         "--output",
         type=click.Path(file_okay=False, path_type=Path),
-        required=True,
-        help="Folder for the results (created if needed).",
+        default=Path(),
+        help="Folder for the results (created if needed).  [default: the current folder]",
     ),
     click.option("--recursive", "-r", is_flag=True, help="Walk subfolders and mirror them under OUTPUT."),
     click.option(

@@ -199,3 +199,14 @@ def test_a_folder_of_contents_gets_the_same_blend(run_adain, images, tmp_path):
         "b_interpolated_ink-waves.png",
         "grid_alpha1.00.png",
     ]
+
+
+def test_the_documented_example_works_as_typed(run_adain, images, monkeypatch, tmp_path):
+    work = tmp_path / "here"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    for name in ("content", "ink", "waves"):
+        (work / images[name].name).write_bytes(images[name].read_bytes())
+    result = run_adain("interpolate", "cat.png", "ink.png", "waves.png", "--weights", ".3", ".7")
+    assert result.exit_code == 0, result.output
+    assert (work / "cat_interpolated_ink-waves.png").is_file()
