@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ import click
 
 from adain_cli import __version__
 from adain_cli.errors import AdainError
+from adain_cli.launch import torchrun_launch
 
 if TYPE_CHECKING:
     from adain_cli.engine import Job, Look, Summary
@@ -365,12 +365,6 @@ def fetch_weights(name_or_path: str, offline: bool, no_verify: bool, console: An
         return weights.resolve(name_or_path, options, view, lambda m: console.print(f"warning: {m}", markup=False))
 
 
-def _launcher() -> tuple[int, int, int]:
-    """(rank, world size, local rank) under torchrun; (0, 1, 0) otherwise."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    return int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0"))
-
-
 def run(opts: CommonOptions, job: Job) -> None:
     """Load the model once, run the job with progress, print the summary, exit with its status.
 
@@ -383,7 +377,7 @@ def run(opts: CommonOptions, job: Job) -> None:
     from adain_cli.grid import grids_from_manifest
     from adain_cli.progress import JobProgress
 
-    rank, world, local_rank = _launcher()
+    rank, world, local_rank = torchrun_launch()
     if world > 1 and opts.shard:
         raise click.UsageError("--shard splits a job without torchrun; under torchrun the ranks split it")
     device = opts.device

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -27,6 +26,7 @@ from adain_cli import images, ops
 from adain_cli.engine import pick_device
 from adain_cli.errors import AdainError, ImageError
 from adain_cli.grid import GridCanvas
+from adain_cli.launch import torchrun_launch
 from adain_cli.model import TAPS, Decoder, Encoder, load_public_state_dict, public_state_dict
 from adain_cli.train_config import TrainConfig, learning_rate
 from adain_cli.weights import load_decoder, load_encoder
@@ -232,11 +232,6 @@ class TrainResult:
     interrupted: bool = False
 
 
-def _distributed_shard() -> Shard:
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    return Shard(int(os.environ.get("RANK", "0")), world)
-
-
 def _training_dtype(precision: str, device: torch.device) -> torch.dtype:
     if precision == "auto":
         if device.type == "cuda":
@@ -287,12 +282,13 @@ def train(config: TrainConfig, callbacks: TrainCallbacks | None = None, resume: 
     """Run (or continue) training; only rank 0 logs and writes. Ctrl-C saves a checkpoint first."""
     callbacks = callbacks or TrainCallbacks()
     config.check()
-    shard = _distributed_shard()
+    launch = torchrun_launch()
+    shard = Shard(launch.rank, launch.world)
     distributed = shard.world > 1
     device = pick_device(config.device)
     if distributed:
         if device.type == "cuda":
-            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+            device = torch.device("cuda", launch.local_rank)
             torch.cuda.set_device(device)
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     try:
