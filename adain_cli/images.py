@@ -11,7 +11,6 @@ import io
 import math
 import os
 import tempfile
-import warnings
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -60,16 +59,14 @@ def _open(path: Path, max_pixels: int) -> Image.Image:
     if path.stat().st_size == 0:
         raise ImageError(f"{path}: empty file")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(path)
-            width, height = image.size
-            if width * height > max_pixels:
-                raise ImageError(
-                    f"{path}: {width}×{height} is {width * height:,} pixels, over the limit of {max_pixels:,} "
-                    "(raise it with --max-pixels)"
-                )
-            image.load()
+        image = Image.open(path)
+        width, height = image.size
+        if width * height > max_pixels:
+            raise ImageError(
+                f"{path}: {width}×{height} is {width * height:,} pixels, over the limit of {max_pixels:,} "
+                "(raise it with --max-pixels)"
+            )
+        image.load()
     except ImageError:
         raise
     except UnidentifiedImageError:
@@ -121,8 +118,9 @@ def _pixels(image: Image.Image, notes: list[str]) -> tuple[np.ndarray, np.ndarra
 
 def read_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
     """Read any supported file as RGB in [0, 1], upright (EXIF applied), with its alpha if any."""
-    if max_pixels > (Image.MAX_IMAGE_PIXELS or 0):
-        Image.MAX_IMAGE_PIXELS = max_pixels  # our own limit is the one that applies, checked in _open
+    # Our --max-pixels, checked in _open from the header before any pixel is decoded, replaces Pillow's
+    # own bomb check (whose warning would otherwise escape from the loader threads).
+    Image.MAX_IMAGE_PIXELS = None
     image = _open(path, max_pixels)
     notes: list[str] = []
     if getattr(image, "n_frames", 1) > 1:
