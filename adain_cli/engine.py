@@ -35,7 +35,7 @@ from adain_cli.ops import Stats
 from adain_cli.tiling import TilePlan, decode_tiled, encode_tiled, peak_bytes, tile_for_budget
 
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
-_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -85,7 +85,7 @@ def pick_dtype(precision: str, device: torch.device) -> torch.dtype:
         raise AdainError("fp16 is not supported on the CPU; use bf16 or fp32")
     if precision == "bf16" and device.type == "cpu" and not cpu_supports_bf16():
         raise AdainError("this processor has no native bf16 (AVX-512 BF16 or AMX); use fp32")
-    return _DTYPES[precision]
+    return DTYPES[precision]
 
 
 def default_memory_budget(device: torch.device) -> int | None:
@@ -250,7 +250,6 @@ class Look:
     name: str
     styles: tuple[int, ...]
     target: TargetFn
-    header: Image.Image | None = None
 
 
 def single_style_target(content: Content, style: StyleLookup, index: int) -> Tensor:
@@ -269,16 +268,14 @@ def interpolation_look(styles: Sequence[Source], weights: Sequence[float], name:
     return Look(label, tuple(range(len(styles))), partial(interpolation_target, weights=normalised))
 
 
-def style_looks(styles: Sequence[Source], suffix: str = "") -> list[Look]:
+def style_looks(styles: Sequence[Source]) -> list[Look]:
     """One look per style: `stylized_{style}` (what `adain stylize` does)."""
     return [
-        Look(f"stylized_{style.label}{suffix}", (k,), partial(single_style_target, index=k))
-        for k, style in enumerate(styles)
+        Look(f"stylized_{style.label}", (k,), partial(single_style_target, index=k)) for k, style in enumerate(styles)
     ]
 
 
 ColorMethod = Literal["coral", "luminance"]
-COLOR_METHODS: tuple[ColorMethod, ...] = ("coral", "luminance")
 
 
 def encoder_input(color: ColorMethod | None, content: Tensor) -> Tensor:
@@ -650,10 +647,9 @@ def _make_grids(job: Job, bank: _StyleBank, reporter: _Reporter) -> dict[float, 
         return {}
     grids = {alpha: GridCanvas(rows, cols, job.grid_cell) for alpha in job.alphas}
     for col, look in enumerate(job.looks):
-        header = look.header
-        if header is None and len(look.styles) == 1 and look.styles[0] in bank.images:
+        # A look of one style is headed by that style (what the manifest records for a rebuild too).
+        if len(look.styles) == 1 and look.styles[0] in bank.images:
             header = images.to_pil(bank.images[look.styles[0]].rgb)
-        if header is not None:
             for canvas in grids.values():
                 canvas.put_col_header(col, header)
     return grids

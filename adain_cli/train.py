@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
 from adain_cli import images, ops
-from adain_cli.engine import pick_device
+from adain_cli.engine import DTYPES, pick_device
 from adain_cli.errors import AdainError, ImageError
 from adain_cli.grid import GridCanvas
 from adain_cli.launch import torchrun_launch
@@ -237,12 +237,11 @@ def _training_dtype(precision: str, device: torch.device) -> torch.dtype:
         if device.type == "cuda":
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         return torch.float32
-    dtypes = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-    if precision not in dtypes:
+    if precision not in DTYPES:
         raise AdainError(f"unknown precision {precision!r}")
-    if dtypes[precision] != torch.float32 and device.type != "cuda":
+    if DTYPES[precision] != torch.float32 and device.type != "cuda":
         raise AdainError("mixed-precision training runs on CUDA only; use --precision fp32 here")
-    return dtypes[precision]
+    return DTYPES[precision]
 
 
 def _preview_samples(content_paths: list[Path], style_paths: list[Path], crop: int) -> tuple[Tensor, Tensor]:

@@ -65,8 +65,6 @@ REGISTRY: dict[str, WeightSpec] = {
         ),
     )
 }
-DEFAULT_ENCODER = "vgg_normalised"
-DEFAULT_DECODER = "decoder"
 
 
 def cache_dir() -> Path:
