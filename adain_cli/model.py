@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 TAPS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
@@ -33,8 +34,40 @@ ENCODER_CHANNELS = 512
 DECODER_PARAMETERS = 3_505_219
 
 
+class ReflectConv3x3(nn.Conv2d):
+    """A 3×3 convolution of the input padded by one pixel of reflection, as in the public networks.
+
+    Reflection padding is a whole extra pass over memory: on a CPU about a fifth of the time of a
+    64-channel convolution at 512 px. Zero padding costs nothing (the convolution does it inside),
+    and the two differ only in the one-pixel border of the output. So large maps are convolved with
+    zero padding and then just that border is recomputed, exactly, from reflection-padded strips
+    two pixels deep. Small maps are padded and convolved plainly, where the strips' overhead would
+    outweigh the pass saved. Same parameters and results either way.
+    """
+
+    # Measured on a CPU: from 128 px a side the border-fix path is at least as fast (5% per decode overall).
+    BORDER_FIX_MIN_SIDE = 128
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__(in_channels, out_channels, 3)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if min(x.shape[-2:]) < self.BORDER_FIX_MIN_SIDE:
+            return self._conv(F.pad(x, (1, 1, 1, 1), mode="reflect"))
+        out = self._conv(x, padding=1)
+        # F.pad's order is (left, right, top, bottom).
+        out[..., :, :1] = self._conv(F.pad(x[..., :, :2], (1, 0, 1, 1), mode="reflect"))
+        out[..., :, -1:] = self._conv(F.pad(x[..., :, -2:], (0, 1, 1, 1), mode="reflect"))
+        out[..., :1, :] = self._conv(F.pad(x[..., :2, :], (1, 1, 1, 0), mode="reflect"))
+        out[..., -1:, :] = self._conv(F.pad(x[..., -2:, :], (1, 1, 0, 1), mode="reflect"))
+        return out
+
+    def _conv(self, x: Tensor, padding: int = 0) -> Tensor:
+        return F.conv2d(x, self.weight, self.bias, padding=padding)
+
+
 def _conv3x3(in_channels: int, out_channels: int) -> nn.Conv2d:
-    return nn.Conv2d(in_channels, out_channels, 3, padding=1, padding_mode="reflect")
+    return ReflectConv3x3(in_channels, out_channels)
 
 
 def _build(config: Sequence[int | str], in_channels: int) -> tuple[dict[str, list[nn.Module]], dict[str, str]]:

@@ -11,6 +11,7 @@ from adain_cli.model import (
     TAPS,
     Decoder,
     Encoder,
+    ReflectConv3x3,
     load_public_state_dict,
     public_state_dict,
 )
@@ -37,7 +38,8 @@ def test_decoder_has_the_public_parameter_count():
     assert sum(p.numel() for p in Decoder().parameters()) == DECODER_PARAMETERS
 
 
-@pytest.mark.parametrize("size", [(64, 64), (57, 83)])
+# 136×203 is large enough for the first and last layers to take ReflectConv3x3's border-fix path.
+@pytest.mark.parametrize("size", [(64, 64), (57, 83), (136, 203)])
 def test_encoder_taps_and_decoder_match_the_reference(public_states, size):
     encoder_state, decoder_state = public_states
     vgg, dec = load_reference(encoder_state, decoder_state)
@@ -51,6 +53,23 @@ def test_encoder_taps_and_decoder_match_the_reference(public_states, size):
         for name in TAPS:
             torch.testing.assert_close(ours[name], theirs[name], rtol=1e-4, atol=1e-5)
         torch.testing.assert_close(decoder(ours["relu4_1"]), dec(theirs["relu4_1"]), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+@pytest.mark.parametrize("size", [(9, 8), (128, 131), (200, 129)])
+def test_reflect_conv_equals_padding_then_convolving(size, layout):
+    torch.manual_seed(0)
+    conv = ReflectConv3x3(5, 7).to(memory_format=layout)
+    x = torch.randn(2, 5, *size).contiguous(memory_format=layout).requires_grad_()
+    ours = conv(x)
+    expected = torch.nn.functional.conv2d(
+        torch.nn.functional.pad(x, (1, 1, 1, 1), mode="reflect"), conv.weight, conv.bias
+    )
+    torch.testing.assert_close(ours, expected, rtol=1e-5, atol=1e-6)
+    grads = torch.autograd.grad(ours.square().sum(), (x, conv.weight))
+    expected_grads = torch.autograd.grad(expected.square().sum(), (x, conv.weight))
+    for grad, expected_grad in zip(grads, expected_grads, strict=True):
+        torch.testing.assert_close(grad, expected_grad, rtol=1e-4, atol=1e-4)
 
 
 def test_encoder_stops_at_the_tap_asked_for(public_states):
