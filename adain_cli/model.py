@@ -143,6 +143,14 @@ class Decoder(nn.Module):
     def forward(self, feat: Tensor) -> Tensor:
         return self.stages["body"](feat)
 
+    def entry(self, feat: Tensor) -> Tensor:
+        """The first convolution, before its ReLU: linear in `feat`, so a blend of entries is the entry of the blend."""
+        return self.stages["body"][0](feat)
+
+    def from_entry(self, entry: Tensor) -> Tensor:
+        """The rest of the decoder, from `entry`'s output to the image."""
+        return self.stages["body"][1:](entry)
+
 
 def public_state_dict(module: Encoder | Decoder) -> dict[str, Tensor]:
     """The module's weights under the public flat-Sequential keys (what `decoder.pth` holds)."""

@@ -79,14 +79,19 @@ def conv_flops(module: nn.Module, shape: tuple[int, ...], call: str = "forward")
     return total
 
 
-def job_flops(content_paths: list[Path], style_paths: list[Path], size: int, alphas: int) -> float:
-    """Convolution FLOPs of the engine's job: each image encoded once, every output decoded once."""
+def job_flops(content_paths: list[Path], style_paths: list[Path], size: int, alphas: list[float]) -> float:
+    """Convolution FLOPs the engine does for the job: each image encoded once, every output decoded
+    once, except that the decoder's first layer runs once per feature map (the content's and each
+    style's target), not once per α, as blends are taken after it."""
     total = 0.0
     for path in content_paths:
         height, width = load(path, size).size
         total += conv_flops(Encoder(), (1, 3, height, width), "encode")
-        cells = (1, 512, -(-height // 8), -(-width // 8))
-        total += conv_flops(Decoder(), cells) * len(style_paths) * alphas
+        cells = (-(-height // 8), -(-width // 8))
+        entry = conv_flops(Decoder(), (1, 512, *cells), "entry")
+        rest = conv_flops(Decoder(), (1, 256, *cells), "from_entry")
+        total += rest * len(style_paths) * len(alphas)
+        total += entry * (len(style_paths) + any(alpha < 1 for alpha in alphas))
     for path in style_paths:
         height, width = load(path, size).size
         total += conv_flops(Encoder(), (1, 3, height, width), "encode")
@@ -224,7 +229,7 @@ def main() -> None:
         torch.save(encoder_state, weights[0])
         torch.save(decoder_state, weights[1])
         content_paths, style_paths = make_inputs(work, args.contents, args.styles, args.size)
-        flops = job_flops(content_paths, style_paths, args.size, args.alphas)
+        flops = job_flops(content_paths, style_paths, args.size, alphas)
         engine_times, reference_times, peaks = [], [], []
         for repeat in range(args.repeats):
             peaks.append(conv_peak(dtype, device))

@@ -13,17 +13,22 @@ from adain_cli.errors import AdainError
 from tests.conftest import make_image
 
 
-@pytest.fixture
-def decode_calls(monkeypatch):
+def counting(monkeypatch, method: str) -> list[int]:
+    """The batch size of every call to Decoder.`method` during the test."""
     calls = []
-    original = model.Decoder.forward
+    original = getattr(model.Decoder, method)
 
-    def counting(self, feat):
+    def counted(self, feat):
         calls.append(feat.shape[0])
         return original(self, feat)
 
-    monkeypatch.setattr(model.Decoder, "forward", counting)
+    monkeypatch.setattr(model.Decoder, method, counted)
     return calls
+
+
+@pytest.fixture
+def decode_calls(monkeypatch):
+    return counting(monkeypatch, "from_entry")
 
 
 def test_alpha_zero_is_decoded_once_for_all_styles(run_adain, tmp_path, decode_calls):
@@ -51,6 +56,22 @@ def test_alpha_zero_is_decoded_once_for_all_styles(run_adain, tmp_path, decode_c
     zeros = [np.array(Image.open(out / f"c_stylized_s{index}_alpha0.00.png")) for index in range(3)]
     assert all(np.array_equal(zeros[0], other) for other in zeros[1:])
     assert len(list(out.glob("c_stylized_*.png"))) == 6
+
+
+def test_each_feature_map_enters_the_decoder_once_for_all_alphas(run_adain, tmp_path, monkeypatch):
+    entries, decodes = counting(monkeypatch, "entry"), counting(monkeypatch, "from_entry")
+    make_image(tmp_path / "c.png", 40, 48, seed=1)
+    for index in range(2):
+        make_image(tmp_path / "s" / f"s{index}.png", 40, 40, seed=10 + index)
+    result = run_adain(
+        "stylize", tmp_path / "c.png", "--style", tmp_path / "s", "--content-size", "0", "--alpha", ".25,.5,1",
+        "-o", tmp_path / "out",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert entries == [1, 1, 1]  # the content's features and each style's target, once each
+    assert sum(decodes) == 2 * 3
+    # That blending after the first layer matches the paper's blend of features is checked against
+    # the reference in test_stylize.test_outputs_equal_an_independent_computation.
 
 
 @pytest.mark.skipif(not cpu_supports_bf16(), reason="this processor has no native bf16")

@@ -18,15 +18,16 @@ SIZE = ("--content-size", "0", "--style-size", "0")
 
 @pytest.fixture
 def decoded_features(monkeypatch):
-    """The feature maps the decoder receives, recorded through the real CLI run."""
+    """The feature maps the decoder receives, recorded through the real CLI run (at α = 1 each
+    target enters the decoder as it is)."""
     seen = []
-    original = model.Decoder.forward
+    original = model.Decoder.entry
 
     def recording(self, feat):
         seen.append(feat.detach().clone())
         return original(self, feat)
 
-    monkeypatch.setattr(model.Decoder, "forward", recording)
+    monkeypatch.setattr(model.Decoder, "entry", recording)
     return seen
 
 
