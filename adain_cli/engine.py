@@ -225,10 +225,10 @@ class Stylizer:
         return ops.mean_std(self.encode(image))
 
     def stylize(self, content: Tensor, style: Tensor, alpha: float = 1.0) -> Tensor:
-        """One (3, H, W) result for one content and one style (library convenience)."""
+        """One (3, H, W) result for one content and one style, computed as a job computes it."""
         feat = self.encode(content)
         target = ops.adain(feat, self.style_stats(style))
-        return self.decode(ops.blend(feat, target, alpha), tuple(content.shape[1:]))[0]
+        return _Blends(self, feat, {0: target}, tuple(content.shape[1:]), batch_size=1).decode([(0, alpha)])[0]
 
 
 # ---------------------------------------------------------------------------------------------

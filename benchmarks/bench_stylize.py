@@ -190,19 +190,22 @@ def relative_error(
     content_paths: list[Path],
     style_paths: list[Path],
     size: int,
+    alphas: list[float],
     precision: str,
     device: torch.device,
 ) -> float:
-    """‖y_p − y_fp32‖ / ‖y_fp32‖ over a few pairs, on the decoder outputs before clamping."""
+    """‖y_p − y_fp32‖ / ‖y_fp32‖ over a few pairs at the smallest and largest α, on the decoder outputs
+    before clamping."""
     encoder, decoder = load_encoder(weights[0]), load_decoder(weights[1])
     reference = Stylizer(encoder, decoder, device, torch.float32)
     reduced = Stylizer(load_encoder(weights[0]), load_decoder(weights[1]), device, pick_dtype(precision, device))
     errors, norms = 0.0, 0.0
     for content_path, style_path in zip(content_paths[:2], style_paths[:2], strict=False):
         content, style = load(content_path, size).rgb, load(style_path, size).rgb
-        exact, approx = reference.stylize(content, style), reduced.stylize(content, style)
-        errors += float((approx - exact).pow(2).sum())
-        norms += float(exact.pow(2).sum())
+        for alpha in (alphas[0], alphas[-1]):
+            exact, approx = reference.stylize(content, style, alpha), reduced.stylize(content, style, alpha)
+            errors += float((approx - exact).pow(2).sum())
+            norms += float(exact.pow(2).sum())
     return (errors / norms) ** 0.5
 
 
@@ -247,7 +250,7 @@ def main() -> None:
         error = (
             None
             if args.precision == "fp32"
-            else relative_error(weights, content_paths, style_paths, args.size, args.precision, device)
+            else relative_error(weights, content_paths, style_paths, args.size, alphas, args.precision, device)
         )
 
     a, b = statistics.median(engine_times), statistics.median(reference_times)
