@@ -227,8 +227,9 @@ class Stylizer:
     def stylize(self, content: Tensor, style: Tensor, alpha: float = 1.0) -> Tensor:
         """One (3, H, W) result for one content and one style, computed as a job computes it."""
         feat = self.encode(content)
-        target = ops.adain(feat, self.style_stats(style))
-        return _Blends(self, feat, {0: target}, tuple(content.shape[1:]), batch_size=1).decode([(0, alpha)])[0]
+        stats = self.style_stats(style)
+        blends = _Blends(self, feat, lambda _: ops.adain(feat, stats), tuple(content.shape[1:]), batch_size=1)
+        return blends.decode([(0, alpha)])[0]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -672,33 +673,33 @@ class _Blends:
     The decoder's first layer is a convolution, linear in its input, so blending its outputs gives
     what blending its inputs would: the base and each target go through that layer once, not once
     per α (it is a thirteenth of a decode). Images decoded in tiles blend the features instead, as
-    their whole maps are not kept on the device.
+    their whole maps are not kept on the device. Targets are made when first needed and kept until
+    `forget`, so a job with many styles holds only the few it is decoding.
     """
 
     def __init__(
-        self, stylizer: Stylizer, base: Tensor, targets: dict[int, Tensor], size: tuple[int, int], batch_size: int
+        self, stylizer: Stylizer, base: Tensor, target: Callable[[int], Tensor], size: tuple[int, int], batch_size: int
     ) -> None:
-        self.stylizer, self.size = stylizer, size
+        self.stylizer, self.base, self.target, self.size = stylizer, base, target, size
         self.entered = stylizer.tile_plan(*size, batch=batch_size) is None
-        self.features: dict[int | None, Tensor] = {None: base, **targets}
-        self.entries: dict[int | None, Tensor] = {}
+        self.inputs: dict[int | None, Tensor] = {}  # what the decoder is given, by look (None: the base)
 
-    def decode(self, cells: Sequence[tuple[int, float]]) -> Tensor:
-        """The images of (target key, α) cells; a key without a target decodes the base."""
+    def decode(self, cells: Sequence[tuple[int | None, float]]) -> Tensor:
+        """The images of (look, α) cells; the look None decodes the base."""
         blended = [
             ops.blend(self._input(None), self._input(key), alpha) if alpha < 1 else self._input(key)
             for key, alpha in cells
         ]
         return self.stylizer.decode(torch.cat(blended), self.size, entered=self.entered)
 
+    def forget(self, key: int | None) -> None:
+        self.inputs.pop(key, None)
+
     def _input(self, key: int | None) -> Tensor:
-        """What the decoder is given for `key`'s features (entered once, when first needed)."""
-        key = key if key in self.features else None
-        if not self.entered:
-            return self.features[key]
-        if key not in self.entries:
-            self.entries[key] = self.stylizer.decoder_entry(self.features[key])
-        return self.entries[key]
+        if key not in self.inputs:
+            feats = self.base if key is None else self.target(key)
+            self.inputs[key] = self.stylizer.decoder_entry(feats) if self.entered else feats
+        return self.inputs[key]
 
 
 @dataclass(frozen=True)
@@ -778,22 +779,28 @@ class _ContentRunner:
         """The result of every (look, α) cell, in order: targets once per look, decodes in batches."""
         color, rgb = self.job.color, content.image.rgb
         styles = self.bank.lookup_for(color, rgb)
-        targets: dict[int, Tensor] = {}
-        for col, _ in cells:
-            if col not in targets:
-                targets[col] = self.job.looks[col].target(content, styles)
-        for note in content.notes:
-            self.reporter.note(note)
+        blends = _Blends(
+            self.stylizer,
+            content.feat,
+            lambda col: self.job.looks[col].target(content, styles),
+            content.image.size,
+            self.batch_size,
+        )
         # At α = 0 every look decodes the content's own features: decode that once, not once per look.
         # Results stream out in cell order as soon as they exist; a shared one is kept until its last use.
-        keys = [(col if alpha else -1, alpha) for col, alpha in cells]
+        keys: list[tuple[int | None, float]] = [(col if alpha else None, alpha) for col, alpha in cells]
         last_use = {key: index for index, key in enumerate(keys)}
-        blends = _Blends(self.stylizer, content.feat, targets, content.image.size, self.batch_size)
-        decoded: dict[tuple[int, float], Tensor] = {}
-        position = 0
-        for batch in _chunks(list(dict.fromkeys(keys)), self.batch_size):
+        unique = list(dict.fromkeys(keys))
+        last_decode = {look: index for index, (look, _) in enumerate(unique)}
+        decoded: dict[tuple[int | None, float], Tensor] = {}
+        position, done = 0, 0
+        for batch in _chunks(unique, self.batch_size):
             for key, result in zip(batch, blends.decode(batch), strict=True):
                 decoded[key] = restore_colour(color, result, rgb)
+            done += len(batch)
+            for look, _ in batch:
+                if look is not None and last_decode[look] < done:
+                    blends.forget(look)
             while position < len(keys) and keys[position] in decoded:
                 key = keys[position]
                 yield decoded[key] if last_use[key] > position else decoded.pop(key)
@@ -811,6 +818,8 @@ class _ContentRunner:
                 future = self.saver.submit(self._save_sheet, sheet, output.path, self.job.sheet or (1, len(sheet)))
             self.pending.append(_Pending(future, output.path, row, output.cells[0]))
             self.drain(limit=4 * self.batch_size)
+        for note in content.notes:  # what the looks found while making their targets
+            self.reporter.note(note)
 
     def _save(self, result: Tensor, path: Path, alpha: Tensor | None) -> Image.Image:
         saved = images.save_image(result, path, self.job.images.quality, alpha)

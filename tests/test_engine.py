@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 import pytest
 import torch
@@ -72,6 +74,30 @@ def test_each_feature_map_enters_the_decoder_once_for_all_alphas(run_adain, tmp_
     assert sum(decodes) == 2 * 3
     # That blending after the first layer matches the paper's blend of features is checked against
     # the reference in test_stylize.test_outputs_equal_an_independent_computation.
+
+
+def test_a_job_with_many_styles_holds_only_the_targets_it_is_decoding(run_adain, tmp_path, monkeypatch):
+    alive_at_each_entry = []
+    entries = []
+    original = model.Decoder.entry
+
+    def tracked(self, feat):
+        alive_at_each_entry.append(sum(ref() is not None for ref in entries))
+        entry = original(self, feat)
+        entries.append(weakref.ref(entry))
+        return entry
+
+    monkeypatch.setattr(model.Decoder, "entry", tracked)
+    make_image(tmp_path / "c.png", 40, 48, seed=1)
+    for index in range(6):
+        make_image(tmp_path / "s" / f"s{index}.png", 40, 40, seed=10 + index)
+    result = run_adain(
+        "stylize", tmp_path / "c.png", "--style", tmp_path / "s", "--content-size", "0", "--alpha", ".5,1",
+        "--batch-size", "1", "-o", tmp_path / "out", "--no-grid",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert len(entries) == 1 + 6
+    assert max(alive_at_each_entry) <= 2  # the content's own, and the look just finished at most
 
 
 @pytest.mark.skipif(not cpu_supports_bf16(), reason="this processor has no native bf16")
