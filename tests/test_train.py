@@ -39,6 +39,11 @@ def data(tmp_path: Path) -> tuple[Path, Path]:
     return tmp_path / "photos", tmp_path / "paintings"
 
 
+def tiny_job(data: tuple[Path, Path], run: Path) -> tuple[str, ...]:
+    """Train on the `data` folders into `run`, at the tiny sizes the tests use."""
+    return ("--content-dir", str(data[0]), "--style-dir", str(data[1]), "-o", str(run), *TINY)
+
+
 def run_train(weight_files, *args: str | Path, init: bool = False):
     argv = ["train", *map(str, args), "--encoder", str(weight_files[0]), "--quiet"]
     if init:
@@ -54,13 +59,7 @@ def test_a_short_run_lowers_the_loss(weight_files, data, tmp_path):
     run = tmp_path / "run"
     result = run_train(
         weight_files,
-        "--content-dir",
-        data[0],
-        "--style-dir",
-        data[1],
-        "-o",
-        run,
-        *TINY,
+        *tiny_job(data, run),
         "--iterations",
         "40",
         "--lr",
@@ -162,13 +161,7 @@ def test_decoder_has_the_public_layout_and_drives_stylize(weight_files, data, tm
     run = tmp_path / "run"
     result = run_train(
         weight_files,
-        "--content-dir",
-        data[0],
-        "--style-dir",
-        data[1],
-        "-o",
-        run,
-        *TINY,
+        *tiny_job(data, run),
         "--iterations",
         "2",
         "--save-every",
@@ -228,13 +221,7 @@ def test_unreadable_images_are_skipped_and_counted(weight_files, data, tmp_path)
     run = tmp_path / "run"
     result = run_train(
         weight_files,
-        "--content-dir",
-        data[0],
-        "--style-dir",
-        data[1],
-        "-o",
-        run,
-        *TINY,
+        *tiny_job(data, run),
         "--iterations",
         "8",
         "--batch-size",
@@ -258,13 +245,7 @@ def test_ctrl_c_saves_a_checkpoint(weight_files, data, tmp_path):
         "-m",
         "adain_cli",
         "train",
-        "--content-dir",
-        str(data[0]),
-        "--style-dir",
-        str(data[1]),
-        "-o",
-        str(run),
-        *TINY,
+        *tiny_job(data, run),
         "--iterations",
         "100000",
         "--save-every",
@@ -290,13 +271,7 @@ def test_two_process_torchrun_on_cpu(weight_files, data, tmp_path):
     run = tmp_path / "run"
     args = (
         "train",
-        "--content-dir",
-        str(data[0]),
-        "--style-dir",
-        str(data[1]),
-        "-o",
-        str(run),
-        *TINY,
+        *tiny_job(data, run),
         "--iterations",
         "3",
         "--save-every",
