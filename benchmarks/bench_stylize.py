@@ -83,18 +83,19 @@ def job_flops(content_paths: list[Path], style_paths: list[Path], size: int, alp
     """Convolution FLOPs the engine does for the job: each image encoded once, every output decoded
     once, except that the decoder's first layer runs once per feature map (the content's and each
     style's target), not once per α, as blends are taken after it."""
+    encoder, decoder = Encoder(), Decoder()
     total = 0.0
     for path in content_paths:
         height, width = load(path, size).size
-        total += conv_flops(Encoder(), (1, 3, height, width), "encode")
+        total += conv_flops(encoder, (1, 3, height, width), "encode")
         cells = (-(-height // 8), -(-width // 8))
-        entry = conv_flops(Decoder(), (1, 512, *cells), "entry")
-        rest = conv_flops(Decoder(), (1, 256, *cells), "from_entry")
+        entry = conv_flops(decoder, (1, 512, *cells), "entry")
+        rest = conv_flops(decoder, (1, 256, *cells), "from_entry")
         total += rest * len(style_paths) * len(alphas)
         total += entry * (len(style_paths) + any(alpha < 1 for alpha in alphas))
     for path in style_paths:
         height, width = load(path, size).size
-        total += conv_flops(Encoder(), (1, 3, height, width), "encode")
+        total += conv_flops(encoder, (1, 3, height, width), "encode")
     return total
 
 
