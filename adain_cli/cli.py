@@ -6,10 +6,9 @@ Nothing here imports torch at module level, so `adain --version` and `--help` an
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -18,11 +17,12 @@ import click
 
 from adain_cli import __version__
 from adain_cli.errors import AdainError
-from adain_cli.launch import torchrun_launch
 
 if TYPE_CHECKING:
-    from adain_cli.engine import Job, Look, Summary
     from adain_cli.images import Source
+    from adain_cli.job import Job
+    from adain_cli.looks import Look
+    from adain_cli.report import Summary
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -328,7 +328,7 @@ def build_job(
     alphas: Sequence[float],
     **extra: Any,
 ) -> Job:
-    from adain_cli.engine import ImageOptions, Job
+    from adain_cli.job import ImageOptions, Job
 
     image_options = ImageOptions(opts.content_size, opts.style_size, opts.crop, opts.ext, opts.quality, opts.max_pixels)
     return Job(
@@ -373,20 +373,17 @@ def run(opts: CommonOptions, job: Job) -> None:
     """
     from dataclasses import replace
 
-    from adain_cli.engine import Stylizer, run_job
+    from adain_cli.device import process_group, rank_device, torchrun_launch
     from adain_cli.grid import grids_from_manifest
     from adain_cli.progress import JobProgress
+    from adain_cli.runner import run_job
+    from adain_cli.stylizer import Stylizer
 
-    rank, world, local_rank = torchrun_launch()
-    if world > 1 and opts.shard:
+    launch = torchrun_launch()
+    if launch.world > 1 and opts.shard:
         raise click.UsageError("--shard splits a job without torchrun; under torchrun the ranks split it")
-    device = opts.device
-    if world > 1 and device == "auto":
-        import torch
-
-        device = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
-    job = replace(job, shard=opts.shard or (rank, world))
-    quiet = opts.quiet or rank > 0
+    job = replace(job, shard=opts.shard or (launch.rank, launch.world))
+    quiet = opts.quiet or launch.rank > 0
     console = _stderr_console()
     encoder, decoder = (
         fetch_weights(name, opts.offline, opts.no_verify, console, quiet) for name in (opts.encoder, opts.decoder)
@@ -394,37 +391,24 @@ def run(opts: CommonOptions, job: Job) -> None:
     tile = -(-opts.tile // 8) * 8 if opts.tile else None  # tiles start on the encoder's 8-pixel grid
     if tile is not None and tile < 64:
         raise click.BadParameter("tiles must be at least 64 pixels", param_hint="'--tile'")
-    stylizer = Stylizer.from_files(encoder, decoder, device, opts.precision, opts.compile_model, tile,
-                                   opts.max_memory)  # fmt: skip
-    with _process_group(world):
+    device = rank_device(opts.device, launch)
+    stylizer = Stylizer.from_files(encoder, decoder, device=str(device), precision=opts.precision,
+                                   compile=opts.compile_model, tile=tile, max_memory=opts.max_memory)  # fmt: skip
+    # Only a barrier is needed between the ranks, so gloo serves on any device.
+    with process_group(launch, "gloo"):
         with JobProgress(console, quiet=quiet) as progress:
             summary = run_job(stylizer, job, progress)
-        if world > 1:
+        if launch.world > 1:
             import torch.distributed as dist
 
             dist.barrier()
-            if rank == 0 and job.wants_grids():
+            if launch.rank == 0 and job.wants_grids():
                 summary.grids = grids_from_manifest(job.output_dir)
     if not quiet:
         _print_summary(console, summary)
-    if opts.json and rank == 0:
+    if opts.json and launch.rank == 0:
         click.echo(json.dumps(summary.to_json(), indent=2))
     click.get_current_context().exit(EXIT_FAILED if summary.failures else 0)
-
-
-@contextlib.contextmanager
-def _process_group(world: int) -> Iterator[None]:
-    """A gloo group for the ranks of a torchrun job (only a barrier is needed, on any device)."""
-    if world <= 1:
-        yield
-        return
-    import torch.distributed as dist
-
-    dist.init_process_group("gloo")
-    try:
-        yield
-    finally:
-        dist.destroy_process_group()
 
 
 def _print_summary(console: Any, summary: Summary) -> None:
@@ -521,7 +505,7 @@ def _stylize_every_pair(
     color: str | None,
     kwargs: dict[str, Any],
 ) -> None:
-    from adain_cli.engine import style_looks
+    from adain_cli.looks import style_looks
 
     opts = CommonOptions.pop(kwargs)
     contents = find_inputs(content, opts.recursive, "content")
@@ -610,8 +594,8 @@ def interpolate(
     {content}_interpolated_…_sheet.{ext} per content.
     """
     from adain_cli import ops
-    from adain_cli.engine import interpolation_look
     from adain_cli.images import Source, with_unique_labels
+    from adain_cli.looks import interpolation_look
 
     opts = CommonOptions.pop(kwargs)
     if len(styles) < 2:

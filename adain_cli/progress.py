@@ -22,7 +22,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from adain_cli.engine import Event
+from adain_cli.report import Event
 
 if TYPE_CHECKING:
     from typing import Self

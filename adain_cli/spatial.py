@@ -15,9 +15,9 @@ from PIL import Image
 from torch import Tensor
 
 from adain_cli import images, ops
-from adain_cli.engine import Content, Look, StyleLookup
 from adain_cli.errors import ImageError
 from adain_cli.images import Source
+from adain_cli.looks import Content, Look, StyleLookup
 
 # Tints for `--preview`, one per region in order; the background is grey.
 PREVIEW_COLOURS = [(230, 60, 60), (60, 120, 230), (60, 190, 90), (235, 190, 40), (170, 80, 200), (40, 200, 200)]

@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
 from adain_cli import images, ops
-from adain_cli.engine import DTYPES, pick_device
+from adain_cli.device import DTYPES, pick_device
 from adain_cli.errors import AdainError, ImageError
 from adain_cli.grid import GridCanvas
 from adain_cli.launch import torchrun_launch

@@ -35,9 +35,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from adain_cli.cli import cli  # noqa: E402
-from adain_cli.engine import Stylizer, pick_device, pick_dtype  # noqa: E402
+from adain_cli.device import pick_device, pick_dtype  # noqa: E402
 from adain_cli.images import load  # noqa: E402
 from adain_cli.model import Decoder, Encoder, random_public_state_dicts  # noqa: E402
+from adain_cli.stylizer import Stylizer  # noqa: E402
 from adain_cli.weights import load_decoder, load_encoder  # noqa: E402
 from tests.reference import adaptive_instance_normalization, load_reference  # noqa: E402
 
@@ -198,8 +199,9 @@ def relative_error(
     """‖y_p − y_fp32‖ / ‖y_fp32‖ over a few pairs at the smallest and largest α, on the decoder outputs
     before clamping."""
     encoder, decoder = load_encoder(weights[0]), load_decoder(weights[1])
-    reference = Stylizer(encoder, decoder, device, torch.float32)
-    reduced = Stylizer(load_encoder(weights[0]), load_decoder(weights[1]), device, pick_dtype(precision, device))
+    reference = Stylizer(encoder, decoder, device=device, dtype=torch.float32)
+    reduced = Stylizer(load_encoder(weights[0]), load_decoder(weights[1]), device=device,
+                       dtype=pick_dtype(precision, device))  # fmt: skip
     errors, norms = 0.0, 0.0
     for content_path, style_path in zip(content_paths[:2], style_paths[:2], strict=False):
         content, style = load(content_path, size).rgb, load(style_path, size).rgb

@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from adain_cli import model
-from adain_cli.engine import auto_batch_size, cpu_supports_bf16, pick_device, pick_dtype
+from adain_cli.device import auto_batch_size, cpu_supports_bf16, pick_device, pick_dtype
 from adain_cli.errors import AdainError
 from tests.conftest import make_image
 

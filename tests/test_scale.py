@@ -13,8 +13,8 @@ from PIL import Image
 
 from adain_cli import ops
 from adain_cli.cli import ByteSize, cli
-from adain_cli.engine import Stylizer
 from adain_cli.images import load
+from adain_cli.stylizer import Stylizer
 from adain_cli.tiling import TilePlan, decode_tiled, encode_tiled, spans
 from adain_cli.weights import load_decoder, load_encoder
 from tests.conftest import make_image, run_module
@@ -22,7 +22,7 @@ from tests.conftest import make_image, run_module
 
 @pytest.fixture
 def stylizer(weight_files) -> Stylizer:
-    return Stylizer(load_encoder(weight_files[0]), load_decoder(weight_files[1]), "cpu", max_memory=0)
+    return Stylizer(load_encoder(weight_files[0]), load_decoder(weight_files[1]), device="cpu", max_memory=0)
 
 
 def test_tiled_features_and_images_match_untiled(stylizer, tmp_path):
@@ -63,13 +63,13 @@ def test_a_memory_budget_tiles_automatically(weight_files, tmp_path):
     small_budget = Stylizer(
         load_encoder(weight_files[0]),
         load_decoder(weight_files[1]),
-        "cpu",
+        device="cpu",
         max_memory=ByteSize().convert("3MB", None, None),
     )
     image = load(make_image(tmp_path / "c.png", 160, 160), 0).rgb
     small_budget.encode(image)
     assert small_budget.tiled_images == 1
-    roomy = Stylizer(load_encoder(weight_files[0]), load_decoder(weight_files[1]), "cpu", max_memory=2**40)
+    roomy = Stylizer(load_encoder(weight_files[0]), load_decoder(weight_files[1]), device="cpu", max_memory=2**40)
     roomy.encode(image)
     assert roomy.tiled_images == 0
 

@@ -1,0 +1,107 @@
+"""Where the networks run: device, precision, memory budget, and the ranks of a torchrun launch."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+
+import torch
+
+from adain_cli.errors import AdainError
+from adain_cli.launch import Launch, torchrun_launch
+
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+__all__ = ["DTYPES", "PRECISIONS", "Launch", "pick_device", "pick_dtype", "process_group", "rank_device",
+           "torchrun_launch"]  # fmt: skip
+
+
+def pick_device(spec: str = "auto") -> torch.device:
+    """auto → cuda, then mps, then cpu; otherwise the device named, checked to exist."""
+    spec = spec.strip().lower()
+    if spec == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(spec)
+    except RuntimeError:
+        raise AdainError(f"unknown device {spec!r} (use auto, cpu, cuda, cuda:N or mps)") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise AdainError(f"device {spec!r} asked for, but CUDA is not available on this machine")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise AdainError(f"device {spec!r} asked for, but only {torch.cuda.device_count()} CUDA device(s) exist")
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise AdainError("device 'mps' asked for, but MPS is not available on this machine")
+    elif device.type not in ("cpu", "cuda", "mps"):
+        raise AdainError(f"unsupported device {spec!r} (use auto, cpu, cuda, cuda:N or mps)")
+    return device
+
+
+def cpu_supports_bf16() -> bool:
+    """Whether oneDNN has native bf16 kernels on this processor (AVX-512 BF16 or AMX)."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def pick_dtype(precision: str, device: torch.device) -> torch.dtype:
+    """auto: fp16 on CUDA, fp32 elsewhere. bf16 on the CPU only where the processor has it."""
+    if precision not in PRECISIONS:
+        raise AdainError(f"unknown precision {precision!r} (use {', '.join(PRECISIONS)})")
+    if precision == "auto":
+        return torch.float16 if device.type == "cuda" else torch.float32
+    if precision == "fp16" and device.type == "cpu":
+        raise AdainError("fp16 is not supported on the CPU; use bf16 or fp32")
+    if precision == "bf16" and device.type == "cpu" and not cpu_supports_bf16():
+        raise AdainError("this processor has no native bf16 (AVX-512 BF16 or AMX); use fp32")
+    return DTYPES[precision]
+
+
+def default_memory_budget(device: torch.device) -> int | None:
+    """Bytes one network pass may use before images are tiled: 80% of free GPU memory, half the RAM."""
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free * 0.8)
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def auto_batch_size(device: torch.device) -> int:
+    """Decodes per call: on a CPU one image already fills the cores (and batches run slower per image,
+    measured); a GPU needs several."""
+    return {"cuda": 8, "mps": 4}.get(device.type, 1)
+
+
+def rank_device(spec: str, launch: Launch) -> torch.device:
+    """The device for this process: under torchrun each rank takes the GPU of its local rank."""
+    device = pick_device(spec)
+    if launch.world > 1 and device.type == "cuda" and spec.strip().lower() in ("auto", "cuda"):
+        device = torch.device("cuda", launch.local_rank)
+    if device.type == "cuda" and device.index is not None:
+        torch.cuda.set_device(device)
+    return device
+
+
+@contextlib.contextmanager
+def process_group(launch: Launch, backend: str) -> Iterator[None]:
+    """The torchrun ranks joined in one process group for the block (nothing for a single process)."""
+    if launch.world <= 1:
+        yield
+        return
+    import torch.distributed as dist
+
+    dist.init_process_group(backend)
+    try:
+        yield
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()

@@ -1,0 +1,146 @@
+"""What a job is: its contents, styles, looks and α values, the outputs they make and their names,
+the slice of them one process writes, and the manifest that lets the grids be rebuilt from disk."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from PIL import Image
+from torch import Tensor
+
+from adain_cli import images
+from adain_cli.errors import AdainError
+from adain_cli.images import Source, atomic_path
+from adain_cli.looks import ColorMethod, Look
+
+MANIFEST = ".adain-job.json"
+
+
+@dataclass(frozen=True)
+class ImageOptions:
+    content_size: int = 512
+    style_size: int = 512
+    crop: bool = False
+    ext: str = "png"
+    quality: int = 95
+    max_pixels: int = images.DEFAULT_MAX_PIXELS
+
+
+# Extra images written beside a content's outputs, as (name, image): e.g. spatial's mask preview.
+CompanionFn = Callable[[Source, Tensor], list[tuple[str, Image.Image]]]
+
+
+@dataclass(frozen=True)
+class Output:
+    """One file a job writes for a content: a single result, or a sheet of several renders."""
+
+    path: Path
+    renders: tuple[tuple[int, float], ...]  # (look index, α), row-major on a sheet
+
+
+@dataclass(frozen=True)
+class Job:
+    """Everything `run_job` needs; built by a command from its options (the engine never sees click).
+
+    With `sheet` = (rows, cols) each content gets one sheet per α holding every look as a cell
+    (`{content}_{sheet_name}.{ext}`), instead of one file per look and a contents×looks grid.
+    """
+
+    contents: tuple[Source, ...]
+    styles: tuple[Source, ...]
+    looks: tuple[Look, ...]
+    output_dir: Path
+    alphas: tuple[float, ...] = (1.0,)
+    images: ImageOptions = ImageOptions()
+    grid: bool = True
+    grid_cell: int = 256
+    skip_existing: bool = False
+    batch_size: int = 0  # decodes per call; 0 picks one for the device (auto_batch_size)
+    sheet: tuple[int, int] | None = None
+    sheet_name: str = "sheet"
+    color: ColorMethod | None = None  # keep the content's colours this way
+    companions: CompanionFn | None = None
+    shard: tuple[int, int] = (0, 1)  # (index, count): this process writes one contiguous slice of the outputs
+
+    def _suffix(self, alpha: float) -> str:
+        method = f"_{self.color.value}" if self.color else ""
+        return method + (f"_alpha{alpha:.2f}" if len(self.alphas) > 1 else "")
+
+    def output_path(self, content: Source, name: str, alpha: float) -> Path:
+        return self.companion_path(content, f"{name}{self._suffix(alpha)}")
+
+    def companion_path(self, content: Source, name: str) -> Path:
+        return self.output_dir / content.rel_dir / f"{content.label}_{name}.{self.images.ext}"
+
+    def outputs(self, content: Source) -> list[Output]:
+        if self.sheet is not None:
+            looks = range(len(self.looks))
+            return [
+                Output(self.output_path(content, self.sheet_name, a), tuple((k, a) for k in looks)) for a in self.alphas
+            ]
+        return [
+            Output(self.output_path(content, look.name, alpha), ((col, alpha),))
+            for col, look in enumerate(self.looks)
+            for alpha in self.alphas
+        ]
+
+    def shard_outputs(self) -> dict[int, list[Output]]:
+        """This shard's outputs by content index: a contiguous slice of all outputs in content order, so
+        shards balance exactly and a content is encoded by at most two of them."""
+        every = [(row, output) for row, content in enumerate(self.contents) for output in self.outputs(content)]
+        index, count = self.shard
+        mine: dict[int, list[Output]] = {}
+        for row, output in every[len(every) * index // count : len(every) * (index + 1) // count]:
+            mine.setdefault(row, []).append(output)
+        return mine
+
+    def manifest(self) -> dict[str, object]:
+        """What `grid.grids_from_manifest` needs to rebuild this job's grids from the files on disk."""
+        rel = lambda path: str(path.relative_to(self.output_dir))  # noqa: E731
+        return {
+            "version": 1,
+            "contents": [str(c.path.resolve()) for c in self.contents],
+            "headers": [str(self.styles[look.styles[0]].path.resolve()) if len(look.styles) == 1 else None
+                        for look in self.looks],
+            "cells": {f"{a:.2f}": [[rel(self.output_path(c, look.name, a)) for look in self.looks]
+                                   for c in self.contents] for a in self.alphas},
+            "grids": {f"{a:.2f}": rel(self.grid_path(a)) for a in self.alphas},
+            "grid_cell": self.grid_cell,
+            "images": asdict(self.images),
+        }  # fmt: skip
+
+    def grid_path(self, alpha: float) -> Path:
+        return self.output_dir / f"grid_alpha{alpha:.2f}.{self.images.ext}"
+
+    def wants_grids(self) -> bool:
+        return self.grid and self.sheet is None and (len(self.contents) > 1 or len(self.looks) > 1)
+
+    def check_names(self) -> None:
+        """Refuse a job in which two outputs would get the same file name."""
+        seen: dict[Path, Path] = {}
+        for content in self.contents:
+            for output in self.outputs(content):
+                if output.path in seen:
+                    raise AdainError(
+                        f"two outputs would both be written to {output.path}: from {seen[output.path]} "
+                        f"and from {content.path}"
+                    )
+                seen[output.path] = content.path
+
+
+def write_manifest(job: Job) -> None:
+    with atomic_path(job.output_dir / MANIFEST) as tmp:
+        tmp.write_text(json.dumps(job.manifest(), indent=1), encoding="utf-8")
+
+
+def read_manifest(output_dir: Path) -> dict:
+    """The manifest a job left in `output_dir`, checked to have what a grid rebuild needs."""
+    path = output_dir / MANIFEST
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise AdainError(f"{path}: no job manifest to build grids from ({error})") from None
+    return manifest

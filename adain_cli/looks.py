@@ -1,0 +1,94 @@
+"""Looks: the ways of turning a content's features into target features (one style, a weighted blend,
+regions…), and the colour-preserving methods that change what the encoder sees."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from functools import partial
+
+from torch import Tensor
+
+from adain_cli import ops
+from adain_cli.images import LoadedImage, Source
+from adain_cli.ops import Stats
+
+
+@dataclass
+class Content:
+    """One content image as the looks see it: its pixels, features and their statistics."""
+
+    source: Source
+    image: LoadedImage
+    feat: Tensor
+    stats: Stats
+    notes: list[str] = field(default_factory=list)  # what a look wants the user told about this content
+
+
+StyleLookup = Callable[[int], Stats]
+TargetFn = Callable[[Content, StyleLookup], Tensor]
+
+
+@dataclass(frozen=True)
+class Look:
+    """One way of styling every content: an output-name part, the styles it needs, its target.
+
+    `target(content, style)` returns the target features; `style(k)` gives the statistics of
+    style k, encoded once per job (or once per content when colours are preserved). `label` is what
+    a grid writes under the look's column (a style name, or the blend's weights).
+    """
+
+    name: str
+    styles: tuple[int, ...]
+    target: TargetFn
+    label: str = ""
+
+
+def single_style_target(content: Content, style: StyleLookup, index: int) -> Tensor:
+    return ops.adain_with_stats(content.feat, content.stats, style(index))
+
+
+def interpolation_target(content: Content, style: StyleLookup, weights: tuple[float, ...]) -> Tensor:
+    stats = [style(k) for k in range(len(weights))]
+    return ops.interpolate(content.feat, stats, weights, content.stats)
+
+
+def weights_label(styles: Sequence[Source], weights: Sequence[float]) -> str:
+    """`a 30% · b 70%`: a blend's normalised weights, for grid labels."""
+    return " · ".join(f"{style.label} {round(100 * w)}%" for style, w in zip(styles, weights, strict=True))
+
+
+def interpolation_look(styles: Sequence[Source], weights: Sequence[float], name: str | None = None) -> Look:
+    """Every style blended with `weights` (normalised to sum 1): `interpolated_{s1}-{s2}…`."""
+    label = name or "interpolated_" + "-".join(style.label for style in styles)
+    normalised = tuple(ops.normalize_weights(weights))
+    target = partial(interpolation_target, weights=normalised)
+    return Look(label, tuple(range(len(styles))), target, weights_label(styles, normalised))
+
+
+def style_looks(styles: Sequence[Source]) -> list[Look]:
+    """One look per style: `stylized_{style}` (what `adain stylize` does)."""
+    return [
+        Look(f"stylized_{style.label}", (k,), partial(single_style_target, index=k), style.label)
+        for k, style in enumerate(styles)
+    ]
+
+
+class ColorMethod(str, Enum):
+    """How a content's own colours are kept (`--preserve-color`)."""
+
+    CORAL = "coral"  # recolour the style image to the content's colour statistics, then stylize
+    LUMINANCE = "luminance"  # stylize the luminance only, then put the content's chroma back
+
+    def encoder_input(self, content: Tensor) -> Tensor:
+        """What the encoder sees of a content image."""
+        return ops.gray3(ops.luminance(content)) if self is ColorMethod.LUMINANCE else content
+
+    def recolored_style(self, style: Tensor, content: Tensor) -> Tensor:
+        """The style image as it is encoded for `content`."""
+        return ops.coral(style, content) if self is ColorMethod.CORAL else ops.match_luminance(style, content)
+
+    def restore(self, result: Tensor, content: Tensor) -> Tensor:
+        """A decoded result with what the method kept of the content put back."""
+        return ops.with_content_chroma(result, content) if self is ColorMethod.LUMINANCE else result

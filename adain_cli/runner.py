@@ -1,0 +1,333 @@
+"""Running a job: load each style once, stream contents through background loading, encode each
+content once, decode all its looks × alphas in batches, save in background threads (atomically),
+fill one grid per α, and report progress through a callback."""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from PIL import Image
+from torch import Tensor
+
+from adain_cli import images, ops
+from adain_cli.device import auto_batch_size
+from adain_cli.errors import AdainError, ImageError
+from adain_cli.grid import GridCanvas, thumbnail
+from adain_cli.images import LoadedImage, Source
+from adain_cli.job import Job, Output, write_manifest
+from adain_cli.looks import ColorMethod, Content, StyleLookup
+from adain_cli.ops import Stats
+from adain_cli.report import Event, ProgressFn, Reporter, Summary
+from adain_cli.stylizer import Blends, Render, Stylizer
+
+
+def _chunks(items: Sequence, size: int) -> Iterator[Sequence]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _prefetch(
+    pool: ThreadPoolExecutor, sources: Sequence[Source], load: Callable[[Source], LoadedImage], ahead: int
+) -> Iterator[tuple[Source, Future[LoadedImage]]]:
+    """Yield (source, future) in order while up to `ahead` later loads run in the background."""
+    window: deque[tuple[Source, Future[LoadedImage]]] = deque()
+    upcoming = iter(sources)
+    for source in upcoming:
+        window.append((source, pool.submit(load, source)))
+        if len(window) > ahead:
+            yield window.popleft()
+    while window:
+        yield window.popleft()
+
+
+class _StyleBank:
+    """Style images loaded once; their statistics encoded once per job (the same file given twice
+    counts once)."""
+
+    def __init__(self, stylizer: Stylizer, job: Job) -> None:
+        self.stylizer = stylizer
+        self.images: dict[int, LoadedImage] = {}
+        self.errors: dict[int, str] = {}
+        self._first: dict[int, int] = {}  # style index -> index of the first style with the same file
+        self._stats: dict[int, Stats] = {}
+        by_path: dict[Path, int] = {}
+        for k in sorted({k for look in job.looks for k in look.styles}):
+            source = job.styles[k]
+            first = self._first[k] = by_path.setdefault(source.path.resolve(), k)
+            if first != k:
+                if first in self.errors:
+                    self.errors[k] = self.errors[first]
+                else:
+                    self.images[k] = self.images[first]
+                continue
+            try:
+                self.images[k] = images.load(source.path, job.images.style_size, job.images.crop, job.images.max_pixels)
+            except ImageError as error:
+                self.errors[k] = str(error)
+
+    def stats(self, k: int) -> Stats:
+        first = self._first[k]
+        if first not in self._stats:
+            self._stats[first] = self.stylizer.style_stats(self.images[first].rgb)
+        return self._stats[first]
+
+    def lookup_for(self, color: ColorMethod | None, content: Tensor) -> StyleLookup:
+        """Style statistics for one content: shared by the job, or recoloured to this content."""
+        if color is None:
+            return self.stats
+        cache: dict[int, Stats] = {}
+
+        def recoloured(k: int) -> Stats:
+            first = self._first[k]
+            if first not in cache:
+                style = color.recolored_style(self.images[first].rgb, content)
+                cache[first] = self.stylizer.style_stats(style)
+            return cache[first]
+
+        return recoloured
+
+
+def run_job(stylizer: Stylizer, job: Job, progress: ProgressFn = lambda event: None) -> Summary:
+    """Run every (content, look, α) of `job` (of its shard); never raises for a bad input, only reports it.
+
+    Grids are filled in memory by a whole job; a shard instead leaves the manifest from which
+    `grid.grids_from_manifest` builds them once every shard is done.
+    """
+    started = time.perf_counter()
+    job.check_names()
+    _check_output_dir(job.output_dir)
+    work = job.shard_outputs()
+    summary = Summary(total=sum(len(outputs) for outputs in work.values()))
+    reporter = Reporter(summary, progress)
+    progress(Event("start", total=summary.total, count=0))
+    calls_before = stylizer.encoder_calls
+    if job.wants_grids():
+        write_manifest(job)
+
+    bank = _StyleBank(stylizer, job)
+    dropped = _drop_looks_with_bad_styles(job, work, bank, reporter)
+    grids = _make_grids(job, bank, reporter) if job.shard == (0, 1) else {}
+
+    loader = ThreadPoolExecutor(max_workers=2, thread_name_prefix="adain-load")
+    saver = ThreadPoolExecutor(max_workers=2, thread_name_prefix="adain-save")
+    runner = _ContentRunner(stylizer, job, dropped, bank, reporter, grids, saver)
+    try:
+
+        def load(source: Source) -> LoadedImage:
+            return images.load(source.path, job.images.content_size, job.images.crop, job.images.max_pixels)
+
+        rows = sorted(work)
+        prefetched = _prefetch(loader, [job.contents[row] for row in rows], load, ahead=4)
+        for row, (source, future) in zip(rows, prefetched, strict=True):
+            runner.run(row, source, future, work[row])
+        runner.drain(0)
+        for alpha, canvas in grids.items():
+            path = job.grid_path(alpha)
+            try:
+                images.save_pil(canvas.image, path, job.images.quality)
+                summary.grids.append(path)
+            except ImageError as error:
+                reporter.failed(path, str(error), 0)
+    finally:
+        loader.shutdown(wait=True, cancel_futures=True)
+        saver.shutdown(wait=True, cancel_futures=True)
+    summary.encoder_calls = stylizer.encoder_calls - calls_before
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _check_output_dir(folder: Path) -> None:
+    """Fail once, clearly, when the output folder cannot be made or written (not once per image)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise AdainError(f"cannot write to the output folder {folder}: {error.strerror or error}") from None
+
+
+def _drop_looks_with_bad_styles(
+    job: Job, work: dict[int, list[Output]], bank: _StyleBank, reporter: Reporter
+) -> set[int]:
+    """The indices of looks whose styles did not load; the outputs they spoil are reported as failed."""
+    dropped: set[int] = set()
+    for k, error in bank.errors.items():
+        spoiled = {col for col, look in enumerate(job.looks) if k in look.styles} - dropped
+        dropped |= spoiled
+        affected = sum(
+            1 for outputs in work.values() for output in outputs if any(col in spoiled for col, _ in output.renders)
+        )
+        reporter.failed(job.styles[k].path, error, affected)
+    return dropped
+
+
+def _make_grids(job: Job, bank: _StyleBank, reporter: Reporter) -> dict[float, GridCanvas]:
+    if not job.wants_grids():
+        return {}
+    rows, cols = len(job.contents), len(job.looks)
+    if not GridCanvas.fits(rows, cols, job.grid_cell):
+        reporter.note(f"grids skipped: {rows}×{cols} cells of {job.grid_cell} px is over the image size limit")
+        return {}
+    grids = {alpha: GridCanvas(rows, cols, job.grid_cell) for alpha in job.alphas}
+    for col, look in enumerate(job.looks):
+        # A look of one style is headed by that style (what the manifest records for a rebuild too).
+        if len(look.styles) == 1 and look.styles[0] in bank.images:
+            header = images.to_pil(bank.images[look.styles[0]].rgb)
+            for canvas in grids.values():
+                canvas.put_col_header(col, header)
+    return grids
+
+
+@dataclass(frozen=True)
+class _Pending:
+    future: Future[Image.Image]
+    path: Path
+    row: int
+    cell: tuple[int, float]
+
+
+class _ContentRunner:
+    """Everything done for one content image: encode once, decode its renders in batches, save."""
+
+    def __init__(
+        self,
+        stylizer: Stylizer,
+        job: Job,
+        dropped: set[int],
+        bank: _StyleBank,
+        reporter: Reporter,
+        grids: dict[float, GridCanvas],
+        saver: ThreadPoolExecutor,
+    ) -> None:
+        self.stylizer, self.job, self.dropped, self.bank = stylizer, job, dropped, bank
+        self.reporter, self.grids, self.saver = reporter, grids, saver
+        self.batch_size = job.batch_size or auto_batch_size(stylizer.device)
+        self.pending: deque[_Pending] = deque()
+
+    def run(self, row: int, source: Source, future: Future[LoadedImage], outputs: list[Output]) -> None:
+        outputs = [o for o in outputs if not any(col in self.dropped for col, _ in o.renders)]
+        try:
+            loaded = future.result()
+        except ImageError as error:
+            self.reporter.failed(source.path, str(error), len(outputs))
+            return
+        for note in loaded.notes:
+            self.reporter.note(f"{source.path}: {note}")
+        for canvas in self.grids.values():
+            canvas.put_row_header(row, images.to_pil(loaded.rgb))
+        todo = [output for output in outputs if not self._skip_existing(row, output)]
+        if not todo:
+            return
+        if loaded.alpha is not None and self.job.images.ext not in images.FORMATS_WITH_ALPHA:
+            self.reporter.note(f"{source.path}: transparency composited on white ({self.job.images.ext} has no alpha)")
+        try:
+            self._write_companions(source, loaded)
+            self._stylize(row, source, loaded, todo)
+        except ImageError as error:  # something a look needed for this content (a mask) could not be read
+            self.reporter.failed(source.path, str(error), len(todo))
+        except torch.OutOfMemoryError:
+            height, width = loaded.size
+            self.reporter.failed(
+                source.path,
+                f"{source.path}: out of memory at {width}×{height} (try a smaller --content-size or --batch-size)",
+                len(todo),
+            )
+
+    def _write_companions(self, source: Source, loaded: LoadedImage) -> None:
+        if self.job.companions is None:
+            return
+        for name, image in self.job.companions(source, loaded.rgb):
+            path = self.job.companion_path(source, name)
+            images.save_pil(image, path, self.job.images.quality)
+            self.reporter.summary.companions.append(path)
+
+    def _skip_existing(self, row: int, output: Output) -> bool:
+        if not (self.job.skip_existing and output.path.is_file()):
+            return False
+        self.reporter.skipped(output.path)
+        (col, alpha), *_ = output.renders
+        if alpha in self.grids:
+            with contextlib.suppress(OSError, ValueError), Image.open(output.path) as existing:
+                self.grids[alpha].put(row, col, existing)
+        return True
+
+    def _decoded(self, content: Content, renders: list[tuple[int, float]]) -> Iterator[Tensor]:
+        """The result of every (look, α) render, in order: targets once per look, decodes in batches."""
+        color, rgb = self.job.color, content.image.rgb
+        styles = self.bank.lookup_for(color, rgb)
+        blends = Blends(
+            self.stylizer,
+            content.feat,
+            target=lambda col: self.job.looks[col].target(content, styles),
+            size=content.image.size,
+            batch_size=self.batch_size,
+        )
+        # At α = 0 every look decodes the content's own features: decode that once, not once per look.
+        # Results stream out in render order as soon as they exist; a shared one is kept until its last use.
+        keys: list[Render] = [(col if alpha else None, alpha) for col, alpha in renders]
+        last_use = {key: index for index, key in enumerate(keys)}
+        unique = list(dict.fromkeys(keys))
+        last_decode = {look: index for index, (look, _) in enumerate(unique)}
+        decoded: dict[Render, Tensor] = {}
+        position, done = 0, 0
+        for batch in _chunks(unique, self.batch_size):
+            for key, result in zip(batch, blends.decode(batch), strict=True):
+                decoded[key] = color.restore(result, rgb) if color else result
+            done += len(batch)
+            for look, _ in batch:
+                if look is not None and last_decode[look] < done:
+                    blends.forget(look)
+            while position < len(keys) and keys[position] in decoded:
+                key = keys[position]
+                yield decoded[key] if last_use[key] > position else decoded.pop(key)
+                position += 1
+
+    def _stylize(self, row: int, source: Source, loaded: LoadedImage, todo: list[Output]) -> None:
+        color = self.job.color
+        feat = self.stylizer.encode(color.encoder_input(loaded.rgb) if color else loaded.rgb)
+        content = Content(source, loaded, feat, ops.mean_std(feat))
+        results = self._decoded(content, [render for output in todo for render in output.renders])
+        for output in todo:
+            if len(output.renders) == 1:
+                future = self.saver.submit(self._save, next(results), output.path, loaded.alpha)
+            else:
+                sheet = [next(results) for _ in output.renders]
+                future = self.saver.submit(self._save_sheet, sheet, output.path, self.job.sheet or (1, len(sheet)))
+            self.pending.append(_Pending(future, output.path, row, output.renders[0]))
+            self.drain(limit=4 * self.batch_size)
+        for note in content.notes:  # what the looks found while making their targets
+            self.reporter.note(note)
+
+    def _save(self, result: Tensor, path: Path, alpha: Tensor | None) -> Image.Image:
+        saved = images.save_image(result, path, self.job.images.quality, alpha)
+        return thumbnail(saved, self.job.grid_cell) if self.grids else saved
+
+    def _save_sheet(self, results: list[Tensor], path: Path, shape: tuple[int, int]) -> Image.Image:
+        rows, cols = shape
+        canvas = GridCanvas(rows, cols, self.job.grid_cell, headers=False)
+        for index, result in enumerate(results):
+            canvas.put(*divmod(index, cols), images.to_pil(result))
+        images.save_pil(canvas.image, path, self.job.images.quality)
+        return canvas.image
+
+    def drain(self, limit: int) -> None:
+        """Collect finished saves, waiting for the oldest while more than `limit` are pending."""
+        while self.pending and (len(self.pending) > limit or self.pending[0].future.done()):
+            item = self.pending.popleft()
+            try:
+                saved = item.future.result()
+            except ImageError as error:
+                self.reporter.failed(item.path, str(error), 1)
+                continue
+            self.reporter.written(item.path)
+            col, alpha = item.cell
+            if alpha in self.grids:
+                self.grids[alpha].put(item.row, col, saved)
