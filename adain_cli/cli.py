@@ -7,6 +7,7 @@ Nothing here imports torch at module level, so `adain --version` and `--help` an
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -28,7 +29,9 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
-_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?(,([+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?)?)*$")
+# A number as float() reads it (inf and nan too, so they reach the option and are refused by name).
+_ONE_NUMBER = r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?(inf|infinity|nan)"
+_NUMBER = re.compile(rf"^({_ONE_NUMBER})(,({_ONE_NUMBER})?)*$", re.IGNORECASE)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -54,11 +57,9 @@ class NumberList(click.ParamType):
                 number = float(part)
             except ValueError:
                 self.fail(f"{part.strip()!r} is not a number", param, ctx)
-            if (
-                number != number
-                or (self.low is not None and number < self.low)
-                or (self.high is not None and number > self.high)
-            ):
+            if not math.isfinite(number):
+                self.fail(f"{part.strip()!r} is not a finite number", param, ctx)
+            if (self.low is not None and number < self.low) or (self.high is not None and number > self.high):
                 self.fail(f"{part.strip()} is out of range {self._range()}", param, ctx)
             numbers.append(number)
         if not numbers:
@@ -326,9 +327,11 @@ def build_job(
     styles: Sequence[Source],
     looks: Sequence[Look],
     alphas: Sequence[float],
+    color: str | None = None,
     **extra: Any,
 ) -> Job:
     from adain_cli.job import ImageOptions, Job
+    from adain_cli.looks import ColorMethod
 
     image_options = ImageOptions(opts.content_size, opts.style_size, opts.crop, opts.ext, opts.quality, opts.max_pixels)
     return Job(
@@ -342,6 +345,7 @@ def build_job(
         grid_cell=opts.grid_cell,
         skip_existing=opts.skip_existing,
         batch_size=opts.batch_size,
+        color=ColorMethod(color) if color else None,
         **extra,
     )
 
@@ -374,7 +378,7 @@ def run(opts: CommonOptions, job: Job) -> None:
     from dataclasses import replace
 
     from adain_cli.device import process_group, rank_device, torchrun_launch
-    from adain_cli.grid import grids_from_manifest
+    from adain_cli.grid import grids_of_manifest
     from adain_cli.progress import JobProgress
     from adain_cli.runner import run_job
     from adain_cli.stylizer import Stylizer
@@ -403,7 +407,7 @@ def run(opts: CommonOptions, job: Job) -> None:
 
             dist.barrier()
             if launch.rank == 0 and job.wants_grids():
-                summary.grids = grids_from_manifest(job.output_dir)
+                summary.grids = grids_of_manifest(job.manifest_path)
     if not quiet:
         _print_summary(console, summary)
     if opts.json and launch.rank == 0:
@@ -499,6 +503,7 @@ def content_style_arguments(func: Callable) -> Callable:
 
 
 def _stylize_every_pair(
+    command: str,
     content: tuple[Path, ...],
     styles: tuple[Path, ...],
     alphas: tuple[float, ...],
@@ -510,7 +515,8 @@ def _stylize_every_pair(
     opts = CommonOptions.pop(kwargs)
     contents = find_inputs(content, opts.recursive, "content")
     style_sources = find_inputs(styles, opts.recursive, "style", mirror=False)
-    run(opts, build_job(opts, contents, style_sources, style_looks(style_sources), alphas, color=color))
+    job = build_job(opts, contents, style_sources, style_looks(style_sources), alphas, color=color, command=command)
+    run(opts, job)
 
 
 @cli.command(cls=AdainCommand)
@@ -526,7 +532,7 @@ def stylize(
     Writes OUTPUT/{content}_stylized_{style}.{ext} (with _alpha{α} when several α are asked for)
     and one content×style grid per α.
     """
-    _stylize_every_pair(content, styles, alphas, color, kwargs)
+    _stylize_every_pair("stylize", content, styles, alphas, color, kwargs)
 
 
 @cli.command("preserve-color", cls=AdainCommand)
@@ -552,7 +558,7 @@ def preserve_color(
 
     Writes OUTPUT/{content}_stylized_{style}_{method}.{ext} and one grid per α.
     """
-    _stylize_every_pair(content, styles, alphas, method, kwargs)
+    _stylize_every_pair("preserve-color", content, styles, alphas, method, kwargs)
 
 
 @cli.command(cls=AdainCommand)
@@ -601,26 +607,26 @@ def interpolate(
     if len(styles) < 2:
         raise click.UsageError("interpolate needs at least two STYLES (for one, use `adain stylize`)")
     style_sources = with_unique_labels([Source(path) for path in styles])
-    name = "interpolated_" + "-".join(style.label for style in style_sources)
     if sheet is not None:
+        name = "interpolated_" + "-".join(style.label for style in style_sources)
         if weights is not None:
             raise click.BadParameter("--sheet sets the weights of every cell itself", param_hint="'--weights'")
         try:
             shape, cell_weights = ops.sheet_weights(len(styles), sheet)
         except ValueError as error:
             raise click.BadParameter(str(error), param_hint="'--sheet'") from None
-        looks = [interpolation_look(style_sources, w, f"{name}_cell{i}") for i, w in enumerate(cell_weights)]
+        looks = [interpolation_look(style_sources, w, name=f"{name}_cell{i}") for i, w in enumerate(cell_weights)]
         extra = {"sheet": shape, "sheet_name": f"{name}_sheet"}
     else:
         weights = weights or (1.0,) * len(styles)
         if len(weights) != len(styles):
             raise click.BadParameter(f"{len(weights)} weights for {len(styles)} styles", param_hint="'--weights'")
         try:
-            looks, extra = [interpolation_look(style_sources, weights, name)], {}
+            looks, extra = [interpolation_look(style_sources, weights)], {}
         except ValueError as error:
             raise click.BadParameter(str(error), param_hint="'--weights'") from None
     contents = find_inputs([content], opts.recursive, "content")
-    run(opts, build_job(opts, contents, style_sources, looks, alphas, color=color, **extra))
+    run(opts, build_job(opts, contents, style_sources, looks, alphas, color=color, command="interpolate", **extra))
 
 
 @cli.command(cls=AdainCommand)
@@ -706,6 +712,7 @@ def spatial(
         alphas,
         color=color,
         companions=companions if preview else None,
+        command="spatial",
     )
     run(opts, job)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 from pathlib import Path
 
 from PIL import Image, ImageOps
@@ -13,7 +12,8 @@ from adain_cli.errors import AdainError
 from adain_cli.images import DEFAULT_MAX_PIXELS
 
 BACKGROUND = (255, 255, 255)
-EMPTY_CELL = (225, 225, 225)  # where an output failed, so a gap is visible
+EMPTY_CELL = (225, 225, 225)  # a cell not produced (yet)
+FAILED_CELL = (240, 170, 170)  # a cell whose output failed
 
 
 def thumbnail(image: Image.Image, cell: int) -> Image.Image:
@@ -55,6 +55,9 @@ class GridCanvas:
     def put(self, row: int, col: int, image: Image.Image) -> None:
         self._paste(row + self.offset, col + self.offset, image)
 
+    def mark_failed(self, row: int, col: int) -> None:
+        self._fill(row + self.offset, col + self.offset, FAILED_CELL)
+
     def put_row_header(self, row: int, image: Image.Image) -> None:
         self._paste(row + self.offset, 0, image)
 
@@ -63,19 +66,28 @@ class GridCanvas:
 
 
 def grids_from_manifest(output_dir: Path, cell: int | None = None) -> list[Path]:
-    """Build a job's grids from the files on disk (after `--shard` runs, or under torchrun).
+    """Build the grids of every job recorded in `output_dir` from the files on disk (after `--shard`
+    runs, or under torchrun).
 
     The result is pixel for pixel what a single-process run fills in memory: the same thumbnails of
     the same saved files and the same prepared content and style headers; a missing cell stays grey.
     """
-    path = output_dir / ".adain-job.json"
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise AdainError(f"{path}: no job manifest to build grids from ({error})") from None
-    options = manifest["images"]
-    cell = cell or manifest["grid_cell"]
-    contents, headers = manifest["contents"], manifest["headers"]
+    from adain_cli.job import find_manifests
+
+    manifests = find_manifests(output_dir)
+    if not manifests:
+        raise AdainError(f"{output_dir}: no job manifest to build grids from (run a job with grids into it first)")
+    return [path for manifest in manifests for path in grids_of_manifest(manifest, cell)]
+
+
+def grids_of_manifest(manifest_path: Path, cell: int | None = None) -> list[Path]:
+    """The grids of the one job recorded in `manifest_path`."""
+    from adain_cli.job import read_manifest
+
+    manifest = read_manifest(manifest_path)
+    output_dir, options = manifest_path.parent, manifest.images
+    cell = cell or manifest.grid_cell
+    contents, headers = manifest.contents, manifest.headers
     if not GridCanvas.fits(len(contents), len(headers), cell):
         raise AdainError(f"grids of {len(contents)}×{len(headers)} cells of {cell} px are over the image size limit")
 
@@ -83,13 +95,13 @@ def grids_from_manifest(output_dir: Path, cell: int | None = None) -> list[Path]
         if source is None:
             return None
         with contextlib.suppress(AdainError):
-            return images.to_pil(images.load(Path(source), size, options["crop"], options["max_pixels"]).rgb)
+            return images.to_pil(images.load(Path(source), size, options.crop, options.max_pixels).rgb)
         return None
 
-    row_headers = [header(c, options["content_size"]) for c in contents]
-    col_headers = [header(h, options["style_size"]) for h in headers]
+    row_headers = [header(c, options.content_size) for c in contents]
+    col_headers = [header(h, options.style_size) for h in headers]
     written = []
-    for alpha, rows in manifest["cells"].items():
+    for alpha, rows in manifest.cells.items():
         canvas = GridCanvas(len(contents), len(headers), cell)
         for index, image in enumerate(col_headers):
             if image is not None:
@@ -100,7 +112,7 @@ def grids_from_manifest(output_dir: Path, cell: int | None = None) -> list[Path]
             for col, relative in enumerate(cells):
                 with contextlib.suppress(OSError, ValueError), Image.open(output_dir / relative) as result:
                     canvas.put(row, col, result)
-        target = output_dir / manifest["grids"][alpha]
-        images.save_pil(canvas.image, target, options["quality"])
+        target = output_dir / manifest.grids[alpha]
+        images.save_pil(canvas.image, target, options.quality)
         written.append(target)
     return written

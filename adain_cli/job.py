@@ -3,9 +3,11 @@ the slice of them one process writes, and the manifest that lets the grids be re
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from pathlib import Path
 
 from PIL import Image
@@ -16,7 +18,7 @@ from adain_cli.errors import AdainError
 from adain_cli.images import Source, atomic_path
 from adain_cli.looks import ColorMethod, Look
 
-MANIFEST = ".adain-job.json"
+MANIFEST_GLOB = ".adain-job-*.json"
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,20 @@ class Job:
     color: ColorMethod | None = None  # keep the content's colours this way
     companions: CompanionFn | None = None
     shard: tuple[int, int] = (0, 1)  # (index, count): this process writes one contiguous slice of the outputs
+    command: str = "stylize"  # the command that made the looks, for grid names and reports
+
+    @cached_property
+    def key(self) -> str:
+        """A short id of what this job writes: its contents and looks. Re-running the same job gives the same
+        key (so it resumes); another job into the same folder gets its own grids and manifest."""
+        identity = [
+            self.command,
+            self.color.value if self.color else None,
+            self.sheet_name if self.sheet else None,
+            [look.name for look in self.looks],
+            [str(content.rel_dir / content.label) for content in self.contents],
+        ]
+        return hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:8]
 
     def _suffix(self, alpha: float) -> str:
         method = f"_{self.color.value}" if self.color else ""
@@ -113,7 +129,12 @@ class Job:
         }  # fmt: skip
 
     def grid_path(self, alpha: float) -> Path:
-        return self.output_dir / f"grid_alpha{alpha:.2f}.{self.images.ext}"
+        method = f"_{self.color.value}" if self.color else ""
+        return self.output_dir / f"grid_{self.command}{method}_{self.key}_alpha{alpha:.2f}.{self.images.ext}"
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.output_dir / MANIFEST_GLOB.replace("*", self.key)
 
     def wants_grids(self) -> bool:
         return self.grid and self.sheet is None and (len(self.contents) > 1 or len(self.looks) > 1)
@@ -132,15 +153,46 @@ class Job:
 
 
 def write_manifest(job: Job) -> None:
-    with atomic_path(job.output_dir / MANIFEST) as tmp:
+    with atomic_path(job.manifest_path) as tmp:
         tmp.write_text(json.dumps(job.manifest(), indent=1), encoding="utf-8")
 
 
-def read_manifest(output_dir: Path) -> dict:
-    """The manifest a job left in `output_dir`, checked to have what a grid rebuild needs."""
-    path = output_dir / MANIFEST
+@dataclass(frozen=True)
+class Manifest:
+    """What a job recorded for rebuilding its grids: paths of contents and column headers, and per α
+    the output file of every cell and the grid's file (both relative to the output folder)."""
+
+    path: Path
+    contents: list[str]
+    headers: list[str | None]
+    cells: dict[str, list[list[str]]]
+    grids: dict[str, str]
+    grid_cell: int
+    images: ImageOptions
+
+
+def find_manifests(output_dir: Path) -> list[Path]:
+    return sorted(output_dir.glob(MANIFEST_GLOB))
+
+
+def read_manifest(path: Path) -> Manifest:
+    """A job manifest, checked to have what a grid rebuild needs; one line naming the file if not."""
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise AdainError(f"{path}: no job manifest to build grids from ({error})") from None
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise AdainError(f"{path}: cannot read the job manifest ({error.strerror or error})") from None
+    except ValueError as error:
+        raise AdainError(f"{path}: not a valid job manifest ({error}); run the job again to rewrite it") from None
+    try:
+        manifest = Manifest(path, list(raw["contents"]), list(raw["headers"]), dict(raw["cells"]), dict(raw["grids"]),
+                            int(raw["grid_cell"]), ImageOptions(**raw["images"]))  # fmt: skip
+        rows, cols = len(manifest.contents), len(manifest.headers)
+        shapes_agree = all(
+            len(grid) == rows and all(len(row) == cols for row in grid) for grid in manifest.cells.values()
+        )
+        names_are_text = all(isinstance(name, str) for grid in manifest.cells.values() for row in grid for name in row)
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise AdainError(f"{path}: not a valid job manifest (bad or missing {error}); run the job again") from None
+    if not (shapes_agree and names_are_text and set(manifest.grids) == set(manifest.cells)):
+        raise AdainError(f"{path}: not a valid job manifest (its cells do not match its contents); run the job again")
     return manifest

@@ -56,15 +56,29 @@ def interpolation_target(content: Content, style: StyleLookup, weights: tuple[fl
 
 def weights_label(styles: Sequence[Source], weights: Sequence[float]) -> str:
     """`a 30% · b 70%`: a blend's normalised weights, for grid labels."""
-    return " · ".join(f"{style.label} {round(100 * w)}%" for style, w in zip(styles, weights, strict=True))
+    return " · ".join(f"{style.label} {_percent(w)}%" for style, w in zip(styles, weights, strict=True))
 
 
-def interpolation_look(styles: Sequence[Source], weights: Sequence[float], name: str | None = None) -> Look:
-    """Every style blended with `weights` (normalised to sum 1): `interpolated_{s1}-{s2}…`."""
-    label = name or "interpolated_" + "-".join(style.label for style in styles)
+def interpolation_look(styles: Sequence[Source], weights: Sequence[float], *, name: str | None = None) -> Look:
+    """Every style blended with `weights` (normalised to sum 1).
+
+    Named `interpolated_{s1}-{s2}…` for equal weights, else with each weight in percent
+    (`interpolated_ink30-waves70`), so blends with other weights never share a file name.
+    """
     normalised = tuple(ops.normalize_weights(weights))
+    if name is None:
+        equal = max(normalised) - min(normalised) < 1e-9
+        parts = [
+            style.label if equal else f"{style.label}{_percent(w)}" for style, w in zip(styles, normalised, strict=True)
+        ]
+        name = "interpolated_" + "-".join(parts)
     target = partial(interpolation_target, weights=normalised)
-    return Look(label, tuple(range(len(styles))), target, weights_label(styles, normalised))
+    return Look(name, tuple(range(len(styles))), target, weights_label(styles, normalised))
+
+
+def _percent(weight: float) -> str:
+    """A weight in percent with up to two decimals and no trailing zeros: 30, 33.33, 0.5."""
+    return f"{100 * weight:.2f}".rstrip("0").rstrip(".")
 
 
 def style_looks(styles: Sequence[Source]) -> list[Look]:

@@ -6,6 +6,7 @@ the variance is unbiased and eps = 1e-5 is added before the square root.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -61,13 +62,16 @@ def blend(content: Tensor, target: Tensor, alpha: float) -> Tensor:
 
 
 def normalize_weights(weights: Sequence[float]) -> list[float]:
-    """Scale non-negative weights to sum to 1."""
+    """Scale finite, non-negative weights to sum to 1 (any size: 1e308, 1e308 is an even blend)."""
+    if not all(math.isfinite(w) for w in weights):
+        raise ValueError(f"weights must be finite numbers, got {', '.join(f'{w:g}' for w in weights)}")
     if any(w < 0 for w in weights):
         raise ValueError(f"weights must not be negative, got {list(weights)}")
-    total = float(sum(weights))
-    if total <= 0:
+    largest = max(weights, default=0.0)
+    if largest <= 0:
         raise ValueError("weights must not all be zero")
-    return [w / total for w in weights]
+    scaled = [w / largest for w in weights]  # dividing by the largest first keeps the sum from overflowing
+    return [w / sum(scaled) for w in scaled]
 
 
 def interpolate(

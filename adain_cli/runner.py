@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import tempfile
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -109,12 +109,9 @@ def run_job(stylizer: Stylizer, job: Job, progress: ProgressFn = lambda event: N
     reporter = Reporter(summary, progress)
     progress(Event("start", total=summary.total, count=0))
     calls_before = stylizer.encoder_calls
-    if job.wants_grids():
-        write_manifest(job)
-
     bank = _StyleBank(stylizer, job)
-    dropped = _drop_looks_with_bad_styles(job, work, bank, reporter)
-    grids = _make_grids(job, bank, reporter) if job.shard == (0, 1) else {}
+    grids = _make_grids(job, bank, reporter) if job.shard == (0, 1) else _Grids({})
+    dropped = _drop_looks_with_bad_styles(job, work, bank, reporter, grids)
 
     loader = ThreadPoolExecutor(max_workers=2, thread_name_prefix="adain-load")
     saver = ThreadPoolExecutor(max_workers=2, thread_name_prefix="adain-save")
@@ -129,19 +126,22 @@ def run_job(stylizer: Stylizer, job: Job, progress: ProgressFn = lambda event: N
         for row, (source, future) in zip(rows, prefetched, strict=True):
             runner.run(row, source, future, work[row])
         runner.drain(0)
-        for alpha, canvas in grids.items():
-            path = job.grid_path(alpha)
-            try:
-                images.save_pil(canvas.image, path, job.images.quality)
-                summary.grids.append(path)
-            except ImageError as error:
-                reporter.failed(path, str(error), 0)
+        if job.wants_grids() and (summary.written or summary.skipped):
+            _write_manifest(job)
+        grids.save(job, reporter)
     finally:
         loader.shutdown(wait=True, cancel_futures=True)
         saver.shutdown(wait=True, cancel_futures=True)
     summary.encoder_calls = stylizer.encoder_calls - calls_before
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _write_manifest(job: Job) -> None:
+    try:
+        write_manifest(job)
+    except OSError as error:
+        raise AdainError(f"cannot write the job manifest in {job.output_dir}: {error.strerror or error}") from None
 
 
 def _check_output_dir(folder: Path) -> None:
@@ -155,43 +155,82 @@ def _check_output_dir(folder: Path) -> None:
 
 
 def _drop_looks_with_bad_styles(
-    job: Job, work: dict[int, list[Output]], bank: _StyleBank, reporter: Reporter
+    job: Job, work: dict[int, list[Output]], bank: _StyleBank, reporter: Reporter, grids: _Grids
 ) -> set[int]:
     """The indices of looks whose styles did not load; the outputs they spoil are reported as failed."""
     dropped: set[int] = set()
     for k, error in bank.errors.items():
         spoiled = {col for col, look in enumerate(job.looks) if k in look.styles} - dropped
         dropped |= spoiled
-        affected = sum(
-            1 for outputs in work.values() for output in outputs if any(col in spoiled for col, _ in output.renders)
-        )
-        reporter.failed(job.styles[k].path, error, affected)
+        affected = [
+            (row, output) for row, outputs in work.items() for output in outputs
+            if any(col in spoiled for col, _ in output.renders)
+        ]  # fmt: skip
+        reporter.failed(job.styles[k].path, error, len(affected))
+        for row, output in affected:
+            grids.fail(row, output)
     return dropped
 
 
-def _make_grids(job: Job, bank: _StyleBank, reporter: Reporter) -> dict[float, GridCanvas]:
+class _Grids:
+    """One contact sheet per α, filled as results arrive; a sheet with no result in it is not written."""
+
+    def __init__(self, canvases: dict[float, GridCanvas]) -> None:
+        self.canvases = canvases
+        self.filled: Counter[float] = Counter()
+
+    def __bool__(self) -> bool:
+        return bool(self.canvases)
+
+    def put(self, row: int, output: Output, image: Image.Image) -> None:
+        (col, alpha), *_ = output.renders
+        if alpha in self.canvases:
+            self.canvases[alpha].put(row, col, image)
+            self.filled[alpha] += 1
+
+    def fail(self, row: int, output: Output) -> None:
+        (col, alpha), *_ = output.renders
+        if alpha in self.canvases:
+            self.canvases[alpha].mark_failed(row, col)
+
+    def put_row_header(self, row: int, image: Image.Image) -> None:
+        for canvas in self.canvases.values():
+            canvas.put_row_header(row, image)
+
+    def save(self, job: Job, reporter: Reporter) -> None:
+        for alpha, canvas in self.canvases.items():
+            if not self.filled[alpha]:
+                continue
+            path = job.grid_path(alpha)
+            try:
+                images.save_pil(canvas.image, path, job.images.quality)
+                reporter.summary.grids.append(path)
+            except ImageError as error:
+                reporter.failed(path, str(error), 0)
+
+
+def _make_grids(job: Job, bank: _StyleBank, reporter: Reporter) -> _Grids:
     if not job.wants_grids():
-        return {}
+        return _Grids({})
     rows, cols = len(job.contents), len(job.looks)
     if not GridCanvas.fits(rows, cols, job.grid_cell):
         reporter.note(f"grids skipped: {rows}×{cols} cells of {job.grid_cell} px is over the image size limit")
-        return {}
-    grids = {alpha: GridCanvas(rows, cols, job.grid_cell) for alpha in job.alphas}
+        return _Grids({})
+    canvases = {alpha: GridCanvas(rows, cols, job.grid_cell) for alpha in job.alphas}
     for col, look in enumerate(job.looks):
         # A look of one style is headed by that style (what the manifest records for a rebuild too).
         if len(look.styles) == 1 and look.styles[0] in bank.images:
             header = images.to_pil(bank.images[look.styles[0]].rgb)
-            for canvas in grids.values():
+            for canvas in canvases.values():
                 canvas.put_col_header(col, header)
-    return grids
+    return _Grids(canvases)
 
 
 @dataclass(frozen=True)
 class _Pending:
     future: Future[Image.Image]
-    path: Path
+    output: Output
     row: int
-    cell: tuple[int, float]
 
 
 class _ContentRunner:
@@ -204,7 +243,7 @@ class _ContentRunner:
         dropped: set[int],
         bank: _StyleBank,
         reporter: Reporter,
-        grids: dict[float, GridCanvas],
+        grids: _Grids,
         saver: ThreadPoolExecutor,
     ) -> None:
         self.stylizer, self.job, self.dropped, self.bank = stylizer, job, dropped, bank
@@ -217,12 +256,12 @@ class _ContentRunner:
         try:
             loaded = future.result()
         except ImageError as error:
-            self.reporter.failed(source.path, str(error), len(outputs))
+            self._fail(row, outputs, source.path, str(error))
             return
         for note in loaded.notes:
             self.reporter.note(f"{source.path}: {note}")
-        for canvas in self.grids.values():
-            canvas.put_row_header(row, images.to_pil(loaded.rgb))
+        if self.grids:
+            self.grids.put_row_header(row, images.to_pil(loaded.rgb))
         todo = [output for output in outputs if not self._skip_existing(row, output)]
         if not todo:
             return
@@ -232,14 +271,16 @@ class _ContentRunner:
             self._write_companions(source, loaded)
             self._stylize(row, source, loaded, todo)
         except ImageError as error:  # something a look needed for this content (a mask) could not be read
-            self.reporter.failed(source.path, str(error), len(todo))
+            self._fail(row, todo, source.path, str(error))
         except torch.OutOfMemoryError:
             height, width = loaded.size
-            self.reporter.failed(
-                source.path,
-                f"{source.path}: out of memory at {width}×{height} (try a smaller --content-size or --batch-size)",
-                len(todo),
-            )
+            message = f"{source.path}: out of memory at {width}×{height} (try a smaller --content-size or --batch-size)"
+            self._fail(row, todo, source.path, message)
+
+    def _fail(self, row: int, outputs: list[Output], path: Path, message: str) -> None:
+        self.reporter.failed(path, message, len(outputs))
+        for output in outputs:
+            self.grids.fail(row, output)
 
     def _write_companions(self, source: Source, loaded: LoadedImage) -> None:
         if self.job.companions is None:
@@ -253,10 +294,9 @@ class _ContentRunner:
         if not (self.job.skip_existing and output.path.is_file()):
             return False
         self.reporter.skipped(output.path)
-        (col, alpha), *_ = output.renders
-        if alpha in self.grids:
+        if self.grids:
             with contextlib.suppress(OSError, ValueError), Image.open(output.path) as existing:
-                self.grids[alpha].put(row, col, existing)
+                self.grids.put(row, output, existing)
         return True
 
     def _decoded(self, content: Content, renders: list[tuple[int, float]]) -> Iterator[Tensor]:
@@ -296,12 +336,18 @@ class _ContentRunner:
         content = Content(source, loaded, feat, ops.mean_std(feat))
         results = self._decoded(content, [render for output in todo for render in output.renders])
         for output in todo:
-            if len(output.renders) == 1:
-                future = self.saver.submit(self._save, next(results), output.path, loaded.alpha)
+            pictures = [next(results) for _ in output.renders]
+            if not all(bool(torch.isfinite(picture).all()) for picture in pictures):
+                # NaN or inf would be written as black pixels that look like a result.
+                message = f"{output.path}: not written: the result has NaN or infinite values (check the decoder)"
+                self._fail(row, [output], output.path, message)
+                continue
+            if len(pictures) == 1:
+                future = self.saver.submit(self._save, pictures[0], output.path, loaded.alpha)
             else:
-                sheet = [next(results) for _ in output.renders]
-                future = self.saver.submit(self._save_sheet, sheet, output.path, self.job.sheet or (1, len(sheet)))
-            self.pending.append(_Pending(future, output.path, row, output.renders[0]))
+                shape = self.job.sheet or (1, len(pictures))
+                future = self.saver.submit(self._save_sheet, pictures, output.path, shape)
+            self.pending.append(_Pending(future, output, row))
             self.drain(limit=4 * self.batch_size)
         for note in content.notes:  # what the looks found while making their targets
             self.reporter.note(note)
@@ -325,9 +371,7 @@ class _ContentRunner:
             try:
                 saved = item.future.result()
             except ImageError as error:
-                self.reporter.failed(item.path, str(error), 1)
+                self._fail(item.row, [item.output], item.output.path, str(error))
                 continue
-            self.reporter.written(item.path)
-            col, alpha = item.cell
-            if alpha in self.grids:
-                self.grids[alpha].put(item.row, col, saved)
+            self.reporter.written(item.output.path)
+            self.grids.put(item.row, item.output, saved)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -67,7 +68,7 @@ def test_weighted_blend_equals_an_independent_computation(run_adain, images, tmp
         [0.3, 0.7],
         alpha=0.8,
     )
-    got = read(out / "cat_interpolated_ink-waves.png")
+    got = read(out / "cat_interpolated_ink30-waves70.png")
     assert (got - expected).abs().max() <= 1
 
 
@@ -89,7 +90,7 @@ def test_weights_one_zero_equal_plain_stylize(run_adain, images, tmp_path):
     result = run_adain("stylize", images["content"], "--style", images["ink"], "-o", tmp_path / "b", *size)
     assert result.exit_code == 0, result.output
     assert torch.equal(
-        read(tmp_path / "a" / "cat_interpolated_ink-waves.png"), read(tmp_path / "b" / "cat_stylized_ink.png")
+        read(tmp_path / "a" / "cat_interpolated_ink100-waves0.png"), read(tmp_path / "b" / "cat_stylized_ink.png")
     )
 
 
@@ -99,7 +100,7 @@ def test_space_and_comma_separated_weights_give_the_same_file(run_adain, images,
     assert run_adain("interpolate", *common, "--weights", ".3,.7", "-o", tmp_path / "b").exit_code == 0
     # Options first, positionals after the numbers, works too.
     assert run_adain("interpolate", "--weights", "3", "7", *common, "-o", tmp_path / "c").exit_code == 0
-    name = "cat_interpolated_ink-waves.png"
+    name = "cat_interpolated_ink30-waves70.png"
     assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
     assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "c" / name).read_bytes()
 
@@ -193,12 +194,11 @@ def test_a_folder_of_contents_gets_the_same_blend(run_adain, images, tmp_path):
     out = tmp_path / "out"
     result = run_adain("interpolate", tmp_path / "more", images["ink"], images["waves"], "-o", out, "--grid-cell", "32")
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in out.iterdir()) == [
-        ".adain-job.json",  # what `adain grid` rebuilds the grids from
-        "a_interpolated_ink-waves.png",
-        "b_interpolated_ink-waves.png",
-        "grid_alpha1.00.png",
-    ]
+    names = sorted(p.name for p in out.iterdir())
+    assert len(names) == 4, names
+    assert re.fullmatch(r"\.adain-job-[0-9a-f]{8}\.json", names[0])  # what `adain grid` rebuilds the grids from
+    assert names[1:3] == ["a_interpolated_ink-waves.png", "b_interpolated_ink-waves.png"]
+    assert re.fullmatch(r"grid_interpolate_[0-9a-f]{8}_alpha1\.00\.png", names[3])
 
 
 def test_the_documented_example_works_as_typed(run_adain, images, monkeypatch, tmp_path):
@@ -209,4 +209,34 @@ def test_the_documented_example_works_as_typed(run_adain, images, monkeypatch, t
         (work / images[name].name).write_bytes(images[name].read_bytes())
     result = run_adain("interpolate", "cat.png", "ink.png", "waves.png", "--weights", ".3", ".7")
     assert result.exit_code == 0, result.output
-    assert (work / "cat_interpolated_ink-waves.png").is_file()
+    assert (work / "cat_interpolated_ink30-waves70.png").is_file()
+
+
+def test_other_weights_write_another_file(run_adain, images, tmp_path):
+    common = (images["content"], images["ink"], images["waves"], "-o", tmp_path, "--content-size", "0")
+    assert run_adain("interpolate", *common, "--weights", ".3", ".7").exit_code == 0
+    assert run_adain("interpolate", *common, "--weights", ".7", ".3").exit_code == 0
+    assert run_adain("interpolate", *common, "--weights", "1", "2").exit_code == 0
+    names = sorted(p.name for p in tmp_path.glob("cat_interpolated_*.png"))
+    assert names == [
+        "cat_interpolated_ink30-waves70.png",
+        "cat_interpolated_ink33.33-waves66.67.png",
+        "cat_interpolated_ink70-waves30.png",
+    ]
+
+
+@pytest.mark.parametrize("weights", [("inf", "1"), ("nan,1",), ("1", "-inf")])
+def test_non_finite_weights_are_usage_errors(run_adain, images, tmp_path, weights):
+    result = run_adain("interpolate", images["content"], images["ink"], images["waves"], "--weights", *weights,
+                       "-o", tmp_path / "out", weights=False)  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert "not a finite number" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_huge_equal_weights_are_an_even_blend(run_adain, images, tmp_path):
+    common = (images["content"], images["ink"], images["waves"], "--content-size", "0", "--style-size", "0")
+    assert run_adain("interpolate", *common, "--weights", "1e308,1e308", "-o", tmp_path / "a").exit_code == 0
+    assert run_adain("interpolate", *common, "-o", tmp_path / "b").exit_code == 0
+    name = "cat_interpolated_ink-waves.png"
+    assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
