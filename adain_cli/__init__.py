@@ -1,3 +1,88 @@
-"""adain: arbitrary neural style transfer with Adaptive Instance Normalization."""
+"""adain: arbitrary neural style transfer with Adaptive Instance Normalization (Huang & Belongie, 2017).
+
+The library under the `adain` command. One image:
+
+    from PIL import Image
+    from adain_cli import Stylizer
+
+    stylizer = Stylizer.from_pretrained(device="auto")   # weights download into the cache on first use
+    stylizer.stylize(Image.open("cat.jpg"), Image.open("ink.jpg"), alpha=0.8).save("cat_ink.png")
+
+A whole job, as the CLI runs it (each style encoded once, outputs saved atomically, one grid per α):
+
+    from pathlib import Path
+    from adain_cli import ImageOptions, Job, discover, run_job, style_looks
+
+    styles = discover([Path("styles/")])
+    job = Job(contents=tuple(discover([Path("photos/")])), styles=tuple(styles),
+              looks=tuple(style_looks(styles)), output_dir=Path("out"), alphas=(0.5, 1.0),
+              images=ImageOptions(content_size=512))
+    summary = run_job(stylizer, job, progress=print)
+    print(len(summary.written), "written,", summary.failed, "failed")
+
+Names are imported on first use, so `import adain_cli` itself is instant and loads no torch.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+# Public name → the module that defines it.
+_EXPORTS = {
+    "Stylizer": "stylizer",
+    "Job": "job",
+    "ImageOptions": "job",
+    "run_job": "runner",
+    "Summary": "report",
+    "Event": "report",
+    "Look": "looks",
+    "ColorMethod": "looks",
+    "style_looks": "looks",
+    "interpolation_look": "looks",
+    "Source": "images",
+    "discover": "images",
+    "load": "images",
+    "AdainError": "errors",
+}
+
+__all__ = [
+    "AdainError",
+    "ColorMethod",
+    "Event",
+    "ImageOptions",
+    "Job",
+    "Look",
+    "Source",
+    "Stylizer",
+    "Summary",
+    "__version__",
+    "discover",
+    "interpolation_look",
+    "load",
+    "run_job",
+    "style_looks",
+]
+
+if TYPE_CHECKING:
+    from adain_cli.errors import AdainError
+    from adain_cli.images import Source, discover, load
+    from adain_cli.job import ImageOptions, Job
+    from adain_cli.looks import ColorMethod, Look, interpolation_look, style_looks
+    from adain_cli.report import Event, Summary
+    from adain_cli.runner import run_job
+    from adain_cli.stylizer import Stylizer
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'adain_cli' has no attribute {name!r}")
+    value = getattr(import_module(f"adain_cli.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
