@@ -17,6 +17,7 @@ from adain_cli import images
 from adain_cli.errors import AdainError
 from adain_cli.images import Source, atomic_path
 from adain_cli.looks import ColorMethod, Look
+from adain_cli.report import Record, Status
 
 MANIFEST_GLOB = ".adain-job-*.json"
 
@@ -127,6 +128,24 @@ class Job:
             "grid_cell": self.grid_cell,
             "images": asdict(self.images),
         }  # fmt: skip
+
+    def record(self, row: int, output: Output, status: Status, error: str = "", seconds: float = 0.0) -> Record:
+        """What `output` of content `row` is, for reports: its content, styles with weights, α and look."""
+        looks = [self.looks[look] for look, _ in output.renders]
+        # A sheet's cells blend the same styles with different weights: it has no one weight per style.
+        styles = {k: None if look.weights is None or len(looks) > 1 else look.weights[index]
+                  for look in looks for index, k in enumerate(look.styles)}  # fmt: skip
+        return Record(
+            path=output.path,
+            content=self.contents[row].path,
+            styles=tuple((self.styles[k].path, weight) for k, weight in styles.items()),
+            alpha=output.renders[0][1],
+            command=self.command,
+            method=self.color.value if self.color else None,
+            status=status,
+            error=error,
+            seconds=seconds,
+        )
 
     def grid_path(self, alpha: float) -> Path:
         method = f"_{self.color.value}" if self.color else ""

@@ -43,6 +43,7 @@ class Look:
     styles: tuple[int, ...]
     target: TargetFn
     label: str = ""
+    weights: tuple[float, ...] | None = None  # each style's share of a blend; None where regions share them
 
 
 def single_style_target(content: Content, style: StyleLookup, index: int) -> Tensor:
@@ -73,7 +74,7 @@ def interpolation_look(styles: Sequence[Source], weights: Sequence[float], *, na
         ]
         name = "interpolated_" + "-".join(parts)
     target = partial(interpolation_target, weights=normalised)
-    return Look(name, tuple(range(len(styles))), target, weights_label(styles, normalised))
+    return Look(name, tuple(range(len(styles))), target, weights_label(styles, normalised), normalised)
 
 
 def _percent(weight: float) -> str:
@@ -84,7 +85,7 @@ def _percent(weight: float) -> str:
 def style_looks(styles: Sequence[Source]) -> list[Look]:
     """One look per style: `stylized_{style}` (what `adain stylize` does)."""
     return [
-        Look(f"stylized_{style.label}", (k,), partial(single_style_target, index=k), style.label)
+        Look(f"stylized_{style.label}", (k,), partial(single_style_target, index=k), style.label, (1.0,))
         for k, style in enumerate(styles)
     ]
 

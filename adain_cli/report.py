@@ -2,23 +2,58 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 EventKind = Literal["start", "written", "skipped", "failed", "note"]
+Status = Literal["written", "skipped", "failed"]
+
+
+@dataclass(frozen=True)
+class Record:
+    """One requested output and what became of it: one line of `--json-lines`.
+
+    `styles` pairs each style file with its weight in the blend (None where regions, not weights, share
+    the styles); `seconds` is the compute time attributable to this output (its share of the content's
+    encode and of its decode batch, plus its save).
+    """
+
+    path: Path
+    content: Path
+    styles: tuple[tuple[Path, float | None], ...]
+    alpha: float
+    command: str
+    method: str | None
+    status: Status
+    error: str = ""
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "path": str(self.path),
+            "content": str(self.content),
+            "styles": [{"path": str(path), "weight": weight} for path, weight in self.styles],
+            "alpha": self.alpha,
+            "look": {"command": self.command, "method": self.method},
+            "status": self.status,
+            "error": self.error or None,
+            "seconds": round(self.seconds, 4),
+        }
 
 
 @dataclass(frozen=True)
 class Event:
-    """Progress of a job, for the CLI to render. `count` is how many outputs it accounts for."""
+    """Progress of a job, for the CLI to render. `count` is how many outputs it accounts for; `records`
+    says what became of each of them."""
 
     kind: EventKind
     path: Path | None = None
     message: str = ""
     count: int = 1
     total: int = 0
+    records: tuple[Record, ...] = ()
 
 
 ProgressFn = Callable[[Event], None]
@@ -37,6 +72,7 @@ class Summary:
     written: list[Path] = field(default_factory=list)
     skipped: list[Path] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
+    records: list[Record] = field(default_factory=list)
     grids: list[Path] = field(default_factory=list)
     companions: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -54,6 +90,7 @@ class Summary:
             "skipped": len(self.skipped),
             "failed": self.failed,
             "seconds": round(self.seconds, 3),
+            "records": [record.to_json() for record in self.records],
             "outputs": [str(p) for p in self.written],
             "skipped_outputs": [str(p) for p in self.skipped],
             "failures": [{"path": str(f.path), "error": f.error, "outputs": f.outputs} for f in self.failures],
@@ -70,17 +107,21 @@ class Reporter:
     def __init__(self, summary: Summary, progress: ProgressFn) -> None:
         self.summary, self.progress = summary, progress
 
-    def written(self, path: Path) -> None:
-        self.summary.written.append(path)
-        self.progress(Event("written", path))
+    def written(self, record: Record) -> None:
+        self.summary.written.append(record.path)
+        self.summary.records.append(record)
+        self.progress(Event("written", record.path, records=(record,)))
 
-    def skipped(self, path: Path) -> None:
-        self.summary.skipped.append(path)
-        self.progress(Event("skipped", path))
+    def skipped(self, record: Record) -> None:
+        self.summary.skipped.append(record.path)
+        self.summary.records.append(record)
+        self.progress(Event("skipped", record.path, records=(record,)))
 
-    def failed(self, path: Path, error: str, outputs: int) -> None:
-        self.summary.failures.append(Failure(path, error, outputs))
-        self.progress(Event("failed", path, error, count=outputs))
+    def failed(self, path: Path, error: str, records: Sequence[Record] = ()) -> None:
+        """`path` (an input, or a grid) failed with `error`, and with it the outputs of `records`."""
+        self.summary.failures.append(Failure(path, error, len(records)))
+        self.summary.records.extend(records)
+        self.progress(Event("failed", path, error, count=len(records), records=tuple(records)))
 
     def note(self, message: str) -> None:
         if message not in self.summary.notes:

@@ -166,7 +166,9 @@ def _drop_looks_with_bad_styles(
             (row, output) for row, outputs in work.items() for output in outputs
             if any(col in spoiled for col, _ in output.renders)
         ]  # fmt: skip
-        reporter.failed(job.styles[k].path, error, len(affected))
+        reporter.failed(
+            job.styles[k].path, error, [job.record(row, output, "failed", error) for row, output in affected]
+        )
         for row, output in affected:
             grids.fail(row, output)
     return dropped
@@ -206,7 +208,7 @@ class _Grids:
                 images.save_pil(canvas.image, path, job.images.quality)
                 reporter.summary.grids.append(path)
             except ImageError as error:
-                reporter.failed(path, str(error), 0)
+                reporter.failed(path, str(error))
 
 
 def _make_grids(job: Job, bank: _StyleBank, reporter: Reporter) -> _Grids:
@@ -228,9 +230,10 @@ def _make_grids(job: Job, bank: _StyleBank, reporter: Reporter) -> _Grids:
 
 @dataclass(frozen=True)
 class _Pending:
-    future: Future[Image.Image]
+    future: Future[tuple[Image.Image, float]]
     output: Output
     row: int
+    seconds: float  # compute time so far: the output's share of the encode and of its decode batches
 
 
 class _ContentRunner:
@@ -278,7 +281,7 @@ class _ContentRunner:
             self._fail(row, todo, source.path, message)
 
     def _fail(self, row: int, outputs: list[Output], path: Path, message: str) -> None:
-        self.reporter.failed(path, message, len(outputs))
+        self.reporter.failed(path, message, [self.job.record(row, output, "failed", message) for output in outputs])
         for output in outputs:
             self.grids.fail(row, output)
 
@@ -293,14 +296,15 @@ class _ContentRunner:
     def _skip_existing(self, row: int, output: Output) -> bool:
         if not (self.job.skip_existing and output.path.is_file()):
             return False
-        self.reporter.skipped(output.path)
+        self.reporter.skipped(self.job.record(row, output, "skipped"))
         if self.grids:
             with contextlib.suppress(OSError, ValueError), Image.open(output.path) as existing:
                 self.grids.put(row, output, existing)
         return True
 
-    def _decoded(self, content: Content, renders: list[tuple[int, float]]) -> Iterator[Tensor]:
-        """The result of every (look, α) render, in order: targets once per look, decodes in batches."""
+    def _decoded(self, content: Content, renders: list[tuple[int, float]]) -> Iterator[tuple[Tensor, float]]:
+        """The result of every (look, α) render and its share of the decode time, in order: targets once per
+        look, decodes in batches."""
         color, rgb = self.job.color, content.image.rgb
         styles = self.bank.lookup_for(color, rgb)
         blends = Blends(
@@ -316,11 +320,14 @@ class _ContentRunner:
         last_use = {key: index for index, key in enumerate(keys)}
         unique = list(dict.fromkeys(keys))
         last_decode = {look: index for index, (look, _) in enumerate(unique)}
-        decoded: dict[Render, Tensor] = {}
+        decoded: dict[Render, tuple[Tensor, float]] = {}
         position, done = 0, 0
         for batch in _chunks(unique, self.batch_size):
-            for key, result in zip(batch, blends.decode(batch), strict=True):
-                decoded[key] = color.restore(result, rgb) if color else result
+            started = time.perf_counter()
+            results = blends.decode(batch)
+            share = (time.perf_counter() - started) / len(batch)
+            for key, result in zip(batch, results, strict=True):
+                decoded[key] = (color.restore(result, rgb) if color else result, share)
             done += len(batch)
             for look, _ in batch:
                 if look is not None and last_decode[look] < done:
@@ -331,12 +338,13 @@ class _ContentRunner:
                 position += 1
 
     def _stylize(self, row: int, source: Source, loaded: LoadedImage, todo: list[Output]) -> None:
-        color = self.job.color
+        color, started = self.job.color, time.perf_counter()
         feat = self.stylizer.encode(color.encoder_input(loaded.rgb) if color else loaded.rgb)
         content = Content(source, loaded, feat, ops.mean_std(feat))
+        encode_share = (time.perf_counter() - started) / len(todo)
         results = self._decoded(content, [render for output in todo for render in output.renders])
         for output in todo:
-            pictures = [next(results) for _ in output.renders]
+            pictures, seconds = zip(*(next(results) for _ in output.renders), strict=True)
             if not all(bool(torch.isfinite(picture).all()) for picture in pictures):
                 # NaN or inf would be written as black pixels that look like a result.
                 message = f"{output.path}: not written: the result has NaN or infinite values (check the decoder)"
@@ -347,31 +355,35 @@ class _ContentRunner:
             else:
                 shape = self.job.sheet or (1, len(pictures))
                 future = self.saver.submit(self._save_sheet, pictures, output.path, shape)
-            self.pending.append(_Pending(future, output, row))
+            self.pending.append(_Pending(future, output, row, encode_share + sum(seconds)))
             self.drain(limit=4 * self.batch_size)
         for note in content.notes:  # what the looks found while making their targets
             self.reporter.note(note)
 
-    def _save(self, result: Tensor, path: Path, alpha: Tensor | None) -> Image.Image:
+    def _save(self, result: Tensor, path: Path, alpha: Tensor | None) -> tuple[Image.Image, float]:
+        started = time.perf_counter()
         saved = images.save_image(result, path, self.job.images.quality, alpha)
-        return thumbnail(saved, self.job.grid_cell) if self.grids else saved
+        return thumbnail(saved, self.job.grid_cell) if self.grids else saved, time.perf_counter() - started
 
-    def _save_sheet(self, results: list[Tensor], path: Path, shape: tuple[int, int]) -> Image.Image:
+    def _save_sheet(self, results: Sequence[Tensor], path: Path, shape: tuple[int, int]) -> tuple[Image.Image, float]:
+        started = time.perf_counter()
         rows, cols = shape
         canvas = GridCanvas(rows, cols, self.job.grid_cell, headers=False)
         for index, result in enumerate(results):
             canvas.put(*divmod(index, cols), images.to_pil(result))
         images.save_pil(canvas.image, path, self.job.images.quality)
-        return canvas.image
+        return canvas.image, time.perf_counter() - started
 
     def drain(self, limit: int) -> None:
         """Collect finished saves, waiting for the oldest while more than `limit` are pending."""
         while self.pending and (len(self.pending) > limit or self.pending[0].future.done()):
             item = self.pending.popleft()
             try:
-                saved = item.future.result()
+                saved, save_seconds = item.future.result()
             except ImageError as error:
                 self._fail(item.row, [item.output], item.output.path, str(error))
                 continue
-            self.reporter.written(item.output.path)
+            self.reporter.written(
+                self.job.record(item.row, item.output, "written", seconds=item.seconds + save_seconds)
+            )
             self.grids.put(item.row, item.output, saved)

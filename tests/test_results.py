@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -86,3 +87,24 @@ def test_a_malformed_manifest_is_one_line(tmp_path, text):
 def test_grid_without_any_manifest_says_so(tmp_path):
     result = CliRunner().invoke(cli, ["grid", str(tmp_path)])
     assert result.exit_code == 1 and "no job manifest" in result.output
+
+
+def test_json_records_say_what_each_output_is(run_adain, folders, tmp_path):
+    _, styles = folders
+    broken = tmp_path / "c" / "broken.png"
+    broken.write_bytes(b"not an image")
+    out = tmp_path / "out"
+    size = ("--content-size", "0", "--style-size", "0", "--grid-cell", "16")
+    result = run_adain("interpolate", tmp_path / "c", styles[0].path, styles[1].path, "--weights", "1", "3",
+                       "--alpha", ".5", "1", "-o", out, "--json", *size)  # fmt: skip
+    assert result.exit_code == 1
+    records = json.loads(result.stdout)["records"]
+    assert len(records) == 6  # 3 contents (one broken) × 2 α
+    written = [r for r in records if r["status"] == "written"]
+    assert len(written) == 4 and all(Path(r["path"]).is_file() and r["seconds"] > 0 for r in written)
+    first = next(r for r in written if r["alpha"] == 0.5 and r["content"].endswith("c0.png"))
+    assert first["styles"] == [{"path": str(styles[0].path), "weight": 0.25},
+                               {"path": str(styles[1].path), "weight": 0.75}]  # fmt: skip
+    assert first["look"] == {"command": "interpolate", "method": None} and first["error"] is None
+    failed = [r for r in records if r["status"] == "failed"]
+    assert {r["content"] for r in failed} == {str(broken)} and all("broken.png" in r["error"] for r in failed)
