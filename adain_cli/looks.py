@@ -77,6 +77,15 @@ def interpolation_look(styles: Sequence[Source], weights: Sequence[float], *, na
     return Look(name, tuple(range(len(styles))), target, weights_label(styles, normalised), normalised)
 
 
+def sheet_looks(styles: Sequence[Source], steps: int) -> tuple[list[Look], tuple[int, int], str]:
+    """The cells of an interpolation sheet between 2 styles (a strip of `steps`) or 4 (`steps`×`steps`):
+    their looks, the sheet's (rows, cols), and its name. Raises ValueError for another number of styles."""
+    shape, cell_weights = ops.sheet_weights(len(styles), steps)
+    name = "interpolated_" + "-".join(style.label for style in styles)
+    looks = [interpolation_look(styles, weights, name=f"{name}_cell{i}") for i, weights in enumerate(cell_weights)]
+    return looks, shape, f"{name}_sheet"
+
+
 def _percent(weight: float) -> str:
     """A weight in percent with up to two decimals and no trailing zeros: 30, 33.33, 0.5."""
     return f"{100 * weight:.2f}".rstrip("0").rstrip(".")

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Literal
 
 EventKind = Literal["start", "written", "skipped", "failed", "note"]
-Status = Literal["written", "skipped", "failed"]
+Status = Literal["written", "skipped", "failed", "planned"]  # planned: what --dry-run would write
 
 
 @dataclass(frozen=True)

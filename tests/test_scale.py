@@ -12,7 +12,8 @@ from click.testing import CliRunner
 from PIL import Image
 
 from adain_cli import ops
-from adain_cli.cli import ByteSize, cli
+from adain_cli.cli import cli
+from adain_cli.cli.options import ByteSize
 from adain_cli.images import load
 from adain_cli.stylizer import Stylizer
 from adain_cli.tiling import TilePlan, decode_tiled, encode_tiled, spans

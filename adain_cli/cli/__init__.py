@@ -1,0 +1,113 @@
+"""The `adain` command: a click group of thin commands over the one engine.
+
+Each command parses its options into plain dataclasses, builds a `Job`, and hands it to `jobs.run`.
+Nothing here imports torch at module level, so `adain --version` and `--help` answer at once.
+Every failure leaves as one line on stderr with a documented exit status; tracebacks only with
+ADAIN_DEBUG=1.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+from adain_cli import __version__
+from adain_cli.cli.interpolate import interpolate
+from adain_cli.cli.spatial import spatial
+from adain_cli.cli.stylize import preserve_color, stylize
+from adain_cli.cli.train import train_command
+from adain_cli.cli.weights import grid_command, weights
+from adain_cli.errors import AdainError
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERNAL = 70  # a bug in adain (sysexits' EX_SOFTWARE)
+
+
+class UserError(click.ClickException):
+    """An `AdainError` on its way out: one line on stderr, exit 1."""
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"adain: error: {self.message}", err=True)
+
+
+class OneLineUsageError(click.UsageError):
+    """A usage error as one line (what is wrong, and where the help is) instead of click's usage block."""
+
+    def show(self, file: Any = None) -> None:
+        command = self.ctx.command_path if self.ctx is not None else "adain"
+        click.echo(f"{command}: error: {self.message} (see `{command} --help`)", err=True)
+
+
+class Interrupted(click.ClickException):
+    """Ctrl-C, SIGTERM or SIGHUP: cleanup has run; exit 128 + the signal number."""
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"adain: {self.message}; finished outputs are kept", err=True)
+
+
+class InternalError(click.ClickException):
+    exit_code = EXIT_INTERNAL
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"adain: internal error: {self.message}", err=True)
+
+
+class AdainGroup(click.Group):
+    """Turns every way a command can end into one line on stderr and its exit status."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from adain_cli import signals
+
+        try:
+            with signals.interrupts_as_keyboard():
+                return super().invoke(ctx)
+        except AdainError as error:
+            raise UserError(str(error)) from None
+        except click.UsageError as error:
+            raise OneLineUsageError(error.format_message(), error.ctx) from None
+        except KeyboardInterrupt as interrupt:
+            stopped = Interrupted(f"interrupted by {signals.describe(interrupt)}")
+            stopped.exit_code = signals.exit_status(interrupt)
+            raise stopped from None
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as error:
+            if os.environ.get("ADAIN_DEBUG") == "1":
+                raise
+            summary = f"{type(error).__name__}: {error}".splitlines()[0][:300]
+            raise InternalError(
+                f"{summary} (this is a bug in adain: please report it with what the same command prints when run "
+                "with ADAIN_DEBUG=1)"
+            ) from None
+
+
+@click.group(cls=AdainGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "--version", "-V", prog_name="adain")
+def cli() -> None:
+    """Arbitrary style transfer with Adaptive Instance Normalization (Huang & Belongie, 2017).
+
+    \b
+    adain stylize photos/ --style starry.jpg --alpha 0.5 -o out/
+    adain stylize photos/ --style styles/ --alpha 0 .5 1 -o out/
+    adain interpolate c.jpg s1.jpg s2.jpg --weights .3 .7 -o out/
+    adain spatial me.jpg --mask person.png --style fg.jpg --style bg.jpg -o out/
+    adain preserve-color photos/ --style ink.jpg --method luminance -o out/
+
+    The pretrained weights download on first use into $ADAIN_HOME (else
+    $XDG_CACHE_HOME/adain, else ~/.cache/adain); see `adain weights --help`.
+    Exit status: 0 all done, 1 something failed, 2 usage error, 70 internal error,
+    130 interrupted (Ctrl-C), 143 terminated (SIGTERM), 129 hung up (SIGHUP).
+    """
+
+
+for _command in (stylize, preserve_color, interpolate, spatial, train_command, grid_command, weights):
+    cli.add_command(_command)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console entry point."""
+    cli.main(args=list(argv) if argv is not None else None, prog_name="adain")

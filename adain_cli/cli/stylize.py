@@ -1,0 +1,90 @@
+"""`adain stylize` and `adain preserve-color`: every content with every style, at every α."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from adain_cli.cli.jobs import build_job, find_contents, find_inputs, run
+from adain_cli.cli.options import AdainCommand, CommonOptions, alpha_option, common_options, preserve_color_option
+
+_EXISTING = click.Path(exists=True, path_type=Path)
+
+
+def _contents_and_styles(func: Any) -> Any:
+    func = click.option(
+        "--style",
+        "-s",
+        "styles",
+        multiple=True,
+        required=True,
+        type=_EXISTING,
+        help="A style image or folder; repeat for more.",
+    )(func)
+    return click.argument("content", nargs=-1, type=_EXISTING)(func)
+
+
+def _stylize_every_pair(
+    command: str, content: tuple[Path, ...], styles: tuple[Path, ...], alphas: tuple[float, ...], color: str | None,
+    kwargs: dict[str, Any],
+) -> None:  # fmt: skip
+    from adain_cli.looks import style_looks
+
+    opts = CommonOptions.pop(kwargs)
+    contents = find_contents(opts, content)
+    style_sources = find_inputs(styles, opts.recursive, "style", mirror=False)
+    looks = style_looks(style_sources)
+    job = build_job(opts, command=command, contents=contents, styles=style_sources, looks=looks, alphas=alphas,
+                    color=color)  # fmt: skip
+    run(opts, job)
+
+
+@click.command(cls=AdainCommand)
+@_contents_and_styles
+@alpha_option
+@preserve_color_option
+@common_options
+def stylize(
+    content: tuple[Path, ...], styles: tuple[Path, ...], alphas: tuple[float, ...], color: str | None, **kwargs: Any
+) -> None:
+    """Stylize every CONTENT image (file or folder) with every --style, at every α.
+
+    \b
+    adain stylize photos/ --style starry.jpg --alpha 0.5 -o out/
+    find photos -name '*.jpg' -print0 | adain stylize --files-from - -0 --style ink.jpg -o out/
+
+    Writes OUTPUT/{content}_stylized_{style}.{ext} (with _alpha{α} when several α are asked for)
+    and one content×style grid per α.
+    """
+    _stylize_every_pair("stylize", content, styles, alphas, color, kwargs)
+
+
+@click.command("preserve-color", cls=AdainCommand)
+@_contents_and_styles
+@click.option(
+    "--method",
+    "-m",
+    type=click.Choice(["coral", "luminance"]),
+    default="coral",
+    show_default=True,
+    help="coral: recolour the style to the content first. luminance: stylize the luminance only.",
+)
+@alpha_option
+@common_options
+def preserve_color(
+    content: tuple[Path, ...], styles: tuple[Path, ...], method: str, alphas: tuple[float, ...], **kwargs: Any
+) -> None:
+    """Stylize like `stylize`, keeping each CONTENT's own colours.
+
+    \b
+    adain preserve-color photos/ --style ink.jpg --method luminance -o out/
+
+    \b
+    coral      match the style image's colour mean and covariance to the content, then stylize
+    luminance  stylize the luminance only and put the content's chroma back (colours kept exactly)
+
+    Writes OUTPUT/{content}_stylized_{style}_{method}.{ext} and one grid per α.
+    """
+    _stylize_every_pair("preserve-color", content, styles, alphas, method, kwargs)

@@ -1,0 +1,12 @@
+"""Defaults shared by the library and the command line, in one place (torch-free, so `adain --help`
+answers without loading torch)."""
+
+CONTENT_SIZE = 512  # shorter side of contents and styles, as the reference scripts resize
+STYLE_SIZE = 512
+QUALITY = 95  # jpg and webp outputs
+GRID_CELL = 256  # side of one contact-sheet cell in pixels
+MAX_PIXELS = 178_956_970  # Pillow's decompression-bomb limit
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+OUTPUT_EXTENSIONS = ("png", "jpg", "webp")
+ENCODER = "vgg_normalised"
+DECODER = "decoder"
