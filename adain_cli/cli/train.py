@@ -132,5 +132,3 @@ def train_command(
         result = train(config, view.callbacks(), resume=resume is not None)
     if not quiet:
         console.print(f"trained to iteration {result.iterations:,}; decoder written to {result.decoder}", markup=False)
-
-

@@ -143,5 +143,3 @@ def weights_verify(names: tuple[str, ...]) -> None:
             problems += 1
     if problems:
         raise AdainError(f"{problems} file(s) missing or not verified")
-
-
