@@ -16,7 +16,13 @@ from adain_cli.errors import AdainError
 @click.argument("output", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--grid-cell", type=click.IntRange(min=16), default=None, help="Cell size (default: the job's).")
 def grid_command(output: Path, grid_cell: int | None) -> None:
-    """Build the grids of a job in OUTPUT from the files on disk (after `--shard` runs)."""
+    """Build the grids of every job in OUTPUT from the files on disk (after `--shard` runs).
+
+    \b
+    adain stylize photos/ --style styles/ --shard 1/2 -o out/   # on one machine
+    adain stylize photos/ --style styles/ --shard 2/2 -o out/   # on another
+    adain grid out/
+    """
     from adain_cli.grid import grids_from_manifest
 
     for path in grids_from_manifest(output, grid_cell):
@@ -28,6 +34,8 @@ def weights() -> None:
     """List, download, locate and verify the pretrained weights.
 
     \b
+    adain weights download            # both files, before going offline
+    adain weights list --json
     The cache is $ADAIN_HOME, else $XDG_CACHE_HOME/adain, else ~/.cache/adain.
     ADAIN_WEIGHTS_MIRROR=URL downloads from a mirror instead of the release page.
     """
