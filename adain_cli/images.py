@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 from torch import Tensor
 
+from adain_cli import __version__
 from adain_cli.errors import ImageError
 
 IMAGE_EXTENSIONS = frozenset(
@@ -261,9 +262,28 @@ def save_pil(image: Image.Image, path: Path, quality: int = 95) -> None:
     options = {"quality": quality} if fmt in ("JPEG", "WEBP") else {"compress_level": 6}
     try:
         with atomic_path(path) as tmp:
-            image.save(tmp, format=fmt, **options)
+            image.save(tmp, format=fmt, exif=_WRITTEN_BY_ADAIN, **options)
     except OSError as error:
         raise ImageError(f"{path}: cannot write ({error.strerror or error})") from None
+
+
+# Every image adain writes says so in its EXIF Software tag (PNG, JPEG, WebP and TIFF all carry EXIF),
+# so that a later job never reads an earlier job's outputs back in as contents.
+_SOFTWARE_TAG = 0x0131
+_WRITTEN_BY = f"adain {__version__}"
+_exif = Image.Exif()
+_exif[_SOFTWARE_TAG] = _WRITTEN_BY
+_WRITTEN_BY_ADAIN = _exif.tobytes()
+del _exif
+
+
+def written_by_adain(path: Path) -> bool:
+    """Whether `path` is an image adain wrote (reads the header only)."""
+    try:
+        with Image.open(path) as image:
+            return str(image.getexif().get(_SOFTWARE_TAG, "")).startswith("adain ")
+    except (OSError, ValueError, SyntaxError):
+        return False
 
 
 def save_image(image: Tensor, path: Path, quality: int = 95, alpha: Tensor | None = None) -> Image.Image:

@@ -108,3 +108,24 @@ def test_json_records_say_what_each_output_is(run_adain, folders, tmp_path):
     assert first["look"] == {"command": "interpolate", "method": None} and first["error"] is None
     failed = [r for r in records if r["status"] == "failed"]
     assert {r["content"] for r in failed} == {str(broken)} and all("broken.png" in r["error"] for r in failed)
+
+
+@pytest.mark.parametrize("layout", ["same-folder", "inside-recursive"])
+def test_outputs_are_never_read_back_as_inputs(run_adain, tmp_path, layout):
+    photos = tmp_path / "photos"
+    for index in range(2):
+        make_image(photos / f"p{index}.png", 24, 16, seed=index)
+    style = make_image(tmp_path / "ink.png", 16, 16, seed=9)
+    out = photos if layout == "same-folder" else photos / "out"
+    argv = ["stylize", photos, "--style", style, "-o", out, "--content-size", "0", "--grid-cell", "16", "--json"]
+    if layout == "inside-recursive":
+        argv.append("--recursive")
+    for _ in range(3):  # a resumed job run again and again does not grow
+        result = run_adain(*argv, "--skip-existing")
+        assert result.exit_code == 0, result.output
+    records = json.loads(result.stdout)["records"]
+    assert sorted(Path(r["content"]).name for r in records) == ["p0.png", "p1.png"]
+    outputs = sorted(p.name for p in out.glob("*_stylized_*"))
+    assert outputs == ["p0_stylized_ink.png", "p1_stylized_ink.png"]
+    assert "not read as contents" in result.stderr
+    assert not list(out.rglob("out/out"))

@@ -46,17 +46,39 @@ def find_contents(opts: CommonOptions, paths: Sequence[Path]) -> list[Source]:
         named += listed
     if not named:
         raise click.UsageError("give at least one CONTENT (a file or folder), or --files-from FILE")
-    return find_inputs(named, opts.recursive, "content")
+    return find_inputs(named, opts.recursive, "content", output=opts.output, quiet=opts.quiet)
 
 
-def find_inputs(paths: Sequence[Path], recursive: bool, what: str, mirror: bool = True) -> list[Source]:
+def find_inputs(
+    paths: Sequence[Path],
+    recursive: bool,
+    what: str,
+    *,
+    mirror: bool = True,
+    output: Path | None = None,
+    quiet: bool = False,
+) -> list[Source]:
+    """The images in `paths`, less any that adain itself wrote in the `output` folder (earlier outputs,
+    grids and previews there are never read back in as inputs; that is said once)."""
     from adain_cli.errors import AdainError
-    from adain_cli.images import discover
+    from adain_cli.images import discover, written_by_adain
 
     found = discover(paths, recursive, mirror)
+    if output is not None:
+        ours = [source for source in found if _inside(source.path, output) and written_by_adain(source.path)]
+        found = [source for source in found if source not in ours]
+        if ours and not quiet:
+            stderr_console().print(
+                f"note: {len(ours)} image(s) adain wrote in the output folder {output} are not read as {what}s",
+                markup=False,
+            )
     if not found:
         raise AdainError(f"no {what} images found in {', '.join(str(p) for p in paths)}")
     return found
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path.resolve().is_relative_to(folder.resolve())
 
 
 def build_job(

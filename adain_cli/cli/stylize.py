@@ -34,7 +34,7 @@ def _stylize_every_pair(
 
     opts = CommonOptions.pop(kwargs)
     contents = find_contents(opts, content)
-    style_sources = find_inputs(styles, opts.recursive, "style", mirror=False)
+    style_sources = find_inputs(styles, opts.recursive, "style", mirror=False, output=opts.output, quiet=opts.quiet)
     looks = style_looks(style_sources)
     job = build_job(opts, command=command, contents=contents, styles=style_sources, looks=looks, alphas=alphas,
                     color=color)  # fmt: skip
