@@ -48,7 +48,7 @@ def test_sheet_weights():
     assert shape == (1, 5) and strip[0] == (1.0, 0.0) and strip[-1] == (0.0, 1.0) and strip[2] == (0.5, 0.5)
     shape, sheet = ops.sheet_weights(4, 3)
     assert shape == (3, 3) and len(sheet) == 9
-    assert sheet[0] == (1, 0, 0, 0) and sheet[2] == (0, 1, 0, 0) and sheet[6] == (0, 0, 1, 0) and sheet[8] == (0, 0, 0, 1)
+    assert [sheet[0], sheet[2], sheet[6], sheet[8]] == [(1, 0, 0, 0), (0, 1, 0, 0), (0, 0, 1, 0), (0, 0, 0, 1)]
     assert sheet[4] == (0.25, 0.25, 0.25, 0.25) and all(sum(w) == pytest.approx(1) for w in sheet)
     with pytest.raises(ValueError):
         ops.sheet_weights(3, 4)
@@ -69,7 +69,7 @@ def test_shards_split_the_outputs_exactly_and_evenly(count):
 
 
 def test_labels_are_unique_within_a_folder():
-    sources = [Source(Path(p), rel_dir=Path(d)) for p, d in
-               [("a/ink.jpg", ""), ("b/ink.png", ""), ("c/ink.png", ""), ("x/ink.png", "sub"), ("odd:na*me.png", "")]]  # fmt: skip
+    places = [("a/ink.jpg", ""), ("b/ink.png", ""), ("c/ink.png", ""), ("x/ink.png", "sub"), ("odd:na*me.png", "")]
+    sources = [Source(Path(path), rel_dir=Path(folder)) for path, folder in places]
     labels = [(str(s.rel_dir), s.label) for s in with_unique_labels(sources)]
     assert labels == [(".", "ink_jpg"), (".", "ink"), (".", "ink-2"), ("sub", "ink"), (".", "odd_na_me")]
