@@ -98,8 +98,13 @@ def _to_srgb(image: Image.Image, notes: list[str]) -> Image.Image:
     return converted
 
 
-def _pixels(image: Image.Image, notes: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
-    """(H, W, 3) float32 RGB and (H, W) float32 alpha or None, both in [0, 1]."""
+# A plane of pixels on its way to the model: an 8-bit PIL image (resized as the reference resizes),
+# or float32 values in [0, 1] for deeper images (16-bit, float), shaped (H, W, 3) or (H, W).
+Plane = Image.Image | np.ndarray
+
+
+def _planes(image: Image.Image, notes: list[str]) -> tuple[Plane, Plane | None]:
+    """The colour (RGB) and transparency of an upright image, as 8-bit PIL images where the file is 8-bit."""
     mode = image.mode
     if mode.startswith("I;16") or mode in ("I", "F"):
         # 16/32-bit grayscale: scale by the bit depth instead of letting Pillow clip to 8 bits.
@@ -107,18 +112,14 @@ def _pixels(image: Image.Image, notes: list[str]) -> tuple[np.ndarray, np.ndarra
         peak = 1.0 if mode == "F" else 65535.0
         gray = np.clip(gray / peak, 0.0, 1.0)
         return np.repeat(gray[:, :, None], 3, axis=2), None
-    alpha = None
     if mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
-        alpha = np.asarray(rgba.getchannel("A"), dtype=np.float32) / 255.0
-        rgb = rgba.convert("RGB")
-    else:
-        rgb = _to_srgb(image, notes)
-    return np.asarray(rgb, dtype=np.float32) / 255.0, alpha
+        return rgba.convert("RGB"), rgba.getchannel("A")
+    return _to_srgb(image, notes), None
 
 
-def read_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
-    """Read any supported file as RGB in [0, 1], upright (EXIF applied), with its alpha if any."""
+def _open_upright(path: Path, max_pixels: int) -> tuple[Image.Image, list[str]]:
+    """The file's (first) frame with its EXIF orientation applied, and notes on what was done."""
     # Our --max-pixels, checked in _open from the header before any pixel is decoded, replaces Pillow's
     # own bomb check (whose warning would otherwise escape from the loader threads).
     Image.MAX_IMAGE_PIXELS = None
@@ -131,25 +132,56 @@ def read_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
         image = ImageOps.exif_transpose(image) or image
     except (OSError, ValueError, TypeError):
         notes.append("unreadable EXIF orientation ignored")
-    try:
-        rgb, alpha = _pixels(image, notes)
-    except (OSError, ValueError) as error:
-        raise ImageError(f"{path}: cannot convert {image.mode} pixels ({error})") from None
-    rgb_tensor = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).contiguous()
-    alpha_tensor = None if alpha is None else torch.from_numpy(np.ascontiguousarray(alpha))[None]
-    return LoadedImage(rgb_tensor, alpha_tensor, notes)
+    return image, notes
+
+
+def _resized_plane(plane: Plane, size: tuple[int, int]) -> Plane:
+    """`plane` at (height, width): torchvision's resize of the PIL image, exactly as the reference scripts
+    resize (PIL's antialiased bilinear filter on 8-bit pixels); deeper images are resized in float."""
+    if isinstance(plane, Image.Image):
+        if (plane.height, plane.width) == size:
+            return plane
+        from torchvision.transforms import functional as TF
+
+        return TF.resize(plane, list(size), interpolation=TF.InterpolationMode.BILINEAR, antialias=True)
+    tensor = torch.from_numpy(np.ascontiguousarray(plane))
+    tensor = tensor.permute(2, 0, 1) if tensor.dim() == 3 else tensor[None]
+    resized = resize(tensor, size)
+    return (resized.permute(1, 2, 0) if plane.ndim == 3 else resized[0]).numpy()
+
+
+def _as_tensor(plane: Plane) -> Tensor:
+    """(C, H, W) float32 in [0, 1]."""
+    values = np.asarray(plane, dtype=np.float32)
+    if isinstance(plane, Image.Image):
+        values = values / 255.0
+    tensor = torch.from_numpy(np.ascontiguousarray(values))
+    return tensor.permute(2, 0, 1).contiguous() if tensor.dim() == 3 else tensor[None].contiguous()
+
+
+def read_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
+    """Read any supported file as RGB in [0, 1], upright (EXIF applied), with its alpha if any."""
+    image, notes = _open_upright(path, max_pixels)
+    return _converted(path, image, (image.height, image.width), notes)
 
 
 def resized_size(height: int, width: int, shorter_side: int) -> tuple[int, int]:
-    """The (height, width) with the shorter side scaled to `shorter_side` (0 keeps the size)."""
-    if shorter_side <= 0 or min(height, width) == shorter_side:
+    """The (height, width) with the shorter side scaled to `shorter_side` (0 keeps the size).
+
+    torchvision's rule for `Resize(n)`, which the reference scripts use: the long side is truncated,
+    not rounded (1086×683 at 512 is 814×512).
+    """
+    if shorter_side <= 0:
         return height, width
-    scale = shorter_side / min(height, width)
-    return max(1, round(height * scale)), max(1, round(width * scale))
+    short, long = min(height, width), max(height, width)
+    if short == shorter_side:
+        return height, width
+    new_long = int(shorter_side * long / short)
+    return (shorter_side, new_long) if height <= width else (new_long, shorter_side)
 
 
 def resize(image: Tensor, size: tuple[int, int]) -> Tensor:
-    """Antialiased bilinear resize of a (C, H, W) tensor (matches PIL's bilinear filter)."""
+    """Antialiased bilinear resize of a (C, H, W) float tensor (for images deeper than 8 bits, and training)."""
     if tuple(image.shape[1:]) == size:
         return image
     out = F.interpolate(image[None], size=size, mode="bilinear", antialias=True, align_corners=False)[0]
@@ -164,27 +196,47 @@ def center_square(image: Tensor) -> Tensor:
     return image[:, top : top + side, left : left + side]
 
 
-def prepare(loaded: LoadedImage, shorter_side: int, crop: bool, path: Path) -> LoadedImage:
-    """Resize (shorter side) and optionally centre-crop, keeping alpha aligned with the pixels."""
-
-    def transform(tensor: Tensor) -> Tensor:
-        tensor = resize(tensor, resized_size(*tensor.shape[1:], shorter_side))
-        return center_square(tensor) if crop else tensor
-
-    rgb = transform(loaded.rgb)
-    height, width = rgb.shape[1:]
+def _check_size(path: Path, original: tuple[int, int], size: tuple[int, int], max_pixels: int) -> None:
+    """Refuse, before any pixel is resized, an image whose resized size is over the limit or too small."""
+    height, width = size
+    if height * width > max_pixels:
+        raise ImageError(
+            f"{path}: {original[1]}×{original[0]} becomes {width}×{height} after resizing, "
+            f"{width * height:,} pixels, over the limit of {max_pixels:,} (use a smaller --content-size or "
+            "--style-size, or raise --max-pixels)"
+        )
     if min(height, width) < MIN_SIDE or math.ceil(height / MIN_SIDE) * math.ceil(width / MIN_SIDE) < 2:
         raise ImageError(
             f"{path}: too small ({width}×{height} after resizing; at least {MIN_SIDE} px a side, "
             f"and more than {MIN_SIDE}×{MIN_SIDE})"
         )
-    alpha = None if loaded.alpha is None else transform(loaded.alpha)
-    return LoadedImage(rgb.contiguous(), alpha, loaded.notes)
 
 
 def load(path: Path, shorter_side: int, crop: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
-    """Read and prepare an image for the model in one call."""
-    return prepare(read_image(path, max_pixels), shorter_side, crop, path)
+    """Read an image and prepare it for the model: upright, RGB (and alpha), the shorter side resized to
+    `shorter_side` as the reference scripts resize (0 keeps the size), optionally centre-cropped."""
+    image, notes = _open_upright(path, max_pixels)
+    original = (image.height, image.width)
+    size = resized_size(*original, shorter_side)
+    _check_size(path, original, size if not crop else (min(size),) * 2, max_pixels)
+    loaded = _converted(path, image, size, notes)
+    if crop:
+        alpha = None if loaded.alpha is None else center_square(loaded.alpha)
+        return LoadedImage(center_square(loaded.rgb).contiguous(), alpha, notes)
+    return loaded
+
+
+def _converted(path: Path, image: Image.Image, size: tuple[int, int], notes: list[str]) -> LoadedImage:
+    """An opened image as tensors at `size` (height, width)."""
+    try:
+        rgb, alpha = _planes(image, notes)
+        rgb_tensor = _as_tensor(_resized_plane(rgb, size))
+        alpha_tensor = None if alpha is None else _as_tensor(_resized_plane(alpha, size))
+    except (OSError, ValueError) as error:
+        raise ImageError(f"{path}: cannot convert {image.mode} pixels ({error})") from None
+    except MemoryError:
+        raise ImageError(f"{path}: not enough memory for {size[1]}×{size[0]} pixels") from None
+    return LoadedImage(rgb_tensor, alpha_tensor, notes)
 
 
 def load_mask(path: Path, size: tuple[int, int], max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[Tensor, list[str]]:

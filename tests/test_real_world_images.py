@@ -281,3 +281,17 @@ def test_ctrl_c_stops_cleanly_keeping_finished_work(tmp_path, weight_files):
         p.name for p in out.iterdir() if p.name != ".adain-job.json" and (p.name.startswith(".") or p.suffix == ".tmp")
     ]
     assert leftovers == []
+
+
+def test_the_size_after_resizing_is_checked_before_resizing(run_adain, tmp_path):
+    folder = tmp_path / "in"
+    Image.new("RGB", (5000, 2), (120, 30, 200)).save(folder.mkdir() or folder / "strip.png")
+    make_image(folder / "fine.png", 24, 16)
+    style = make_image(tmp_path / "s.png", 16, 16, seed=3)
+    out = tmp_path / "out"
+    size = ("--style-size", "0", "--content-size", "64", "--max-pixels", "1000000")  # 10,000 px, 10,240,000 after
+    result = run_adain("stylize", folder, "--style", style, "-o", out, *size)
+    assert result.exit_code == 1
+    assert "strip.png: 5000×2 becomes 160000×64 after resizing" in result.stderr
+    assert "over the limit" in result.stderr
+    assert (out / "fine_stylized_s.png").is_file() and not (out / "strip_stylized_s.png").exists()

@@ -316,3 +316,38 @@ def test_help_reads_well(run_adain):
     assert result.exit_code == 0 and "stylize" in result.output
     result = run_adain("stylize", "--help", weights=False)
     assert "--alpha A [A ...]" in result.output and "--skip-existing" in result.output
+
+
+def test_resized_size_is_torchvisions_rule():
+    from torchvision.transforms.functional import _compute_resized_output_size
+
+    from adain_cli.images import resized_size
+
+    assert resized_size(683, 1086, 512) == (512, 814)  # the long side is truncated, as the reference does
+    for height in range(40, 1400, 37):
+        for width in (height - 13, height + 1, 2 * height + 5, 333):
+            expected = tuple(_compute_resized_output_size((height, width), [512]))
+            assert resized_size(height, width, 512) == expected, (height, width)
+
+
+@pytest.mark.slow
+def test_default_sizes_match_the_reference_script_on_awkward_aspect_ratios(run_adain, public_states, tmp_path):
+    """The reference resizes with torchvision's Resize(512) on the PIL image; so must we, to the pixel."""
+    from torchvision import transforms
+
+    shapes = {"wide": (1086, 683), "tall_upscaled": (300, 451)}  # (width, height): one shrunk, one enlarged
+    for name, (width, height) in shapes.items():
+        make_image(tmp_path / "c" / f"{name}.jpg", width, height, seed=len(name))
+    style = make_image(tmp_path / "style.png", 301, 199, seed=5)
+    out = tmp_path / "out"
+    result = run_adain("stylize", tmp_path / "c", "--style", style, "--alpha", "0.6", "-o", out, "--no-grid")
+    assert result.exit_code == 0, result.output
+    vgg, dec = load_reference(*public_states)
+    prepare = transforms.Compose([transforms.Resize(512), transforms.ToTensor()])
+    style_tensor = prepare(Image.open(style).convert("RGB"))[None]
+    for name in shapes:
+        content = prepare(Image.open(tmp_path / "c" / f"{name}.jpg").convert("RGB"))[None]
+        expected = to_uint8_reference(reference_stylize(vgg, dec, content, style_tensor, 0.6))[0]
+        got = torch.from_numpy(np.array(Image.open(out / f"{name}_stylized_style.png"))).permute(2, 0, 1)
+        assert got.shape == expected.shape, name
+        assert (got.int() - expected.int()).abs().max() <= 1, name
