@@ -42,9 +42,12 @@ class MaskSpec:
 
 
 def _mask_in_folder(folder: Path, content: Path) -> Path:
-    matches = sorted(p for p in folder.glob(f"{content.stem}.*") if images.is_image_name(p))
+    """The one image in `folder` whose stem is exactly the content's (any image extension)."""
+    matches = sorted(p for p in folder.iterdir() if p.stem == content.stem and images.is_image_name(p) and p.is_file())
     if not matches:
-        raise ImageError(f"{content}: no mask named {content.stem}.* in {folder}")
+        raise ImageError(f"{content}: no mask named {content.stem}.* (an image) in {folder}")
+    if len(matches) > 1:
+        raise ImageError(f"{content}: two masks match it in {folder}: {matches[0].name} and {matches[1].name}")
     return matches[0]
 
 

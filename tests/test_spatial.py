@@ -281,8 +281,42 @@ def test_mask_dir_matches_masks_by_stem(run_adain, scene):
         Image.open(scene["mask"]).resize((64, 48)).save(masks / f"{name}.png")
     out = scene["dir"] / "out"
     result = run_adain(
-        "spatial", photos, "--mask-dir", masks, "--style", scene["fg"], "--style", scene["bg"], "-o", out
+        "spatial", photos, "--mask-dir", masks, "--style", scene["fg"], "--style", scene["bg"], "-o", out, *SIZE
     )
     assert result.exit_code == 1
     assert sorted(p.name for p in out.glob("*_spatial.png")) == ["a_spatial.png", "b_spatial.png"]
     assert "no mask named c.*" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("content", "masks", "error"),
+    [
+        ("photo.png", ["photo.old.png"], "no mask named photo.*"),  # a longer stem is another file's mask
+        ("x[ab].png", ["xa.png"], "no mask named x[ab].*"),  # the stem is a name, not a pattern
+        ("photo.png", ["photo.png", "photo.JPG"], "two masks match it"),
+    ],
+)
+def test_mask_dir_takes_exact_stems_only(run_adain, scene, content, masks, error):
+    folder, photos = scene["dir"] / "masks", scene["dir"] / "photos"
+    folder.mkdir()
+    make_image(photos / content, 64, 48, seed=1)
+    for name in masks:
+        Image.open(scene["mask"]).resize((64, 48)).convert("RGB").save(folder / name, format="PNG")
+    out = scene["dir"] / "out"
+    result = run_adain("spatial", photos, "--mask-dir", folder, "--style", scene["fg"], "--style", scene["bg"],
+                       "-o", out, *SIZE)  # fmt: skip
+    assert result.exit_code == 1
+    assert error in result.stderr
+    assert not list(out.glob("*_spatial*"))
+
+
+def test_mask_dir_with_an_exact_stem_among_near_misses(run_adain, scene):
+    folder, photos = scene["dir"] / "masks", scene["dir"] / "photos"
+    folder.mkdir()
+    make_image(photos / "photo.png", 64, 48, seed=1)
+    Image.open(scene["mask"]).resize((64, 48)).save(folder / "photo.png")
+    Image.new("L", (64, 48), 0).save(folder / "photo.old.png")
+    out = scene["dir"] / "out"
+    result = run_adain("spatial", photos, "--mask-dir", folder, "--style", scene["fg"], "--style", scene["bg"],
+                       "-o", out, *SIZE)  # fmt: skip
+    assert result.exit_code == 0, result.output
