@@ -7,6 +7,6 @@ QUALITY = 95  # jpg and webp outputs
 GRID_CELL = 256  # side of one contact-sheet cell in pixels
 MAX_PIXELS = 178_956_970  # Pillow's decompression-bomb limit
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
-OUTPUT_EXTENSIONS = ("png", "jpg", "webp")
+OUTPUT_EXTENSIONS = ("png", "jpg", "jpeg", "webp", "tif", "tiff", "auto")  # auto: each content's own
 ENCODER = "vgg_normalised"
 DECODER = "decoder"

@@ -28,8 +28,18 @@ from adain_cli.errors import ImageError
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".ppm", ".pgm", ".pbm", ".jfif"}
 )
-OUTPUT_FORMATS = {"png": "PNG", "jpg": "JPEG", "webp": "WEBP"}
-FORMATS_WITH_ALPHA = frozenset({"png", "webp"})
+OUTPUT_FORMATS = {"png": "PNG", "jpg": "JPEG", "jpeg": "JPEG", "webp": "WEBP", "tif": "TIFF", "tiff": "TIFF"}
+FORMATS_WITH_ALPHA = frozenset({"png", "webp", "tif", "tiff"})
+_SAVE_OPTIONS = {"PNG": {"compress_level": 6}, "TIFF": {"compression": "tiff_deflate"}}
+
+
+def output_ext(requested: str, content: Path) -> str:
+    """The extension of an output: `requested`, or with `auto` the content's own where it is a format we
+    write (a .jpeg stays .jpeg, a .jfif becomes .jpg), else png."""
+    if requested != "auto":
+        return requested
+    own = content.suffix.lower().lstrip(".")
+    return "jpg" if own == "jfif" else own if own in OUTPUT_FORMATS else "png"
 DEFAULT_MAX_PIXELS = 178_956_970  # Pillow's decompression-bomb limit
 MIN_SIDE = 8  # three 2× poolings must leave one feature cell per side, and two in all (for a std)
 
@@ -311,7 +321,7 @@ def save_pil(image: Image.Image, path: Path, quality: int = 95) -> None:
         raise ImageError(f"{path}: unsupported output format {ext!r} (use one of {', '.join(OUTPUT_FORMATS)})")
     if ext not in FORMATS_WITH_ALPHA:
         image = flatten_alpha(image)
-    options = {"quality": quality} if fmt in ("JPEG", "WEBP") else {"compress_level": 6}
+    options = {"quality": quality} if fmt in ("JPEG", "WEBP") else _SAVE_OPTIONS[fmt]
     try:
         with atomic_path(path) as tmp:
             image.save(tmp, format=fmt, exif=_WRITTEN_BY_ADAIN, **options)

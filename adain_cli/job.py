@@ -90,7 +90,8 @@ class Job:
         return self.companion_path(content, f"{name}{self._suffix(alpha)}")
 
     def companion_path(self, content: Source, name: str) -> Path:
-        return self.output_dir / content.rel_dir / f"{content.label}_{name}.{self.images.ext}"
+        ext = images.output_ext(self.images.ext, content.path)
+        return self.output_dir / content.rel_dir / f"{content.label}_{name}.{ext}"
 
     def outputs(self, content: Source) -> list[Output]:
         if self.sheet is not None:
@@ -149,7 +150,8 @@ class Job:
 
     def grid_path(self, alpha: float) -> Path:
         method = f"_{self.color.value}" if self.color else ""
-        return self.output_dir / f"grid_{self.command}{method}_{self.key}_alpha{alpha:.2f}.{self.images.ext}"
+        ext = "png" if self.images.ext == "auto" else self.images.ext
+        return self.output_dir / f"grid_{self.command}{method}_{self.key}_alpha{alpha:.2f}.{ext}"
 
     @property
     def manifest_path(self) -> Path:

@@ -268,8 +268,9 @@ class _ContentRunner:
         todo = [output for output in outputs if not self._skip_existing(row, output)]
         if not todo:
             return
-        if loaded.alpha is not None and self.job.images.ext not in images.FORMATS_WITH_ALPHA:
-            self.reporter.note(f"{source.path}: transparency composited on white ({self.job.images.ext} has no alpha)")
+        ext = todo[0].path.suffix.lstrip(".")
+        if loaded.alpha is not None and ext not in images.FORMATS_WITH_ALPHA:
+            self.reporter.note(f"{source.path}: transparency composited on white ({ext} has no alpha)")
         try:
             self._write_companions(source, loaded)
             self._stylize(row, source, loaded, todo)

@@ -295,3 +295,24 @@ def test_the_size_after_resizing_is_checked_before_resizing(run_adain, tmp_path)
     assert "strip.png: 5000×2 becomes 160000×64 after resizing" in result.stderr
     assert "over the limit" in result.stderr
     assert (out / "fine_stylized_s.png").is_file() and not (out / "strip_stylized_s.png").exists()
+
+
+def test_ext_auto_keeps_each_contents_format_and_tif_keeps_alpha(run_adain, tmp_path):
+    folder = tmp_path / "in"
+    for name in ("a.jpg", "b.jpeg", "c.png", "d.webp", "e.tif", "f.bmp"):
+        make_image(folder / name, 24, 16, seed=len(name))
+    style = make_image(tmp_path / "s.png", 16, 16, seed=3)
+    size = ("--content-size", "0", "--style-size", "0", "--grid-cell", "16")
+    result = run_adain("stylize", folder, "--style", style, "-o", tmp_path / "auto", "--ext", "auto", *size)
+    assert result.exit_code == 0, result.output
+    names = sorted(p.name for p in (tmp_path / "auto").glob("*_stylized_s.*"))
+    assert names == ["a_stylized_s.jpg", "b_stylized_s.jpeg", "c_stylized_s.png", "d_stylized_s.webp",
+                     "e_stylized_s.tif", "f_stylized_s.png"]  # fmt: skip
+    assert Image.open(tmp_path / "auto" / "b_stylized_s.jpeg").format == "JPEG"
+    assert len(list((tmp_path / "auto").glob("grid_*.png"))) == 1
+    rgba = tmp_path / "rgba.png"
+    Image.new("RGBA", (24, 16), (200, 10, 10, 128)).save(rgba)
+    result = run_adain("stylize", rgba, "--style", style, "-o", tmp_path / "tif", "--ext", "tiff", *size)
+    assert result.exit_code == 0, result.output
+    saved = Image.open(tmp_path / "tif" / "rgba_stylized_s.tiff")
+    assert saved.format == "TIFF" and saved.mode == "RGBA"

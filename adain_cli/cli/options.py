@@ -193,7 +193,11 @@ class CommonOptions:
     )
     crop: bool = _flag("--crop", help="Centre-crop contents and styles to squares after resizing.")
     ext: str = _option(
-        "--ext", default="png", type=click.Choice(defaults.OUTPUT_EXTENSIONS), show_default=True, help="Output format."
+        "--ext",
+        default="png",
+        type=click.Choice(defaults.OUTPUT_EXTENSIONS),
+        show_default=True,
+        help="Output format; auto keeps each content's own (jpg, png, webp, tif), else png.",
     )
     quality: int = _option(
         "--quality",
