@@ -6,11 +6,9 @@ the clamp-and-round on save, and atomic writes are handled in exactly one place.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import math
 import os
-import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -24,6 +22,7 @@ from torch import Tensor
 
 from adain_cli import __version__
 from adain_cli.errors import ImageError
+from adain_cli.files import atomic_path
 
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".ppm", ".pgm", ".pbm", ".jfif"}
@@ -293,24 +292,6 @@ def flatten_alpha(image: Image.Image, background: tuple[int, int, int] = (255, 2
     canvas = Image.new("RGB", image.size, background)
     canvas.paste(image, mask=image.getchannel("A"))
     return canvas
-
-
-@contextlib.contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; rename it into place only if the block succeeds.
-
-    Whatever happens inside (an exception, Ctrl-C), no partial file is left at `path` or beside it.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
 
 
 def save_pil(image: Image.Image, path: Path, quality: int = 95) -> None:

@@ -15,7 +15,8 @@ from torch import Tensor
 
 from adain_cli import images
 from adain_cli.errors import AdainError
-from adain_cli.images import Source, atomic_path
+from adain_cli.files import atomic_path
+from adain_cli.images import Source
 from adain_cli.looks import ColorMethod, Look
 from adain_cli.report import Record, Status
 

@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader, Dataset
 from adain_cli import images, ops
 from adain_cli.device import DTYPES, pick_device
 from adain_cli.errors import AdainError, ImageError
+from adain_cli.files import atomic_path
 from adain_cli.grid import GridCanvas
 from adain_cli.launch import torchrun_launch
 from adain_cli.model import TAPS, Decoder, Encoder, load_public_state_dict, public_state_dict
@@ -181,13 +182,13 @@ def save_checkpoint(
         },
         "config": config.to_json(),
     }
-    with images.atomic_path(path) as tmp:
+    with atomic_path(path) as tmp:
         torch.save(state, tmp)
 
 
 def save_decoder(path: Path, decoder: Decoder) -> None:
     """A plain state_dict in the public decoder.pth layout."""
-    with images.atomic_path(path) as tmp:
+    with atomic_path(path) as tmp:
         torch.save(public_state_dict(decoder), tmp)
 
 

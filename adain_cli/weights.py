@@ -7,9 +7,9 @@ the same state_dict under a "decoder" key beside their metadata, and load the sa
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import hashlib
+import http.client
 import os
 import pickle
 import re
@@ -26,6 +26,7 @@ import torch
 from torch import Tensor
 
 from adain_cli.errors import WeightsError
+from adain_cli.files import atomic_path
 from adain_cli.model import Decoder, Encoder, load_public_state_dict
 
 RELEASE_URL = "https://github.com/naoto0804/pytorch-AdaIN/releases/download/v0.0.0"
@@ -86,12 +87,33 @@ def lookup(name_or_path: str) -> WeightSpec | None:
     return REGISTRY.get(key) if not any(sep in name_or_path for sep in "/\\") else None
 
 
-def missing_message(spec: WeightSpec) -> str:
+def missing_message(spec: WeightSpec, why: str = "") -> str:
+    """What to do when a registered file is not in the cache and cannot be downloaded now: one line."""
+    files = ", ".join(f"{other.filename} (≈{other.approx_mb} MB)" for other in REGISTRY.values())
+    because = f" and cannot be downloaded ({why})" if why else ""
     return (
-        f"{spec.filename} ({spec.role}) not found at {cached_path(spec)}; "
-        f"run `adain weights download {spec.name}`, or download {spec.url} there "
-        f"(set ADAIN_HOME to use another folder), or pass --{spec.role} PATH"
+        f"{spec.filename} ({spec.role}) is not in the cache at {cached_path(spec)}{because}; "
+        f"either run `adain weights download` where there is network, or put {files} in {cache_dir()} by hand "
+        f"(from {spec.url.rsplit('/', 1)[0]}/; `adain weights path {spec.name}` prints the exact path), "
+        f"or set ADAIN_WEIGHTS_MIRROR=URL to a mirror that serves them, or pass --{spec.role} PATH"
     )
+
+
+def prepare_cache() -> Path:
+    """The cache folder, created if needed and checked to be writable: one line naming it if not."""
+    folder = cache_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except FileExistsError:
+        raise WeightsError(f"the cache folder {folder} is a file; set ADAIN_HOME to a folder") from None
+    except OSError as error:
+        raise WeightsError(
+            f"cannot write to the cache folder {folder} ({error.strerror or error}); set ADAIN_HOME to a writable "
+            "folder, or pass --encoder/--decoder PATH"
+        ) from None
+    return folder
 
 
 def read_state_dict(path: Path) -> dict[str, Tensor]:
@@ -117,7 +139,15 @@ def read_state_dict(path: Path) -> dict[str, Tensor]:
                 break
     if not isinstance(loaded, dict) or not all(isinstance(v, Tensor) for v in loaded.values()):
         raise WeightsError(f"{path}: not a state_dict of tensors")
-    return {str(k).removeprefix("module."): v for k, v in loaded.items()}
+    state = {str(k).removeprefix("module."): v for k, v in loaded.items()}
+    broken = next(
+        (key for key, value in state.items() if value.is_floating_point() and not value.isfinite().all()), None
+    )
+    if broken is not None:
+        raise WeightsError(
+            f"{path}: tensor {broken!r} has NaN or infinite values (a diverged training run?); use another checkpoint"
+        )
+    return state
 
 
 def _load_into(module: Encoder | Decoder, path: Path, role: str) -> None:
@@ -166,6 +196,51 @@ RETRY_DELAY_SECONDS = 1.0
 CHUNK = 1 << 16
 
 
+@dataclass(frozen=True)
+class SpeedLimit:
+    """Give up on a download attempt when fewer than `bytes_per_second` arrived, on average, over the last
+    `seconds` (like curl's --speed-limit/--speed-time): a server dripping a byte every few seconds never
+    trips the per-read timeout."""
+
+    bytes_per_second: float = 1000.0
+    seconds: float = 30.0
+
+    @classmethod
+    def from_env(cls) -> SpeedLimit:
+        """ADAIN_DOWNLOAD_SPEED_LIMIT (bytes/s) and ADAIN_DOWNLOAD_SPEED_TIME (seconds), else the defaults."""
+        values = {}
+        for field_name, variable in (("bytes_per_second", "ADAIN_DOWNLOAD_SPEED_LIMIT"),
+                                     ("seconds", "ADAIN_DOWNLOAD_SPEED_TIME")):  # fmt: skip
+            text = os.environ.get(variable, "").strip()
+            if text:
+                try:
+                    values[field_name] = float(text)
+                except ValueError:
+                    raise WeightsError(f"{variable}={text!r} is not a number") from None
+        return cls(**values)
+
+
+class _Window:
+    """Bytes received over a sliding window of time, to check a SpeedLimit."""
+
+    def __init__(self, limit: SpeedLimit) -> None:
+        self.limit = limit
+        self.started = self.mark_time = time.monotonic()
+        self.mark_bytes = 0
+
+    def check(self, received: int) -> None:
+        now = time.monotonic()
+        if now - self.mark_time < self.limit.seconds:
+            return
+        rate = (received - self.mark_bytes) / (now - self.mark_time)
+        if rate < self.limit.bytes_per_second:
+            raise _Transient(
+                f"slower than {self.limit.bytes_per_second:g} bytes/s over {self.limit.seconds:g} s "
+                "(ADAIN_DOWNLOAD_SPEED_LIMIT / ADAIN_DOWNLOAD_SPEED_TIME)"
+            )
+        self.mark_time, self.mark_bytes = now, received
+
+
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -175,7 +250,11 @@ def sha256_of(path: Path) -> str:
 
 
 class _Transient(Exception):
-    """A failure worth another try (timeout, reset connection, 5xx)."""
+    """A failure worth another try (timeout, reset connection, 5xx, too slow)."""
+
+
+class _Permanent(Exception):
+    """A failure another try will not mend (404, no such host, refused)."""
 
 
 def _describe_url_error(url: str, error: BaseException) -> str:
@@ -192,31 +271,38 @@ def _describe_url_error(url: str, error: BaseException) -> str:
     return str(reason)
 
 
-def _stream(url: str, tmp: Path, progress: DownloadProgress) -> tuple[str, int]:
+def _stream(url: str, tmp: Path, progress: DownloadProgress, limit: SpeedLimit) -> tuple[str, int]:
     """Download `url` into `tmp`; returns (sha256, bytes). Raises _Transient or WeightsError."""
     request = urllib.request.Request(url, headers={"User-Agent": "adain-cli"})
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response, tmp.open("wb") as out:
+        with (
+            urllib.request.urlopen(request, timeout=min(TIMEOUT_SECONDS, limit.seconds)) as response,
+            tmp.open("wb") as out,
+        ):
             length = response.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else None
-            digest, received = hashlib.sha256(), 0
+            digest, received, window = hashlib.sha256(), 0, _Window(limit)
             progress(0, total)
-            for block in iter(lambda: response.read(CHUNK), b""):
+            # read1 returns what has arrived, so a dripping server is measured as it drips.
+            for block in iter(lambda: response.read1(CHUNK), b""):
                 out.write(block)
                 digest.update(block)
                 received += len(block)
                 progress(received, total)
+                window.check(received)
     except urllib.error.HTTPError as error:
         if error.code >= 500 or error.code == 429:
             raise _Transient(f"HTTP {error.code} {error.reason}") from None
-        raise WeightsError(f"cannot download {url}: HTTP {error.code} {error.reason}") from None
+        raise _Permanent(f"{url}: HTTP {error.code} {error.reason}") from None
     except urllib.error.URLError as error:
         message = _describe_url_error(url, error)
         if isinstance(error.reason, (TimeoutError, ConnectionResetError)):
             raise _Transient(message) from None
-        raise WeightsError(f"cannot download {url}: {message}") from None
-    except (TimeoutError, ConnectionError) as error:
+        raise _Permanent(f"{url}: {message}") from None
+    except (TimeoutError, ConnectionError, http.client.IncompleteRead) as error:
         raise _Transient(_describe_url_error(url, error)) from None
+    except OSError as error:  # writing the temporary file: a full disk, a read-only folder
+        raise WeightsError(f"cannot save the download in {tmp.parent}: {error.strerror or error}") from None
     if total is not None and received != total:
         raise _Transient(f"connection closed after {received} of {total} bytes")
     return digest.hexdigest(), received
@@ -228,40 +314,49 @@ def download(
     progress: DownloadProgress = lambda done, total: None,
     warn: Warn = lambda message: None,
 ) -> Path:
-    """Fetch `spec` into the cache: temporary file, size and SHA-256 checked, then renamed into place."""
+    """Fetch `spec` into the cache: a temporary file, checked (SHA-256, and that it loads as a checkpoint of
+    its layout), then renamed into place; a failed or interrupted download leaves nothing behind."""
     if options.offline:
-        raise WeightsError(
-            f"{spec.filename} is not in the cache and offline mode is on (ADAIN_OFFLINE / --offline): "
-            f"put the file at {cached_path(spec)} (it is served at {spec.url})"
-        )
-    target = cached_path(spec)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{spec.filename}.", suffix=".part")
-    os.close(fd)
-    tmp = Path(tmp_name)
+        raise WeightsError(missing_message(spec, "offline mode is on: ADAIN_OFFLINE or --offline"))
+    target = prepare_cache() / spec.filename
+    limit = SpeedLimit.from_env()
     try:
-        digest = _download_with_retries(spec.url, tmp, progress)
-        if digest != spec.sha256:
-            if options.verify:
-                raise WeightsError(
-                    f"{spec.filename} from {spec.url} has SHA-256 {digest}, expected {spec.sha256}; "
-                    "nothing was kept (use --no-verify or ADAIN_NO_VERIFY=1 to accept it anyway)"
-                )
-            warn(f"{spec.filename}: SHA-256 {digest} does not match the expected {spec.sha256}; kept (--no-verify)")
-        os.replace(tmp, target)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+        with atomic_path(target, suffix=".part") as tmp:
+            digest = _download_with_retries(spec, tmp, progress, limit)
+            if digest != spec.sha256:
+                if options.verify:
+                    raise WeightsError(
+                        f"{spec.filename} from {spec.url} has SHA-256 {digest}, expected {spec.sha256}; "
+                        "nothing was kept (use --no-verify or ADAIN_NO_VERIFY=1 to accept it anyway)"
+                    )
+                _check_loads(spec, tmp)
+                warn(f"{spec.filename}: SHA-256 {digest} does not match the expected {spec.sha256}; kept (--no-verify)")
+    except OSError as error:  # fsync or rename into place: a full disk, a vanished folder
+        raise WeightsError(f"cannot save {target}: {error.strerror or error}") from None
     return target
 
 
-def _download_with_retries(url: str, tmp: Path, progress: DownloadProgress) -> str:
+def _check_loads(spec: WeightSpec, path: Path) -> None:
+    """Refuse an unverified download that is not a checkpoint of its layout (an HTML error page, a body cut
+    short), so that it never sits in the cache failing every later run."""
+    try:
+        (load_encoder if spec.role == "encoder" else load_decoder)(path)
+    except WeightsError as error:
+        reason = str(error).removeprefix(f"{path}: ")
+        raise WeightsError(f"{spec.filename} from {spec.url} is not a usable {spec.role} checkpoint ({reason}); "
+                           "nothing was kept") from None  # fmt: skip
+
+
+def _download_with_retries(spec: WeightSpec, tmp: Path, progress: DownloadProgress, limit: SpeedLimit) -> str:
     for attempt in range(1, ATTEMPTS + 1):
         try:
-            return _stream(url, tmp, progress)[0]
+            return _stream(spec.url, tmp, progress, limit)[0]
+        except _Permanent as error:
+            raise WeightsError(missing_message(spec, str(error))) from None
         except _Transient as error:
             if attempt == ATTEMPTS:
-                raise WeightsError(f"cannot download {url}: {error} (tried {ATTEMPTS} times)") from None
+                reason = f"{error}; tried {ATTEMPTS} times"
+                raise WeightsError(missing_message(spec, f"{spec.url}: {reason}")) from None
             time.sleep(RETRY_DELAY_SECONDS * attempt)
     raise AssertionError("unreachable")
 

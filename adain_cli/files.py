@@ -1,0 +1,57 @@
+"""Writing files durably: a temporary name beside the target, fsync, rename, fsync the folder.
+
+Every file adain creates (outputs, grids, manifests, checkpoints, cached weights) goes through
+`atomic_path`, so a file at its final name is always complete, even after a crash or a power loss,
+and gets the permissions a plain `open()` would give it under the user's umask.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+_umask_lock = threading.Lock()
+
+
+def current_umask() -> int:
+    """The process umask. os.umask can only be read by setting it, so the lock keeps two threads from
+    reading it at once (one would see the other's temporary 0 and create files world-writable)."""
+    with _umask_lock:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
+def fsync_folder(folder: Path) -> None:
+    """Make a rename in `folder` durable (where the platform can open a folder; not on Windows)."""
+    with contextlib.suppress(OSError):
+        descriptor = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path, *, suffix: str = ".tmp") -> Iterator[Path]:
+    """Yield a temporary path beside `path`; when the block succeeds, fsync it, give it the umask's mode
+    and rename it into place. Whatever happens inside (an error, Ctrl-C, SIGTERM), nothing is left at
+    `path` or beside it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    os.close(descriptor)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600; a plain open() would not
+        with tmp.open("rb+") as written:
+            os.fsync(written.fileno())
+        os.replace(tmp, path)
+        fsync_folder(path.parent)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
