@@ -39,6 +39,8 @@ def output_ext(requested: str, content: Path) -> str:
         return requested
     own = content.suffix.lower().lstrip(".")
     return "jpg" if own == "jfif" else own if own in OUTPUT_FORMATS else "png"
+
+
 DEFAULT_MAX_PIXELS = 178_956_970  # Pillow's decompression-bomb limit
 MIN_SIDE = 8  # three 2× poolings must leave one feature cell per side, and two in all (for a std)
 
@@ -205,7 +207,7 @@ def center_square(image: Tensor) -> Tensor:
     return image[:, top : top + side, left : left + side]
 
 
-def _check_size(path: Path, original: tuple[int, int], size: tuple[int, int], max_pixels: int) -> None:
+def check_size(path: Path, original: tuple[int, int], size: tuple[int, int], max_pixels: int) -> None:
     """Refuse, before any pixel is resized, an image whose resized size is over the limit or too small."""
     height, width = size
     if height * width > max_pixels:
@@ -227,7 +229,7 @@ def load(path: Path, shorter_side: int, crop: bool = False, max_pixels: int = DE
     image, notes = _open_upright(path, max_pixels)
     original = (image.height, image.width)
     size = resized_size(*original, shorter_side)
-    _check_size(path, original, size if not crop else (min(size),) * 2, max_pixels)
+    check_size(path, original, size if not crop else (min(size),) * 2, max_pixels)
     loaded = _converted(path, image, size, notes)
     if crop:
         alpha = None if loaded.alpha is None else center_square(loaded.alpha)
@@ -320,10 +322,18 @@ _WRITTEN_BY_ADAIN = _exif.tobytes()
 del _exif
 
 
+def written_by_exif() -> bytes:
+    """EXIF that says adain wrote the file."""
+    return _WRITTEN_BY_ADAIN
+
+
 def written_by_adain(path: Path) -> bool:
     """Whether `path` is an image adain wrote (reads the header only)."""
     try:
         with Image.open(path) as image:
+            comment = image.info.get("comment", b"")
+            if isinstance(comment, bytes) and comment.startswith(b"adain "):  # GIF animations
+                return True
             return str(image.getexif().get(_SOFTWARE_TAG, "")).startswith("adain ")
     except (OSError, ValueError, SyntaxError):
         return False
@@ -349,13 +359,16 @@ class Source:
     label: str = ""
 
 
+VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi"})
+
+
 def is_image_name(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_EXTENSIONS
 
 
-def _walk(root: Path, recursive: bool) -> Iterator[Path]:
+def _walk(root: Path, recursive: bool, extensions: frozenset[str]) -> Iterator[Path]:
     if not recursive:
-        yield from sorted(p for p in root.iterdir() if p.is_file() and is_image_name(p))
+        yield from sorted(p for p in root.iterdir() if p.is_file() and p.suffix.lower() in extensions)
         return
     seen: set[str] = set()
     for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
@@ -367,23 +380,27 @@ def _walk(root: Path, recursive: bool) -> Iterator[Path]:
         dirnames.sort()
         for name in sorted(filenames):
             candidate = Path(dirpath) / name
-            if is_image_name(candidate):
+            if candidate.suffix.lower() in extensions:
                 yield candidate
 
 
-def discover(inputs: Iterable[Path], recursive: bool = False, mirror: bool = True) -> list[Source]:
+def discover(
+    inputs: Iterable[Path], recursive: bool = False, mirror: bool = True, *, videos: bool = False
+) -> list[Source]:
     """Image files named directly, plus the images inside named directories.
 
     Files named directly are taken whatever their extension (the user asked for them; one that
     cannot be read fails by name later); inside a directory, files without an image extension are
-    skipped quietly. With `mirror`, each file found in a recursive walk remembers its folder
-    relative to the directory given, so outputs can mirror the structure.
+    skipped quietly (video files are found too with `videos`). With `mirror`, each file found in a
+    recursive walk remembers its folder relative to the directory given, so outputs can mirror the
+    structure.
     """
     found: list[Source] = []
     seen: set[Path] = set()
     for given in inputs:
         if given.is_dir():
-            pairs = [(path, path.parent.relative_to(given)) for path in _walk(given, recursive)]
+            extensions = IMAGE_EXTENSIONS | VIDEO_EXTENSIONS if videos else IMAGE_EXTENSIONS
+            pairs = [(path, path.parent.relative_to(given)) for path in _walk(given, recursive, extensions)]
         else:
             pairs = [(given, Path())]
         for path, rel_dir in pairs:

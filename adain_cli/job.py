@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 from torch import Tensor
@@ -19,6 +20,7 @@ from adain_cli.files import atomic_path
 from adain_cli.images import Source
 from adain_cli.looks import ColorMethod, Look
 from adain_cli.report import Record, Status
+from adain_cli.video import is_clip
 
 MANIFEST_GLOB = ".adain-job-*.json"
 
@@ -35,6 +37,15 @@ class ImageOptions:
 
 # Extra images written beside a content's outputs, as (name, image): e.g. spatial's mask preview.
 CompanionFn = Callable[[Source, Tensor], list[tuple[str, Image.Image]]]
+
+
+@dataclass(frozen=True)
+class VideoOptions:
+    """How clips (videos, animated images) are written: container, a frame limit, temporal stability."""
+
+    ext: str | None = None  # None: the content's own container
+    max_frames: int | None = None  # a quick preview of the first frames
+    stabilize: float = 0.8  # Stabilizer strength for videos; 0 turns it off
 
 
 @dataclass(frozen=True)
@@ -69,6 +80,7 @@ class Job:
     companions: CompanionFn | None = None
     shard: tuple[int, int] = (0, 1)  # (index, count): this process writes one contiguous slice of the outputs
     command: str = "stylize"  # the command that made the looks, for grid names and reports
+    video: VideoOptions = VideoOptions()
 
     @cached_property
     def key(self) -> str:
@@ -91,8 +103,12 @@ class Job:
         return self.companion_path(content, f"{name}{self._suffix(alpha)}")
 
     def companion_path(self, content: Source, name: str) -> Path:
-        ext = images.output_ext(self.images.ext, content.path)
-        return self.output_dir / content.rel_dir / f"{content.label}_{name}.{ext}"
+        return self.output_dir / content.rel_dir / f"{content.label}_{name}.{self._ext(content)}"
+
+    def _ext(self, content: Source) -> str:
+        if is_clip(content.path):
+            return self.video.ext or content.path.suffix.lower().lstrip(".")
+        return images.output_ext(self.images.ext, content.path)
 
     def outputs(self, content: Source) -> list[Output]:
         if self.sheet is not None:
@@ -131,7 +147,9 @@ class Job:
             "images": asdict(self.images),
         }  # fmt: skip
 
-    def record(self, row: int, output: Output, status: Status, error: str = "", seconds: float = 0.0) -> Record:
+    def record(
+        self, row: int, output: Output, status: Status, error: str = "", seconds: float = 0.0, **extra: Any
+    ) -> Record:
         """What `output` of content `row` is, for reports: its content, styles with weights, α and look."""
         looks = [self.looks[look] for look, _ in output.renders]
         # A sheet's cells blend the same styles with different weights: it has no one weight per style.
@@ -147,6 +165,7 @@ class Job:
             status=status,
             error=error,
             seconds=seconds,
+            **extra,
         )
 
     def grid_path(self, alpha: float) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -34,8 +35,8 @@ class RateColumn(ProgressColumn):
     """Images per second."""
 
     def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text(f"{speed:.2f} img/s" if speed else "– img/s", style="progress.data.speed")
+        speed, unit = task.finished_speed or task.speed, task.fields.get("unit", "img")
+        return Text(f"{speed:.2f} {unit}/s" if speed else f"– {unit}/s", style="progress.data.speed")
 
 
 class _LiveView:
@@ -85,6 +86,9 @@ class JobProgress(_LiveView):
     def __init__(self, console: Console, quiet: bool = False) -> None:
         super().__init__(console, quiet)
         self.done = self.total = 0
+        self._clip: Path | None = None
+        self._clip_task: TaskID | None = None
+        self._printed_at = 0.0
 
     def columns(self) -> list[ProgressColumn]:
         return [SpinnerColumn(), TextColumn("[bold]stylizing"), BarColumn(), MofNCompleteColumn(), RateColumn(),
@@ -95,6 +99,9 @@ class JobProgress(_LiveView):
             self.total = event.total
             self._start_task(event.total)
             return
+        if event.kind == "frames":
+            self._frames(event)
+            return
         self.done += event.count
         self._update(advance=event.count)
         if event.kind == "failed":
@@ -102,6 +109,21 @@ class JobProgress(_LiveView):
         elif not self.quiet and not self.live and event.kind in ("written", "skipped"):
             verb = "wrote" if event.kind == "written" else "skipped (exists)"
             self._print(f"[{self.done}/{self.total}] {verb} {event.path}")
+
+    def _frames(self, event: Event) -> None:
+        """A clip's frames: a second bar on a terminal, a line every few seconds otherwise."""
+        if self._progress is not None:
+            if self._clip != event.path:
+                if self._clip_task is not None:
+                    self._progress.remove_task(self._clip_task)
+                self._clip = event.path
+                self._clip_task = self._progress.add_task("", total=event.total or None, unit="frames")
+            self._progress.update(self._clip_task, completed=event.count)
+            return
+        now = time.monotonic()
+        if not self.quiet and (now - self._printed_at > 2.0 or event.count == event.total):
+            self._printed_at = now
+            self._print(f"{event.path}: frame {event.count}/{event.total or '?'} ({event.message} frames/s)")
 
 
 class DownloadView(_LiveView):

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-EventKind = Literal["start", "written", "skipped", "failed", "note"]
+EventKind = Literal["start", "written", "skipped", "failed", "note", "frames"]  # frames: `count` of `total` done
 Status = Literal["written", "skipped", "failed", "planned"]  # planned: what --dry-run would write
 
 
@@ -29,6 +29,7 @@ class Record:
     status: Status
     error: str = ""
     seconds: float = 0.0
+    video: dict[str, object] | None = None  # for a clip: frames, fps, audio ("copied", "re-encoded", "none")
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -40,7 +41,7 @@ class Record:
             "status": self.status,
             "error": self.error or None,
             "seconds": round(self.seconds, 4),
-        }
+        } | ({"video": self.video} if self.video is not None else {})
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from PIL import Image
 from torch import Tensor
 
 from adain_cli import images, ops
+from adain_cli.clips import ClipRunner, load_clip
 from adain_cli.device import auto_batch_size
 from adain_cli.errors import AdainError, ImageError
 from adain_cli.grid import GridCanvas, thumbnail
@@ -27,6 +28,7 @@ from adain_cli.looks import ColorMethod, Content, StyleLookup
 from adain_cli.ops import Stats
 from adain_cli.report import Event, ProgressFn, Reporter, Summary
 from adain_cli.stylizer import Blends, Render, Stylizer
+from adain_cli.video import ClipInfo, is_clip
 
 
 def _chunks(items: Sequence, size: int) -> Iterator[Sequence]:
@@ -118,7 +120,9 @@ def run_job(stylizer: Stylizer, job: Job, progress: ProgressFn = lambda event: N
     runner = _ContentRunner(stylizer, job, dropped, bank, reporter, grids, saver)
     try:
 
-        def load(source: Source) -> LoadedImage:
+        def load(source: Source) -> LoadedImage | ClipInfo:
+            if is_clip(source.path):
+                return load_clip(source)
             return images.load(source.path, job.images.content_size, job.images.crop, job.images.max_pixels)
 
         rows = sorted(work)
@@ -253,9 +257,14 @@ class _ContentRunner:
         self.reporter, self.grids, self.saver = reporter, grids, saver
         self.batch_size = job.batch_size or auto_batch_size(stylizer.device)
         self.pending: deque[_Pending] = deque()
+        styles_for = lambda rgb: bank.lookup_for(job.color, rgb)  # noqa: E731
+        self.clips = ClipRunner(stylizer, job, reporter, styles_for, self.batch_size)
 
-    def run(self, row: int, source: Source, future: Future[LoadedImage], outputs: list[Output]) -> None:
+    def run(self, row: int, source: Source, future: Future, outputs: list[Output]) -> None:
         outputs = [o for o in outputs if not any(col in self.dropped for col, _ in o.renders)]
+        if is_clip(source.path):
+            self._run_clip(row, source, future, outputs)
+            return
         try:
             loaded = future.result()
         except ImageError as error:
@@ -280,6 +289,14 @@ class _ContentRunner:
             height, width = loaded.size
             message = f"{source.path}: out of memory at {width}×{height} (try a smaller --content-size or --batch-size)"
             self._fail(row, todo, source.path, message)
+
+    def _run_clip(self, row: int, source: Source, future: Future, outputs: list[Output]) -> None:
+        todo = [output for output in outputs if not self._skip_existing(row, output)]
+        if not todo:
+            return
+        for written in self.clips.run(row, source, future, todo, self._fail):
+            if self.grids and written.first is not None:  # the clip's cell shows its first frame
+                self.grids.put(row, written.output, thumbnail(images.to_pil(written.first), self.job.grid_cell))
 
     def _fail(self, row: int, outputs: list[Output], path: Path, message: str) -> None:
         self.reporter.failed(path, message, [self.job.record(row, output, "failed", message) for output in outputs])

@@ -60,12 +60,12 @@ def find_inputs(
 ) -> list[Source]:
     """The images in `paths`, less any that adain itself wrote in the `output` folder (earlier outputs,
     grids and previews there are never read back in as inputs; that is said once)."""
+    from adain_cli import images
     from adain_cli.errors import AdainError
-    from adain_cli.images import discover, written_by_adain
 
-    found = discover(paths, recursive, mirror)
+    found = images.discover(paths, recursive, mirror, videos=what == "content")
     if output is not None:
-        ours = [source for source in found if _inside(source.path, output) and written_by_adain(source.path)]
+        ours = [source for source in found if _inside(source.path, output) and _written_by_adain(source.path)]
         found = [source for source in found if source not in ours]
         if ours and not quiet:
             stderr_console().print(
@@ -75,6 +75,12 @@ def find_inputs(
     if not found:
         raise AdainError(f"no {what} images found in {', '.join(str(p) for p in paths)}")
     return found
+
+
+def _written_by_adain(path: Path) -> bool:
+    from adain_cli import images, video
+
+    return images.written_by_adain(path) or video.written_by_adain(path)
 
 
 def _inside(path: Path, folder: Path) -> bool:
@@ -93,9 +99,10 @@ def build_job(
     **extra: Any,
 ) -> Job:
     """The job a command asks for: its inputs and looks, with the common options applied."""
-    from adain_cli.job import ImageOptions, Job
+    from adain_cli.job import ImageOptions, Job, VideoOptions
     from adain_cli.looks import ColorMethod
 
+    stabilize = opts.stabilize_strength if opts.stabilize else 0.0
     image_options = ImageOptions(content_size=opts.content_size, style_size=opts.style_size, crop=opts.crop,
                                  ext=opts.ext, quality=opts.quality, max_pixels=opts.max_pixels)  # fmt: skip
     return Job(
@@ -111,6 +118,7 @@ def build_job(
         batch_size=opts.batch_size,
         color=ColorMethod(color) if color else None,
         command=command,
+        video=VideoOptions(ext=opts.video_ext, max_frames=opts.frames, stabilize=stabilize),
         **extra,
     )
 

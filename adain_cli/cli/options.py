@@ -285,6 +285,32 @@ class CommonOptions:
         show_default=True,
         help="Side of one grid cell in pixels.",
     )
+    frames: int | None = _option(
+        "--frames",
+        default=None,
+        type=click.IntRange(min=1),
+        metavar="N",
+        help="Videos and animations: stylize only the first N frames (a quick preview).",
+    )
+    video_ext: str | None = _option(
+        "--video-ext",
+        default=None,
+        type=click.Choice(["mp4", "mov", "mkv", "webm", "avi", "gif", "webp"]),
+        help="Container for stylized clips.  [default: the input's own]",
+    )
+    stabilize: bool = _option(
+        "--stabilize/--no-stabilize",
+        default=True,
+        show_default=True,
+        help="Videos: average the features of still parts over time, so noise does not flicker.",
+    )
+    stabilize_strength: float = _option(
+        "--stabilize-strength",
+        default=0.8,
+        type=click.FloatRange(0.0, 0.99),
+        show_default=True,
+        help="How much of the running average a still part keeps.",
+    )
     skip_existing: bool = _flag("--skip-existing", help="Leave outputs that already exist (resume a job).")
     dry_run: bool = _flag("--dry-run", help="Print what would be written (and skipped) without loading the networks.")
     quiet: bool = _flag("--quiet", "-q", help="No progress or summary; errors only.")
