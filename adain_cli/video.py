@@ -219,9 +219,9 @@ def _animation_frames(info: ClipInfo) -> Iterator[Image.Image]:
 
 
 def _to_frame(index: int, image: Image.Image, size: tuple[int, int] | None) -> Frame:
-    from torchvision.transforms import functional as TF
-
     if size is not None and (image.height, image.width) != size:
+        from torchvision.transforms import functional as TF  # imported only when needed: it takes a while
+
         image = TF.resize(image, list(size), interpolation=TF.InterpolationMode.BILINEAR, antialias=True)
     pixels = torch.from_numpy(np.asarray(image, dtype=np.float32) / 255.0).permute(2, 0, 1)
     if pixels.shape[0] == 4:
