@@ -17,6 +17,7 @@ from torch import Tensor
 from adain_cli import images
 from adain_cli.errors import AdainError
 from adain_cli.files import atomic_path
+from adain_cli.grid import Labels
 from adain_cli.images import Source
 from adain_cli.looks import ColorMethod, Look
 from adain_cli.report import Record, Status
@@ -72,6 +73,7 @@ class Job:
     images: ImageOptions = ImageOptions()
     grid: bool = True
     grid_cell: int = 256
+    grid_labels: bool = True  # style and content names, α, weights and failures written on the sheets
     skip_existing: bool = False
     batch_size: int = 0  # decodes per call; 0 picks one for the device (auto_batch_size)
     sheet: tuple[int, int] | None = None
@@ -144,6 +146,7 @@ class Job:
                                    for c in self.contents] for a in self.alphas},
             "grids": {f"{a:.2f}": rel(self.grid_path(a)) for a in self.alphas},
             "grid_cell": self.grid_cell,
+            "labels": self._manifest_labels(),
             "images": asdict(self.images),
         }  # fmt: skip
 
@@ -167,6 +170,22 @@ class Job:
             seconds=seconds,
             **extra,
         )
+
+    def _manifest_labels(self) -> dict[str, list[str]] | None:
+        if not self.grid_labels:
+            return None
+        return {"columns": [look.label for look in self.looks], "rows": [self.row_label(c) for c in self.contents]}
+
+    def grid_labels_for(self, alpha: float) -> Labels | None:
+        """The words on the α grid: look and content names, and α in the corner."""
+        if not self.grid_labels:
+            return None
+        rows = tuple(self.row_label(content) for content in self.contents)
+        return Labels(columns=tuple(look.label for look in self.looks), rows=rows, corner=f"alpha {alpha:.2f}")
+
+    @staticmethod
+    def row_label(content: Source) -> str:
+        return str(content.rel_dir / content.label) if content.rel_dir != Path() else content.label
 
     def grid_path(self, alpha: float) -> Path:
         method = f"_{self.color.value}" if self.color else ""
@@ -210,6 +229,7 @@ class Manifest:
     grids: dict[str, str]
     grid_cell: int
     images: ImageOptions
+    labels: dict[str, list[str]] | None = None  # "columns" and "rows" when the sheets are labelled
 
 
 def find_manifests(output_dir: Path) -> list[Path]:
@@ -226,7 +246,7 @@ def read_manifest(path: Path) -> Manifest:
         raise AdainError(f"{path}: not a valid job manifest ({error}); run the job again to rewrite it") from None
     try:
         manifest = Manifest(path, list(raw["contents"]), list(raw["headers"]), dict(raw["cells"]), dict(raw["grids"]),
-                            int(raw["grid_cell"]), ImageOptions(**raw["images"]))  # fmt: skip
+                            int(raw["grid_cell"]), ImageOptions(**raw["images"]), raw.get("labels"))  # fmt: skip
         rows, cols = len(manifest.contents), len(manifest.headers)
         shapes_agree = all(
             len(grid) == rows and all(len(row) == cols for row in grid) for grid in manifest.cells.values()

@@ -21,7 +21,7 @@ from adain_cli import images, ops
 from adain_cli.clips import ClipRunner, load_clip
 from adain_cli.device import auto_batch_size
 from adain_cli.errors import AdainError, ImageError
-from adain_cli.grid import GridCanvas, thumbnail
+from adain_cli.grid import GridCanvas, Labels, thumbnail
 from adain_cli.images import LoadedImage, Source
 from adain_cli.job import Job, Output, write_manifest
 from adain_cli.looks import ColorMethod, Content, StyleLookup
@@ -219,10 +219,10 @@ def _make_grids(job: Job, bank: _StyleBank, reporter: Reporter) -> _Grids:
     if not job.wants_grids():
         return _Grids({})
     rows, cols = len(job.contents), len(job.looks)
-    if not GridCanvas.fits(rows, cols, job.grid_cell):
+    if not GridCanvas.fits(rows, cols, job.grid_cell, labels=job.grid_labels):
         reporter.note(f"grids skipped: {rows}×{cols} cells of {job.grid_cell} px is over the image size limit")
         return _Grids({})
-    canvases = {alpha: GridCanvas(rows, cols, job.grid_cell) for alpha in job.alphas}
+    canvases = {alpha: GridCanvas(rows, cols, job.grid_cell, labels=job.grid_labels_for(alpha)) for alpha in job.alphas}
     for col, look in enumerate(job.looks):
         # A look of one style is headed by that style (what the manifest records for a rebuild too).
         if len(look.styles) == 1 and look.styles[0] in bank.images:
@@ -386,7 +386,8 @@ class _ContentRunner:
     def _save_sheet(self, results: Sequence[Tensor], path: Path, shape: tuple[int, int]) -> tuple[Image.Image, float]:
         started = time.perf_counter()
         rows, cols = shape
-        canvas = GridCanvas(rows, cols, self.job.grid_cell, headers=False)
+        labels = Labels(cells=tuple(look.label for look in self.job.looks)) if self.job.grid_labels else None
+        canvas = GridCanvas(rows, cols, self.job.grid_cell, headers=False, labels=labels)
         for index, result in enumerate(results):
             canvas.put(*divmod(index, cols), images.to_pil(result))
         images.save_pil(canvas.image, path, self.job.images.quality)

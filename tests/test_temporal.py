@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import torch
 
@@ -18,7 +20,7 @@ def frames(count: int, *, noise: float = 0.0, shift: int = 0, seed: int = 0) -> 
 
 
 def flicker(sequence: list[torch.Tensor]) -> float:
-    return float(torch.stack([(b - a).abs().mean() for a, b in zip(sequence, sequence[1:], strict=False)]).mean())
+    return float(torch.stack([(b - a).abs().mean() for a, b in itertools.pairwise(sequence)]).mean())
 
 
 def test_strength_zero_is_the_identity_and_the_first_frame_is_unchanged():

@@ -114,6 +114,7 @@ def build_job(
         images=image_options,
         grid=opts.grid,
         grid_cell=opts.grid_cell,
+        grid_labels=opts.grid_labels,
         skip_existing=opts.skip_existing,
         batch_size=opts.batch_size,
         color=ColorMethod(color) if color else None,
