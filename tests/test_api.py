@@ -56,3 +56,25 @@ def test_the_docstring_job_example_runs(weight_files, tmp_path, monkeypatch):
     summary = adain_cli.run_job(stylizer, job, progress=events.append)
     assert len(summary.written) == 8 and summary.failed == 0 and len(summary.grids) == 2
     assert [event.kind for event in events].count("written") == 8
+
+
+@pytest.mark.slow
+def test_the_readme_python_example_runs_as_written(weight_files, tmp_path, monkeypatch):
+    import re
+    import shutil
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    example = re.search(r"## As a Python library\n\n```python\n(.*?)```", readme, re.DOTALL).group(1)
+    home = Path(adain_cli.__file__).resolve().parent.parent
+    (tmp_path / "sample_styles").symlink_to(home / "sample_styles")
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    for path in weight_files:  # the cache already holds the (random, public-layout) files: no download
+        shutil.copy(path, cache / path.name)
+    monkeypatch.setenv("ADAIN_HOME", str(cache))
+    monkeypatch.chdir(tmp_path)
+    output = []
+    monkeypatch.setattr("builtins.print", lambda *args: output.append(" ".join(map(str, args))))
+    exec(compile(example, "README.md", "exec"), {})
+    assert Image.open(tmp_path / "mosaic_ink.png").size == (384, 384)
+    assert output == ["32 written, 0 failed"]
