@@ -79,9 +79,9 @@ class GridCanvas:
     def _origin(self, row: int, col: int) -> tuple[int, int]:
         return col * self.cell, row * (self.cell + self.band)
 
-    def _fill(self, row: int, col: int, colour: tuple[int, int, int]) -> None:
+    def _fill(self, row: int, col: int, color: tuple[int, int, int]) -> None:
         x, y = self._origin(row, col)
-        self.image.paste(colour, (x, y, x + self.cell, y + self.cell))
+        self.image.paste(color, (x, y, x + self.cell, y + self.cell))
 
     def _paste(self, row: int, col: int, image: Image.Image) -> None:
         thumb = thumbnail(image, self.cell)
@@ -90,7 +90,7 @@ class GridCanvas:
         x, y = x + (self.cell - thumb.width) // 2, y + (self.cell - thumb.height) // 2
         self.image.paste(thumb, (x, y), thumb if thumb.mode == "RGBA" else None)
 
-    def _caption(self, row: int, col: int, text: str, colour: tuple[int, int, int] = TEXT) -> None:
+    def _caption(self, row: int, col: int, text: str, color: tuple[int, int, int] = TEXT) -> None:
         """`text` centred in the band under cell (row, col), shortened with an ellipsis to fit its width."""
         if not self.band or not text:
             return
@@ -98,7 +98,7 @@ class GridCanvas:
         fitted = _fit(self.draw, text, font, self.cell - 4)
         x, y = self._origin(row, col)
         width = self.draw.textlength(fitted, font=font)
-        self.draw.text((x + (self.cell - width) / 2, y + self.cell + self.band / 2), fitted, font=font, fill=colour,
+        self.draw.text((x + (self.cell - width) / 2, y + self.cell + self.band / 2), fitted, font=font, fill=color,
                        anchor="lm")  # fmt: skip
 
     def _write_labels(self, labels: Labels, rows: int) -> None:

@@ -219,18 +219,18 @@ _RGB_TO_YIQ = torch.tensor(
 _YIQ_TO_RGB = torch.linalg.inv(_RGB_TO_YIQ)
 
 
-def _apply_colour_matrix(matrix: Tensor, image: Tensor) -> Tensor:
+def _apply_color_matrix(matrix: Tensor, image: Tensor) -> Tensor:
     return torch.einsum("ij,...jhw->...ihw", matrix.to(image.dtype), image)
 
 
 def rgb_to_yiq(image: Tensor) -> Tensor:
     """(..., 3, H, W) RGB → YIQ."""
-    return _apply_colour_matrix(_RGB_TO_YIQ, image)
+    return _apply_color_matrix(_RGB_TO_YIQ, image)
 
 
 def yiq_to_rgb(image: Tensor) -> Tensor:
     """(..., 3, H, W) YIQ → RGB."""
-    return _apply_colour_matrix(_YIQ_TO_RGB, image)
+    return _apply_color_matrix(_YIQ_TO_RGB, image)
 
 
 def luminance(image: Tensor) -> Tensor:

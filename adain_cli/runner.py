@@ -87,14 +87,14 @@ class _StyleBank:
             return self.stats
         cache: dict[int, Stats] = {}
 
-        def recoloured(k: int) -> Stats:
+        def recolored(k: int) -> Stats:
             first = self._first[k]
             if first not in cache:
                 style = color.recolored_style(self.images[first].rgb, content)
                 cache[first] = self.stylizer.style_stats(style)
             return cache[first]
 
-        return recoloured
+        return recolored
 
 
 def run_job(stylizer: Stylizer, job: Job, progress: ProgressFn = lambda event: None) -> Summary:

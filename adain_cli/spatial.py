@@ -20,7 +20,7 @@ from adain_cli.images import Source
 from adain_cli.looks import Content, Look, StyleLookup
 
 # Tints for `--preview`, one per region in order; the background is grey.
-PREVIEW_COLOURS = [(230, 60, 60), (60, 120, 230), (60, 190, 90), (235, 190, 40), (170, 80, 200), (40, 200, 200)]
+PREVIEW_COLORS = [(230, 60, 60), (60, 120, 230), (60, 190, 90), (235, 190, 40), (170, 80, 200), (40, 200, 200)]
 BACKGROUND_TINT = (128, 128, 128)
 
 
@@ -93,12 +93,12 @@ def spatial_look(styles: list[Source], masks: MaskCache) -> Look:
 def preview(masks: MaskCache, background: bool, source: Source, image: Tensor) -> Image.Image:
     """The content with each region tinted in its colour (and the background grey), to check masks."""
     region_masks = masks.masks(source, tuple(image.shape[1:]))
-    tints = [(mask, PREVIEW_COLOURS[k % len(PREVIEW_COLOURS)]) for k, mask in enumerate(region_masks)]
+    tints = [(mask, PREVIEW_COLORS[k % len(PREVIEW_COLORS)]) for k, mask in enumerate(region_masks)]
     if background:
         claimed = torch.stack(region_masks).sum(dim=0) if region_masks else torch.zeros_like(image[:1])
         tints.append(((1.0 - claimed).clamp(0.0, 1.0), BACKGROUND_TINT))
     canvas = image.clone()
-    for mask, colour in tints:
+    for mask, color in tints:
         share = mask * 0.5
-        canvas = canvas * (1 - share) + torch.tensor(colour).view(3, 1, 1) / 255.0 * share
+        canvas = canvas * (1 - share) + torch.tensor(color).view(3, 1, 1) / 255.0 * share
     return images.to_pil(canvas)
