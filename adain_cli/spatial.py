@@ -6,6 +6,7 @@ the same files for every content (`--mask`) or looked up per content by file ste
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -34,6 +35,10 @@ class MaskSpec:
     @property
     def regions(self) -> int:
         return len(self.files) or len(self.folders)
+
+    def has_background(self, styles: int) -> bool:
+        """Whether the last of `styles` styles is the background (one style more than masks)."""
+        return styles > self.regions
 
     def paths_for(self, content: Source) -> list[Path]:
         if self.files:
@@ -85,9 +90,14 @@ def spatial_target(content: Content, style: StyleLookup, masks: MaskCache, backg
 
 
 def spatial_look(styles: list[Source], masks: MaskCache) -> Look:
-    background = len(styles) > masks.spec.regions
-    target = partial(spatial_target, masks=masks, background=background)
+    target = partial(spatial_target, masks=masks, background=masks.spec.has_background(len(styles)))
     return Look("spatial", tuple(range(len(styles))), target)
+
+
+def preview_companions(styles: list[Source], masks: MaskCache) -> Callable[[Source, Tensor], list]:
+    """What `--preview` adds beside each content's output: `{content}_spatial_preview` with the regions tinted."""
+    background = masks.spec.has_background(len(styles))
+    return lambda source, image: [("spatial_preview", preview(masks, background, source, image))]
 
 
 def preview(masks: MaskCache, background: bool, source: Source, image: Tensor) -> Image.Image:

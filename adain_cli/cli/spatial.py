@@ -62,8 +62,7 @@ def spatial(
     what no mask claims; anything left unclaimed keeps the content. Writes {content}_spatial.{ext}.
     """
     from adain_cli.images import Source, with_unique_labels
-    from adain_cli.spatial import MaskCache, MaskSpec, spatial_look
-    from adain_cli.spatial import preview as tinted_preview
+    from adain_cli.spatial import MaskCache, MaskSpec, preview_companions, spatial_look
 
     opts = CommonOptions.pop(kwargs)
     if masks and mask_dirs:
@@ -73,19 +72,14 @@ def spatial(
         raise click.UsageError("give at least one --mask (or --mask-dir)")
     if spec.regions > len(styles):
         raise click.UsageError(f"{spec.regions} masks but only {len(styles)} styles: each mask needs a style")
-    if len(styles) > spec.regions + 1:
+    if len(styles) > spec.regions + 1:  # one more than the masks is the background; two more is a mistake
         raise click.UsageError(
             f"{len(styles)} styles for {spec.regions} masks: only one style (the last) can be the background"
         )
     contents = find_contents(opts, content)
     style_sources = with_unique_labels([Source(path) for path in styles])
     cache = MaskCache(spec, opts.max_pixels)
-    background = len(styles) > spec.regions
-
-    def companions(source: Source, image: Any) -> list[tuple[str, Any]]:
-        return [("spatial_preview", tinted_preview(cache, background, source, image))]
-
     job = build_job(opts, command="spatial", contents=contents, styles=style_sources,
                     looks=[spatial_look(style_sources, cache)], alphas=alphas, color=color,
-                    companions=companions if preview else None)  # fmt: skip
+                    companions=preview_companions(style_sources, cache) if preview else None)  # fmt: skip
     run(opts, job)
