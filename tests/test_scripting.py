@@ -151,3 +151,9 @@ def test_every_command_help_shows_an_example(command):
     result = CliRunner().invoke(cli, [command, "--help"])
     assert result.exit_code == 0
     assert f"adain {command} " in result.output or f"adain {command}\n" in result.output
+
+
+def test_usage_errors_of_the_group_itself_are_one_line():
+    for argv in (["--bogus"], ["no-such-command"]):
+        result = CliRunner().invoke(cli, argv)
+        assert result.exit_code == 2 and result.stderr.count("\n") == 1 and "--help" in result.stderr

@@ -59,6 +59,14 @@ class InternalError(click.ClickException):
 class AdainGroup(click.Group):
     """Turns every way a command can end into one line on stderr and its exit status."""
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.exceptions.NoArgsIsHelpError:  # plain `adain`: the help, as click shows it
+            raise
+        except click.UsageError as error:
+            raise OneLineUsageError(error.format_message(), error.ctx or ctx) from None
+
     def invoke(self, ctx: click.Context) -> Any:
         from adain_cli import signals
 
