@@ -172,3 +172,23 @@ def test_memory_does_not_grow_with_the_clip_length(weight_files, tmp_path, style
 
     short, long = peak_rss_mib(15), peak_rss_mib(150)
     assert long < short * 1.10 + 20, (short, long)  # 10× the frames: within 10% (+20 MiB for allocator noise)
+
+
+def test_sigterm_mid_clip_leaves_no_partial_clip(weight_files, tmp_path, style):
+    import signal
+    import time
+
+    clip = make_clip(tmp_path / "long.mp4", frames=240, size=(64, 48))
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "adain_cli", "stylize", str(clip), "--style", str(style), "-o", str(out), *TINY,
+               "--encoder", str(weight_files[0]), "--decoder", str(weight_files[1])]  # fmt: skip
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    deadline = time.monotonic() + 120
+    assert process.stderr is not None
+    for line in process.stderr:  # plain progress: a line once frames are flowing
+        if "frame" in line or time.monotonic() > deadline:
+            break
+    process.send_signal(signal.SIGTERM)
+    rest = process.communicate(timeout=60)[1]
+    assert process.returncode == 143, rest
+    assert not out.exists() or not [p for p in out.rglob("*") if p.is_file()]
