@@ -62,7 +62,7 @@ class ClipRunner:
             return []
         size = images.resized_size(info.height, info.width, self.job.images.content_size)
         try:
-            images.check_size(source.path, (info.height, info.width), size, self.job.images.max_pixels)
+            images.check_size(source.path, (info.height, info.width), size, max_pixels=self.job.images.max_pixels)
         except ImageError as error:
             fail(row, todo, source.path, str(error))
             return []

@@ -95,7 +95,8 @@ class GridCanvas:
         if not self.band or not text:
             return
         font = _font(max(9, round(self.band * 0.7)))
-        fitted = _fit(self.draw, text, font, self.cell - 4)
+        printable = "".join(c if c.isprintable() else " " for c in text)  # a file name may hold a newline
+        fitted = _fit(self.draw, printable, font, self.cell - 4)
         x, y = self._origin(row, col)
         width = self.draw.textlength(fitted, font=font)
         self.draw.text((x + (self.cell - width) / 2, y + self.cell + self.band / 2), fitted, font=font, fill=color,
@@ -175,7 +176,7 @@ def grids_of_manifest(manifest_path: Path, cell: int | None = None) -> list[Path
         if source is None:
             return None
         with contextlib.suppress(AdainError):
-            return images.to_pil(images.load(Path(source), size, options.crop, options.max_pixels).rgb)
+            return images.to_pil(images.load(Path(source), size, crop=options.crop, max_pixels=options.max_pixels).rgb)
         return None
 
     row_headers = [header(c, options.content_size) for c in contents]

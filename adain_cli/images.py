@@ -173,7 +173,7 @@ def _as_tensor(plane: Plane) -> Tensor:
 def read_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
     """Read any supported file as RGB in [0, 1], upright (EXIF applied), with its alpha if any."""
     image, notes = _open_upright(path, max_pixels)
-    return _converted(path, image, (image.height, image.width), notes)
+    return _converted(path, image, (image.height, image.width), notes=notes)
 
 
 def resized_size(height: int, width: int, shorter_side: int) -> tuple[int, int]:
@@ -207,7 +207,7 @@ def center_square(image: Tensor) -> Tensor:
     return image[:, top : top + side, left : left + side]
 
 
-def check_size(path: Path, original: tuple[int, int], size: tuple[int, int], max_pixels: int) -> None:
+def check_size(path: Path, original: tuple[int, int], size: tuple[int, int], *, max_pixels: int) -> None:
     """Refuse, before any pixel is resized, an image whose resized size is over the limit or too small."""
     height, width = size
     if height * width > max_pixels:
@@ -223,21 +223,21 @@ def check_size(path: Path, original: tuple[int, int], size: tuple[int, int], max
         )
 
 
-def load(path: Path, shorter_side: int, crop: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
+def load(path: Path, shorter_side: int, *, crop: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
     """Read an image and prepare it for the model: upright, RGB (and alpha), the shorter side resized to
     `shorter_side` as the reference scripts resize (0 keeps the size), optionally centre-cropped."""
     image, notes = _open_upright(path, max_pixels)
     original = (image.height, image.width)
     size = resized_size(*original, shorter_side)
-    check_size(path, original, size if not crop else (min(size),) * 2, max_pixels)
-    loaded = _converted(path, image, size, notes)
+    check_size(path, original, size if not crop else (min(size),) * 2, max_pixels=max_pixels)
+    loaded = _converted(path, image, size, notes=notes)
     if crop:
         alpha = None if loaded.alpha is None else center_square(loaded.alpha)
         return LoadedImage(center_square(loaded.rgb).contiguous(), alpha, notes)
     return loaded
 
 
-def _converted(path: Path, image: Image.Image, size: tuple[int, int], notes: list[str]) -> LoadedImage:
+def _converted(path: Path, image: Image.Image, size: tuple[int, int], *, notes: list[str]) -> LoadedImage:
     """An opened image as tensors at `size` (height, width)."""
     try:
         rgb, alpha = _planes(image, notes)
@@ -339,7 +339,7 @@ def written_by_adain(path: Path) -> bool:
         return False
 
 
-def save_image(image: Tensor, path: Path, quality: int = 95, alpha: Tensor | None = None) -> Image.Image:
+def save_image(image: Tensor, path: Path, *, quality: int = 95, alpha: Tensor | None = None) -> Image.Image:
     """Clamp, round and save a (3, H, W) tensor atomically; returns the saved PIL image."""
     pil = to_pil(image, alpha)
     save_pil(pil, path, quality)

@@ -151,7 +151,7 @@ class Job:
         }  # fmt: skip
 
     def record(
-        self, row: int, output: Output, status: Status, error: str = "", seconds: float = 0.0, **extra: Any
+        self, row: int, output: Output, status: Status, *, error: str = "", seconds: float = 0.0, **extra: Any
     ) -> Record:
         """What `output` of content `row` is, for reports: its content, styles with weights, α and look."""
         looks = [self.looks[look] for look, _ in output.renders]

@@ -52,7 +52,7 @@ def single_style_target(content: Content, style: StyleLookup, index: int) -> Ten
 
 def interpolation_target(content: Content, style: StyleLookup, weights: tuple[float, ...]) -> Tensor:
     stats = [style(k) for k in range(len(weights))]
-    return ops.interpolate(content.feat, stats, weights, content.stats)
+    return ops.interpolate(content.feat, stats, weights, content_stats=content.stats)
 
 
 def weights_label(styles: Sequence[Source], weights: Sequence[float]) -> str:

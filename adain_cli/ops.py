@@ -75,7 +75,7 @@ def normalize_weights(weights: Sequence[float]) -> list[float]:
 
 
 def interpolate(
-    content: Tensor, styles: Sequence[Stats], weights: Sequence[float], content_stats: Stats | None = None
+    content: Tensor, styles: Sequence[Stats], weights: Sequence[float], *, content_stats: Stats | None = None
 ) -> Tensor:
     """Σ w_k·AdaIN(content, style_k) with the weights normalised to sum 1."""
     if len(styles) != len(weights):

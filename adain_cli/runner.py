@@ -37,7 +37,7 @@ def _chunks(items: Sequence, size: int) -> Iterator[Sequence]:
 
 
 def _prefetch(
-    pool: ThreadPoolExecutor, sources: Sequence[Source], load: Callable[[Source], LoadedImage], ahead: int
+    pool: ThreadPoolExecutor, sources: Sequence[Source], load: Callable[[Source], LoadedImage], *, ahead: int
 ) -> Iterator[tuple[Source, Future[LoadedImage]]]:
     """Yield (source, future) in order while up to `ahead` later loads run in the background."""
     window: deque[tuple[Source, Future[LoadedImage]]] = deque()
@@ -71,7 +71,9 @@ class _StyleBank:
                     self.images[k] = self.images[first]
                 continue
             try:
-                self.images[k] = images.load(source.path, job.images.style_size, job.images.crop, job.images.max_pixels)
+                self.images[k] = images.load(
+                    source.path, job.images.style_size, crop=job.images.crop, max_pixels=job.images.max_pixels
+                )
             except ImageError as error:
                 self.errors[k] = str(error)
 
@@ -123,7 +125,9 @@ def run_job(stylizer: Stylizer, job: Job, progress: ProgressFn = lambda event: N
         def load(source: Source) -> LoadedImage | ClipInfo:
             if is_clip(source.path):
                 return load_clip(source)
-            return images.load(source.path, job.images.content_size, job.images.crop, job.images.max_pixels)
+            return images.load(
+                source.path, job.images.content_size, crop=job.images.crop, max_pixels=job.images.max_pixels
+            )
 
         rows = sorted(work)
         prefetched = _prefetch(loader, [job.contents[row] for row in rows], load, ahead=4)
@@ -171,7 +175,7 @@ def _drop_looks_with_bad_styles(
             if any(col in spoiled for col, _ in output.renders)
         ]  # fmt: skip
         reporter.failed(
-            job.styles[k].path, error, [job.record(row, output, "failed", error) for row, output in affected]
+            job.styles[k].path, error, [job.record(row, output, "failed", error=error) for row, output in affected]
         )
         for row, output in affected:
             grids.fail(row, output)
@@ -299,7 +303,9 @@ class _ContentRunner:
                 self.grids.put(row, written.output, thumbnail(images.to_pil(written.first), self.job.grid_cell))
 
     def _fail(self, row: int, outputs: list[Output], path: Path, message: str) -> None:
-        self.reporter.failed(path, message, [self.job.record(row, output, "failed", message) for output in outputs])
+        self.reporter.failed(
+            path, message, [self.job.record(row, output, "failed", error=message) for output in outputs]
+        )
         for output in outputs:
             self.grids.fail(row, output)
 
@@ -380,7 +386,7 @@ class _ContentRunner:
 
     def _save(self, result: Tensor, path: Path, alpha: Tensor | None) -> tuple[Image.Image, float]:
         started = time.perf_counter()
-        saved = images.save_image(result, path, self.job.images.quality, alpha)
+        saved = images.save_image(result, path, quality=self.job.images.quality, alpha=alpha)
         return thumbnail(saved, self.job.grid_cell) if self.grids else saved, time.perf_counter() - started
 
     def _save_sheet(self, results: Sequence[Tensor], path: Path, shape: tuple[int, int]) -> tuple[Image.Image, float]:

@@ -108,7 +108,8 @@ class Stylizer:
         from adain_cli import weights
 
         options = weights.FetchOptions(offline=offline, verify=verify)
-        paths = [weights.resolve(name, options, progress or _silent, warn or _silent) for name in (encoder, decoder)]
+        fetch = {"options": options, "progress": progress or _silent, "warn": warn or _silent}
+        paths = [weights.resolve(name, **fetch) for name in (encoder, decoder)]
         return cls.from_files(*paths, device=device, precision=precision, compile=compile, tile=tile,
                               max_memory=max_memory)  # fmt: skip
 
@@ -117,8 +118,8 @@ class Stylizer:
         if self.tile:
             return TilePlan(self.tile) if max(height, width) > self.tile else None
         element = torch.finfo(self.dtype).bits // 8
-        if self.max_memory and peak_bytes(height, width, element, batch) > self.max_memory:
-            return TilePlan(tile_for_budget(self.max_memory, element, batch))
+        if self.max_memory and peak_bytes(height, width, element, batch=batch) > self.max_memory:
+            return TilePlan(tile_for_budget(self.max_memory, element, batch=batch))
         return None
 
     def _on_device(self, feats: Tensor) -> Tensor:

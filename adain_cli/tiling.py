@@ -35,12 +35,12 @@ class TilePlan:
             raise ValueError(f"tile {self.tile} must be a multiple of {CELL} and larger than the blending band")
 
 
-def peak_bytes(height: int, width: int, element_size: int, batch: int = 1) -> int:
+def peak_bytes(height: int, width: int, element_size: int, *, batch: int = 1) -> int:
     """A conservative estimate of one network pass's activation memory for an image."""
     return BYTES_PER_ACTIVATION_PIXEL * height * width * element_size * batch
 
 
-def tile_for_budget(budget: int, element_size: int, batch: int = 1, halo: int = 64) -> int:
+def tile_for_budget(budget: int, element_size: int, *, batch: int = 1, halo: int = 64) -> int:
     """The largest tile (multiple of 8, at least 64) whose pass, halo included, fits `budget` bytes."""
     side = math.isqrt(max(budget // (BYTES_PER_ACTIVATION_PIXEL * element_size * batch), 1)) - 2 * halo
     return max(64, side // CELL * CELL)

@@ -271,7 +271,7 @@ def _describe_url_error(url: str, error: BaseException) -> str:
     return str(reason)
 
 
-def _stream(url: str, tmp: Path, progress: DownloadProgress, limit: SpeedLimit) -> tuple[str, int]:
+def _stream(url: str, tmp: Path, *, progress: DownloadProgress, limit: SpeedLimit) -> tuple[str, int]:
     """Download `url` into `tmp`; returns (sha256, bytes). Raises _Transient or WeightsError."""
     request = urllib.request.Request(url, headers={"User-Agent": "adain-cli"})
     try:
@@ -310,6 +310,7 @@ def _stream(url: str, tmp: Path, progress: DownloadProgress, limit: SpeedLimit) 
 
 def download(
     spec: WeightSpec,
+    *,
     options: FetchOptions = FetchOptions(),
     progress: DownloadProgress = lambda done, total: None,
     warn: Warn = lambda message: None,
@@ -322,7 +323,7 @@ def download(
     limit = SpeedLimit.from_env()
     try:
         with atomic_path(target, suffix=".part") as tmp:
-            digest = _download_with_retries(spec, tmp, progress, limit)
+            digest = _download_with_retries(spec, tmp, progress=progress, limit=limit)
             if digest != spec.sha256:
                 if options.verify:
                     raise WeightsError(
@@ -347,10 +348,10 @@ def _check_loads(spec: WeightSpec, path: Path) -> None:
                            "nothing was kept") from None  # fmt: skip
 
 
-def _download_with_retries(spec: WeightSpec, tmp: Path, progress: DownloadProgress, limit: SpeedLimit) -> str:
+def _download_with_retries(spec: WeightSpec, tmp: Path, *, progress: DownloadProgress, limit: SpeedLimit) -> str:
     for attempt in range(1, ATTEMPTS + 1):
         try:
-            return _stream(spec.url, tmp, progress, limit)[0]
+            return _stream(spec.url, tmp, progress=progress, limit=limit)[0]
         except _Permanent as error:
             raise WeightsError(missing_message(spec, str(error))) from None
         except _Transient as error:
@@ -363,6 +364,7 @@ def _download_with_retries(spec: WeightSpec, tmp: Path, progress: DownloadProgre
 
 def resolve(
     name_or_path: str,
+    *,
     options: FetchOptions | None = None,
     progress: DownloadProgress = lambda done, total: None,
     warn: Warn = lambda message: None,
@@ -382,4 +384,4 @@ def resolve(
         return path
     if options is None:
         raise WeightsError(missing_message(spec))
-    return download(spec, options, progress, warn)
+    return download(spec, options=options, progress=progress, warn=warn)

@@ -90,7 +90,7 @@ def test_no_verify_still_keeps_only_a_loadable_checkpoint(odd_server, fast_retri
     )
     monkeypatch.setenv("ADAIN_WEIGHTS_MIRROR", url)
     with pytest.raises(WeightsError, match="not a usable decoder checkpoint") as raised:
-        weights.download(weights.REGISTRY["decoder"], weights.FetchOptions(verify=False))
+        weights.download(weights.REGISTRY["decoder"], options=weights.FetchOptions(verify=False))
     assert "\n" not in str(raised.value)
     assert not weights.cache_dir().exists() or not list(weights.cache_dir().iterdir())
 

@@ -51,3 +51,8 @@ def test_small_cells_and_other_scripts_still_get_captions():
     labels = Labels(columns=("ünïcødé 画", "α"), rows=("ж",), corner="alpha 1.00")
     canvas = GridCanvas(1, 2, 24, labels=labels)
     assert pixels(canvas)[24 : 24 + caption_height(24), 24:].min() < 150
+
+
+def test_names_with_control_characters_are_drawn_on_one_line():
+    canvas = GridCanvas(1, 1, 64, labels=Labels(columns=("new\nline\tname",), rows=("a\rb",)))
+    assert pixels(canvas)[64 : 64 + caption_height(64), 64:].min() < 150

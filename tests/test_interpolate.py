@@ -158,6 +158,7 @@ def test_four_style_sheet_is_one_image_encoding_each_style_once(run_adain, image
         "--grid-cell",
         "40",
         "--json",
+        "--no-grid-labels",
     )
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.iterdir()) == ["cat_interpolated_ink-waves-glass-mosaic_sheet.png"]
@@ -178,6 +179,7 @@ def test_sheet_corners_are_the_plain_styles(run_adain, images, tmp_path):
         "-o",
         tmp_path / "sheet",
         *size,
+        "--no-grid-labels",
     )
     assert result.exit_code == 0, result.output
     sheet = read(tmp_path / "sheet" / "cat_interpolated_ink-waves_sheet.png")
@@ -240,3 +242,14 @@ def test_huge_equal_weights_are_an_even_blend(run_adain, images, tmp_path):
     assert run_adain("interpolate", *common, "-o", tmp_path / "b").exit_code == 0
     name = "cat_interpolated_ink-waves.png"
     assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+
+
+def test_a_labelled_sheet_names_each_cells_weights(run_adain, images, tmp_path):
+    out = tmp_path / "out"
+    args = ("interpolate", images["content"], images["ink"], images["waves"], "--sheet", "3", "--content-size", "0",
+            "--grid-cell", "64", "-o", out)  # fmt: skip
+    assert run_adain(*args).exit_code == 0
+    sheet = np.asarray(Image.open(out / "cat_interpolated_ink-waves_sheet.png")).astype(int)
+    assert sheet.shape[:2] == (64 + 14, 3 * 64)  # one caption band under the row of cells
+    band = sheet[64:, :64]
+    assert band.min() < 100 and band.std() > 10  # "ink 100% · waves 0%" in dark text

@@ -50,6 +50,7 @@ def test_directory_job_writes_every_output_and_a_grid_per_alpha(run_adain, job_f
         "--grid-cell",
         "32",
         "--json",
+        "--no-grid-labels",
     )
     assert result.exit_code == 0, result.output
     written = sorted(p.name for p in out.glob("photo*.png"))

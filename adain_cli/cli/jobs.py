@@ -131,7 +131,8 @@ def fetch_weights(name_or_path: str, *, offline: bool, no_verify: bool, console:
 
     options = weights.FetchOptions(offline=offline, verify=not no_verify)
     with DownloadView(console, name_or_path, quiet) as view:
-        return weights.resolve(name_or_path, options, view, lambda m: console.print(f"warning: {m}", markup=False))
+        warn = lambda message: console.print(f"warning: {message}", markup=False)  # noqa: E731
+        return weights.resolve(name_or_path, options=options, progress=view, warn=warn)
 
 
 def run(opts: CommonOptions, job: Job) -> None:
