@@ -84,13 +84,20 @@ class ImageStream(Dataset):
         raise AdainError(f"no readable image among {len(self.paths)} files")
 
     def _crop(self, image: Tensor, position: int) -> Tensor:
-        size = images.resized_size(*image.shape[1:], self.config.image_size)
+        size = training_size(*image.shape[1:], self.config)
         image = images.resize(image, size)
         crop = self.config.crop_size
         rng = np.random.default_rng([self.config.seed, self.stream, self.shard.rank, position])
         top = int(rng.integers(0, size[0] - crop + 1))
         left = int(rng.integers(0, size[1] - crop + 1))
         return image[:, top : top + crop, left : left + crop].contiguous()
+
+
+def training_size(height: int, width: int, config: TrainConfig) -> tuple[int, int]:
+    """The (height, width) an image is resized to before its random crop."""
+    if config.resize == "square":  # the PyTorch port: squashed, aspect ratio not kept
+        return config.image_size, config.image_size
+    return images.resized_size(height, width, config.image_size)  # the Lua original: shorter side
 
 
 class Positions(torch.utils.data.Sampler[int]):
@@ -112,7 +119,23 @@ def find_training_images(folder: Path, what: str) -> list[Path]:
     paths = [source.path for source in images.discover([folder], recursive=True)]
     if not paths:
         raise AdainError(f"no images found in the {what} folder {folder}")
+    _require_a_readable_image(paths, what, folder)
     return paths
+
+
+def _require_a_readable_image(paths: list[Path], what: str, folder: Path) -> None:
+    """Fail up front, by folder, when no image can be read (rather than later inside a loader worker)."""
+    first_error = None
+    for path in paths:
+        try:
+            images.read_image(path)
+            return
+        except ImageError as error:
+            first_error = first_error or error
+    raise AdainError(
+        f"none of the {len(paths)} images in the {what} folder {folder} can be read (first: {first_error}); "
+        "add readable images"
+    )
 
 
 def batches(
@@ -192,14 +215,51 @@ def save_decoder(path: Path, decoder: Decoder) -> None:
         torch.save(public_state_dict(decoder), tmp)
 
 
+CHECKPOINT_KEYS = ("decoder", "optimizer", "iteration", "rng", "config")
+
+
 def read_checkpoint(run_dir: Path) -> dict:
+    """The training checkpoint in `run_dir`, checked to be one of ours with all its parts."""
     path = run_dir / CHECKPOINT
     if not path.is_file():
         raise AdainError(f"nothing to resume: {path} does not exist")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # a damaged checkpoint: say so in one line
-        raise AdainError(f"{path}: cannot read the checkpoint ({str(error).splitlines()[0][:120]})") from None
+        raise AdainError(
+            f"{path}: cannot read the checkpoint ({str(error).splitlines()[0][:120]}); "
+            "start a new run in another folder"
+        ) from None
+    missing = [key for key in CHECKPOINT_KEYS if not isinstance(checkpoint, dict) or key not in checkpoint]
+    if missing:
+        raise AdainError(
+            f"{path} is not an adain training checkpoint (no {', '.join(missing)}); start a new run "
+            "with --content-dir, --style-dir and -o (--init-decoder FILE starts from a decoder's weights)"
+        )
+    return checkpoint
+
+
+def checkpoint_config(run_dir: Path, checkpoint: dict) -> TrainConfig:
+    """The config a checkpoint was written with."""
+    try:
+        return TrainConfig.from_json(checkpoint["config"])
+    except (TypeError, ValueError) as error:
+        raise AdainError(f"{run_dir / CHECKPOINT}: its run settings cannot be read ({error})") from None
+
+
+def restore_checkpoint(path: Path, checkpoint: dict, decoder: Decoder, optimizer: torch.optim.Optimizer) -> int:
+    """Load weights, optimizer and random state; the iteration to continue from."""
+    try:
+        load_public_state_dict(decoder, checkpoint["decoder"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        iteration = int(checkpoint["iteration"])
+        torch.set_rng_state(checkpoint["rng"]["torch"])
+        if torch.cuda.is_available() and checkpoint["rng"]["cuda"]:
+            torch.cuda.set_rng_state_all(checkpoint["rng"]["cuda"])
+    except (KeyError, ValueError, TypeError, RuntimeError) as error:
+        reason = str(error).splitlines()[0][:120] if str(error) else type(error).__name__
+        raise AdainError(f"{path}: damaged checkpoint ({reason}); start a new run in another folder") from None
+    return iteration
 
 
 # ---------------------------------------------------------------------------------------------
@@ -255,6 +315,8 @@ def _preview_samples(content_paths: list[Path], style_paths: list[Path], crop: i
                 picked.append(images.center_square(images.load(path, crop).rgb))
             if len(picked) == 3:
                 break
+        if not picked:
+            raise AdainError(f"no readable image for the previews among {len(paths)} files (e.g. {paths[0]})")
         return torch.stack(picked)
 
     return take(content_paths), take(style_paths)
@@ -314,13 +376,7 @@ def _train(
     optimizer = torch.optim.Adam(decoder.parameters(), lr=config.lr)
     start = 0
     if resume:
-        checkpoint = read_checkpoint(config.run_dir)
-        load_public_state_dict(decoder, checkpoint["decoder"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        start = int(checkpoint["iteration"])
-        torch.set_rng_state(checkpoint["rng"]["torch"])
-        if torch.cuda.is_available() and checkpoint["rng"]["cuda"]:
-            torch.cuda.set_rng_state_all(checkpoint["rng"]["cuda"])
+        start = restore_checkpoint(config.run_dir / CHECKPOINT, read_checkpoint(config.run_dir), decoder, optimizer)
     model: nn.Module = decoder
     if shard.world > 1:
         model = nn.parallel.DistributedDataParallel(
@@ -337,6 +393,8 @@ def _train(
     style_batches = batches(ImageStream(style_paths, config, shard, 1), start, config.iterations, config, pin)
 
     result = TrainResult(start, config.run_dir / FINAL_DECODER)
+    if resume and leader:
+        _truncate_log(config.run_dir / LOG, start)
     callbacks.on_start(start, config.iterations)
     started = time.perf_counter()
     iteration = start
@@ -353,6 +411,7 @@ def _train(
                 losses = adain_losses(encoder, model, content, style, config)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(losses.total).backward()
+            _stop_unless_finite(losses, iteration + 1, config, shard)  # before the step: weights stay good
             scaler.step(optimizer)
             scaler.update()
             iteration += 1
@@ -384,6 +443,50 @@ def _log_record(losses: Losses, iteration: int, lr: float, seconds: float, skipp
     return LogRecord(iteration, content, style, lr, round(seconds, 3), skipped)
 
 
+def _stop_unless_finite(losses: Losses, iteration: int, config: TrainConfig, shard: Shard) -> None:
+    """Raise, saving nothing, when the loss of `iteration` is NaN or infinite on any rank.
+
+    One sync per iteration (the reference reads .item() every iteration too); all ranks stop together.
+    """
+    finite = torch.isfinite(losses.total.detach()).float()
+    if shard.world > 1:
+        dist.all_reduce(finite, op=dist.ReduceOp.MIN)
+    if not finite.item():
+        raise AdainError(f"the loss is not finite at iteration {iteration}: training diverged; {_kept(config)}")
+
+
+def _stop_unless_finite_weights(decoder: Decoder, iteration: int, config: TrainConfig) -> None:
+    for name, tensor in decoder.state_dict().items():
+        if not torch.isfinite(tensor).all():
+            problem = f"the decoder weight {name} is not finite at iteration {iteration}"
+            raise AdainError(f"{problem}: training diverged; {_kept(config)}")
+
+
+def _kept(config: TrainConfig) -> str:
+    """What is left to the user after a divergence, and what to try."""
+    path = config.run_dir / CHECKPOINT
+    if not path.is_file():
+        return f"no checkpoint was written; start again with a lower --lr than {config.lr:g}"
+    return f"{path} is kept as it was; continue with --resume {config.run_dir} --lr LOWER (now {config.lr:g})"
+
+
+def _truncate_log(path: Path, iteration: int) -> None:
+    """Drop the log lines past `iteration` (written after the checkpoint, before a crash), so that
+    the log of a resumed run reads as one run."""
+    if not path.is_file():
+        return
+    kept = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            logged = json.loads(line)["iteration"]
+        except (ValueError, TypeError, KeyError):  # a line cut short by the crash
+            continue
+        if logged <= iteration:
+            kept.append(line + "\n")
+    with atomic_path(path) as tmp:
+        tmp.write_text("".join(kept), encoding="utf-8")
+
+
 def _append_log(path: Path, record: LogRecord) -> None:
     with path.open("a", encoding="utf-8") as log:
         log.write(json.dumps(asdict(record)) + "\n")
@@ -399,6 +502,7 @@ def _save_all(
     leader: bool,
     callbacks: TrainCallbacks,
 ) -> None:
+    _stop_unless_finite_weights(decoder, iteration, config)  # on every rank, so that all stop together
     if not leader:
         return
     path = config.run_dir / CHECKPOINT

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from adain_cli.errors import AdainError
 
+RESIZE_MODES = ("shorter-side", "square")
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -26,6 +28,7 @@ class TrainConfig:
     content_weight: float = 1.0
     image_size: int = 512
     crop_size: int = 256
+    resize: str = "shorter-side"  # or "square": squash to image_size × image_size (the PyTorch port)
     seed: int = 0
     workers: int = 2
     save_every: int = 10_000
@@ -38,11 +41,16 @@ class TrainConfig:
 
     @classmethod
     def from_json(cls, text: str) -> TrainConfig:
+        """Raises ValueError (bad JSON) or TypeError (unknown or missing fields)."""
         raw = json.loads(text)
+        if not isinstance(raw, dict):
+            raise TypeError(f"expected a JSON object, got {type(raw).__name__}")
         paths = {"content_dir", "style_dir", "run_dir", "encoder", "init_decoder"}
         return cls(**{k: Path(v) if k in paths and v is not None else v for k, v in raw.items()})
 
     def check(self) -> None:
+        if self.resize not in RESIZE_MODES:
+            raise AdainError(f"--resize {self.resize!r} is not one of {', '.join(RESIZE_MODES)}")
         if self.crop_size > self.image_size:
             raise AdainError(f"--crop-size {self.crop_size} is larger than --image-size {self.image_size}")
         if self.crop_size < 16:

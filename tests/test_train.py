@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,8 +16,12 @@ import torch
 import torch.nn.functional as F
 from click.testing import CliRunner
 
+from adain_cli import train as train_module
+from adain_cli import weights
 from adain_cli.cli import cli
-from adain_cli.train import TrainConfig, learning_rate
+from adain_cli.errors import AdainError
+from adain_cli.train import ImageStream, Losses, Shard, TrainConfig, adain_losses, learning_rate
+from tests import test_weights as weights_tests
 from tests.conftest import as_tensor, make_image, run_module
 from tests.reference import (
     adaptive_instance_normalization,
@@ -286,3 +292,147 @@ def test_two_process_torchrun_on_cpu(weight_files, data, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert (run / "decoder.pth").is_file()
     assert [r["iteration"] for r in read_log(run)] == [1, 2, 3]  # rank 0 alone writes the log
+
+
+def test_sigterm_saves_a_checkpoint_and_exits_143(weight_files, data, tmp_path):
+    run = tmp_path / "run"
+    command = [sys.executable, "-m", "adain_cli", "train", *tiny_job(data, run), "--iterations", "100000",
+               "--save-every", "100000", "--encoder", str(weight_files[0]), "--quiet"]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None and not (run / "log.jsonl").exists():
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 143, stderr.decode()
+    assert stderr.decode().splitlines() == ["adain: interrupted by SIGTERM; finished outputs are kept"]
+    checkpoint = torch.load(run / "checkpoint.pth", weights_only=True)
+    assert checkpoint["iteration"] >= 1
+    assert not [p for p in run.rglob("*") if p.suffix == ".tmp"]
+
+
+def test_a_non_finite_loss_stops_keeping_the_last_good_checkpoint(weight_files, data, tmp_path, monkeypatch):
+    calls = []
+
+    def nan_on_the_third_call(*args, **kwargs):
+        losses = adain_losses(*args, **kwargs)
+        calls.append(1)
+        return Losses(losses.content, losses.style, losses.total * float("nan")) if len(calls) == 3 else losses
+
+    monkeypatch.setattr(train_module, "adain_losses", nan_on_the_third_call)
+    run = tmp_path / "run"
+    result = run_train(weight_files, *tiny_job(data, run), "--iterations", "6", "--save-every", "2")
+    assert result.exit_code == 1
+    (line,) = result.stderr.splitlines()
+    assert "not finite at iteration 3" in line and str(run / "checkpoint.pth") in line and "--resume" in line
+    checkpoint = torch.load(run / "checkpoint.pth", weights_only=True)
+    assert checkpoint["iteration"] == 2
+    assert all(torch.isfinite(tensor).all() for tensor in checkpoint["decoder"].values())
+    assert not (run / "decoder.pth").exists()
+    assert [r["iteration"] for r in read_log(run)] == [1, 2]
+
+
+def test_a_diverging_learning_rate_writes_no_nan_weights(weight_files, data, tmp_path):
+    run = tmp_path / "run"
+    result = run_train(weight_files, *tiny_job(data, run), "--iterations", "5", "--save-every", "100", "--lr", "1e30")
+    assert result.exit_code == 1
+    (line,) = result.stderr.splitlines()
+    assert "not finite at iteration" in line and "no checkpoint was written" in line
+    assert not (run / "decoder.pth").exists() and not (run / "checkpoint.pth").exists()
+
+
+def test_the_log_of_a_resumed_run_reads_as_one_run(weight_files, data, tmp_path):
+    run = tmp_path / "run"
+    first = run_train(weight_files, *tiny_job(data, run), "--iterations", "2", "--save-every", "2")
+    assert first.exit_code == 0, first.output
+    # As after a kill -9: iterations logged past the checkpoint, the last line cut short.
+    with (run / "log.jsonl").open("a") as log:
+        for iteration in (3, 4):
+            log.write(json.dumps({"iteration": iteration, "loss_content": 999.0, "loss_style": 999.0}) + "\n")
+        log.write('{"iteration": 5, "loss_con')
+    resumed = CliRunner().invoke(cli, ["train", "--resume", str(run), "--iterations", "4", "-q"])
+    assert resumed.exit_code == 0, resumed.output
+    records = read_log(run)
+    assert [r["iteration"] for r in records] == [1, 2, 3, 4]
+    assert all(r["loss_content"] != 999.0 for r in records)
+
+
+def test_a_folder_of_unreadable_images_is_one_line(weight_files, data, tmp_path):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "a.jpg").write_bytes(b"\xff\xd8 nope")
+    (broken / "b.png").write_bytes(b"")
+    for flags in (("--content-dir", broken, "--style-dir", data[1]), ("--content-dir", data[0], "--style-dir", broken)):
+        result = run_train(weight_files, *flags, "-o", tmp_path / "run", *TINY, "--iterations", "1", "--workers", "2")
+        assert result.exit_code == 1
+        (line,) = result.stderr.splitlines()
+        assert f"none of the 2 images in the {'content' if flags[1] == broken else 'style'} folder {broken}" in line
+        assert not (tmp_path / "run" / "checkpoint.pth").exists()
+
+
+def test_resume_refuses_a_foreign_or_damaged_checkpoint(weight_files, data, tmp_path):
+    run = tmp_path / "run"
+    result = run_train(weight_files, *tiny_job(data, run), "--iterations", "1")
+    assert result.exit_code == 0, result.output
+    good = torch.load(run / "checkpoint.pth", weights_only=True)
+    cases = {
+        "not an adain training checkpoint (no decoder, optimizer, iteration, rng, config)": torch.load(weight_files[1]),
+        "not an adain training checkpoint (no config)": {k: v for k, v in good.items() if k != "config"},
+        "its run settings cannot be read": {**good, "config": json.dumps({"colour": "blue"})},
+        "damaged checkpoint": {**good, "decoder": {}},
+        "cannot read the checkpoint": None,
+    }
+    for message, state in cases.items():
+        if state is None:
+            (run / "checkpoint.pth").write_bytes(b"PK\x03\x04 not a zip")
+        else:
+            torch.save(state, run / "checkpoint.pth")
+        result = CliRunner().invoke(cli, ["train", "--resume", str(run), "--iterations", "2", "-q"])
+        assert result.exit_code == 1, (message, result.output)
+        (line,) = result.stderr.splitlines()
+        assert message in line and str(run / "checkpoint.pth") in line, line
+
+
+def test_resize_square_squashes_and_shorter_side_keeps_the_aspect_ratio(tmp_path):
+    ramp = torch.linspace(0, 1, 64).expand(3, 32, 64)  # twice as wide as high, dark to bright
+    config = TrainConfig(tmp_path, tmp_path, tmp_path, tmp_path, image_size=32, crop_size=24)
+    for resize, spans_the_width in (("shorter-side", False), ("square", True)):
+        stream = ImageStream([tmp_path / "x.png"], replace(config, resize=resize), Shard(), 0)
+        crop = stream._crop(ramp, position=0)
+        assert crop.shape == (3, 24, 24)
+        span = float(crop.max() - crop.min())
+        assert span > 0.6 if spans_the_width else span < 0.4, (resize, span)
+    with pytest.raises(AdainError, match="--resize 'round'"):
+        replace(config, resize="round").check()
+
+
+def test_resize_is_a_run_setting(weight_files, data, tmp_path):
+    run = tmp_path / "run"
+    result = run_train(weight_files, *tiny_job(data, run), "--iterations", "1", "--resize", "square")
+    assert result.exit_code == 0, result.output
+    config = json.loads(torch.load(run / "checkpoint.pth", weights_only=True)["config"])
+    assert config["resize"] == "square"
+    result = CliRunner().invoke(cli, ["train", *tiny_job(data, tmp_path / "r2"), "--resize", "round"])
+    assert result.exit_code == 2
+
+
+# The local weights server of the download tests.
+weight_server = weights_tests.weight_server
+served_weights = weights_tests.served_weights
+
+
+def test_train_honours_offline_and_no_verify(served_weights, data, tmp_path, monkeypatch):
+    wrong_hash = replace(weights.REGISTRY["vgg_normalised"], sha256="0" * 64)
+    monkeypatch.setitem(weights.REGISTRY, "vgg_normalised", wrong_hash)
+    argv = ["train", *tiny_job(data, tmp_path / "run"), "--iterations", "1", "-q"]
+    monkeypatch.setenv("ADAIN_OFFLINE", "1")
+    result = CliRunner().invoke(cli, argv)
+    assert result.exit_code == 1 and "offline" in result.stderr and served_weights.requests == []
+    monkeypatch.delenv("ADAIN_OFFLINE")
+    result = CliRunner().invoke(cli, argv)
+    assert result.exit_code == 1 and "--no-verify" in result.stderr
+    monkeypatch.setenv("ADAIN_NO_VERIFY", "1")
+    result = CliRunner().invoke(cli, argv)
+    assert result.exit_code == 0, result.output
+    assert "warning" in result.stderr and (tmp_path / "run" / "decoder.pth").is_file()

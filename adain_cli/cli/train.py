@@ -72,6 +72,13 @@ def train_options(func: Callable) -> Callable:
     help="auto: bf16 (or fp16) autocast on CUDA, fp32 elsewhere.",
 )
 @click.option("--device", default=None, help="auto, cpu, cuda, cuda:N or mps (under torchrun: one GPU per rank).")
+@click.option(
+    "--resize",
+    type=click.Choice(["shorter-side", "square"]),
+    default=None,
+    help="Before the random crop: scale the shorter side to --image-size, keeping the aspect ratio (the Lua "
+    "original) [default], or squash to --image-size × --image-size (the PyTorch port).",
+)
 @CommonOptions.option("offline")
 @CommonOptions.option("no_verify")
 @click.option("--quiet", "-q", is_flag=True, help="No live display.")
@@ -84,6 +91,7 @@ def train_command(
     init_decoder: str | None,
     precision: str | None,
     device: str | None,
+    resize: str | None,
     offline: bool,
     no_verify: bool,
     quiet: bool,
@@ -102,18 +110,16 @@ def train_command(
     from dataclasses import replace
 
     from adain_cli.progress import TrainView
-    from adain_cli.train import CHECKPOINT, read_checkpoint, train
+    from adain_cli.train import CHECKPOINT, checkpoint_config, read_checkpoint, train
     from adain_cli.train_config import TrainConfig
 
     console = stderr_console()
     given = {k: v for k, v in overrides.items() if v is not None}
-    if precision is not None:
-        given["precision"] = precision
-    if device is not None:
-        given["device"] = device
+    for name, value in (("precision", precision), ("device", device), ("resize", resize)):
+        if value is not None:
+            given[name] = value
     if resume is not None:
-        config = TrainConfig.from_json(read_checkpoint(resume)["config"])
-        config = replace(config, run_dir=resume, **given)
+        config = replace(checkpoint_config(resume, read_checkpoint(resume)), run_dir=resume, **given)
     else:
         missing = [
             flag
