@@ -222,3 +222,20 @@ def test_atomic_writes_are_fsynced_before_the_rename_and_clean_up_on_errors(tmp_
         tmp.write_bytes(b"half")
         raise RuntimeError("boom")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.png"]
+
+
+def test_a_full_disk_when_the_manifest_is_written_is_one_line(run_adain, tmp_path, monkeypatch):
+    from adain_cli import runner
+    from tests.conftest import make_image
+
+    def full(job):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(runner, "write_manifest", full)
+    for index in range(2):
+        make_image(tmp_path / "in" / f"c{index}.png", 24, 16, seed=index)
+    style = make_image(tmp_path / "s.png", 16, 16)
+    result = run_adain("stylize", tmp_path / "in", "--style", style, "-o", tmp_path / "out", "--content-size", "0")
+    assert result.exit_code == 1 and result.stderr.count("\n") == 1
+    assert "cannot write the job manifest" in result.stderr and "No space left on device" in result.stderr
+    assert no_partial_files(tmp_path / "out")
