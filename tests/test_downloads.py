@@ -235,7 +235,9 @@ def test_a_full_disk_when_the_manifest_is_written_is_one_line(run_adain, tmp_pat
     for index in range(2):
         make_image(tmp_path / "in" / f"c{index}.png", 24, 16, seed=index)
     style = make_image(tmp_path / "s.png", 16, 16)
-    result = run_adain("stylize", tmp_path / "in", "--style", style, "-o", tmp_path / "out", "--content-size", "0")
+    result = run_adain(
+        "stylize", tmp_path / "in", "--style", style, "-o", tmp_path / "out", "--content-size", "0", "-q"
+    )
     assert result.exit_code == 1 and result.stderr.count("\n") == 1
     assert "cannot write the job manifest" in result.stderr and "No space left on device" in result.stderr
     assert no_partial_files(tmp_path / "out")
