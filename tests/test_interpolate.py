@@ -95,7 +95,7 @@ def test_weights_one_zero_equal_plain_stylize(run_adain, images, tmp_path):
 
 
 def test_space_and_comma_separated_weights_give_the_same_file(run_adain, images, tmp_path):
-    common = (images["content"], images["ink"], images["waves"])
+    common = (images["content"], images["ink"], images["waves"], "--content-size", "0", "--style-size", "0")
     assert run_adain("interpolate", *common, "--weights", ".3", ".7", "-o", tmp_path / "a").exit_code == 0
     assert run_adain("interpolate", *common, "--weights", ".3,.7", "-o", tmp_path / "b").exit_code == 0
     # Options first, positionals after the numbers, works too.
@@ -194,7 +194,8 @@ def test_a_folder_of_contents_gets_the_same_blend(run_adain, images, tmp_path):
     make_image(tmp_path / "more" / "a.png", 40, 40, seed=3)
     make_image(tmp_path / "more" / "b.png", 40, 48, seed=4)
     out = tmp_path / "out"
-    result = run_adain("interpolate", tmp_path / "more", images["ink"], images["waves"], "-o", out, "--grid-cell", "32")
+    result = run_adain("interpolate", tmp_path / "more", images["ink"], images["waves"], "-o", out, "--grid-cell", "32",
+                       "--content-size", "0", "--style-size", "0")  # fmt: skip
     assert result.exit_code == 0, result.output
     names = sorted(p.name for p in out.iterdir())
     assert len(names) == 4, names
@@ -215,7 +216,8 @@ def test_the_documented_example_works_as_typed(run_adain, images, monkeypatch, t
 
 
 def test_other_weights_write_another_file(run_adain, images, tmp_path):
-    common = (images["content"], images["ink"], images["waves"], "-o", tmp_path, "--content-size", "0")
+    size = ("--content-size", "0", "--style-size", "0")
+    common = (images["content"], images["ink"], images["waves"], "-o", tmp_path, *size)
     assert run_adain("interpolate", *common, "--weights", ".3", ".7").exit_code == 0
     assert run_adain("interpolate", *common, "--weights", ".7", ".3").exit_code == 0
     assert run_adain("interpolate", *common, "--weights", "1", "2").exit_code == 0

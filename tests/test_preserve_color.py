@@ -130,8 +130,9 @@ def test_encoder_calls_per_pair_and_names(run_adain, tmp_path, count_encodes):
         make_image(tmp_path / "s" / f"s{index}.png", 40, 40, seed=10 + index)
     out = tmp_path / "out"
     result = run_adain(
-        "preserve-color", tmp_path / "c", "--style", tmp_path / "s", "--alpha", "0", "1", "-o", out, "--grid-cell", "16"
-    )
+        "preserve-color", tmp_path / "c", "--style", tmp_path / "s", "--alpha", "0", "1", "-o", out,
+        "--grid-cell", "16", "--content-size", "0", "--style-size", "0",
+    )  # fmt: skip
     assert result.exit_code == 0, result.output
     # Each content once, each (content, style) pair's recoloured style once: 2 + 2×3, not per α.
     assert len(count_encodes) == 2 + 2 * 3
@@ -143,7 +144,8 @@ def test_preserve_color_on_interpolate(run_adain, pair, tmp_path):
     content_path, style_path = pair
     other = make_image(tmp_path / "other.png", 40, 40, seed=9)
     result = run_adain(
-        "interpolate", content_path, style_path, other, "--preserve-color", "luminance", "-o", tmp_path / "out"
-    )
+        "interpolate", content_path, style_path, other, "--preserve-color", "luminance", "-o", tmp_path / "out",
+        "--content-size", "0", "--style-size", "0",
+    )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert (tmp_path / "out" / "room_interpolated_glow-other_luminance.png").is_file()
