@@ -114,7 +114,7 @@ class ClipRunner:
         """Every output's picture of one frame, and the time it took."""
         started, color = time.perf_counter(), self.job.color
         feat = stabilize(self.stylizer.encode(color.encoder_input(frame.rgb) if color else frame.rgb))
-        content = Content(source, LoadedImage(frame.rgb, frame.alpha), feat, ops.mean_std(feat))
+        content = Content(source, LoadedImage(frame.rgb, frame.transparency), feat, ops.mean_std(feat))
         blends = Blends(self.stylizer, feat, target=lambda col: self.job.looks[col].target(content, styles),
                         size=tuple(frame.rgb.shape[1:]), batch_size=self.batch_size)  # fmt: skip
         results: list[Tensor] = []
@@ -134,8 +134,8 @@ class ClipRunner:
         item.first = result if item.first is None else item.first
         item.seconds += seconds
         pixels = images.to_uint8(result)
-        alpha = None if frame.alpha is None else images.to_uint8(frame.alpha)[:, :, 0]
+        transparency = None if frame.transparency is None else images.to_uint8(frame.transparency)[:, :, 0]
         try:
-            item.writer.write(pixels, alpha)
+            item.writer.write(pixels, transparency)
         except ImageError as error:
             item.failed = str(error)

@@ -51,12 +51,12 @@ _SRGB = ImageCms.createProfile("sRGB")
 class LoadedImage:
     """An image as the model takes it: RGB in [0, 1], shaped (3, H, W), float32.
 
-    `alpha` is the (1, H, W) transparency, when the file had one; `notes` says what was done to
+    `transparency` is the (1, H, W) alpha channel, when the file had one; `notes` says what was done to
     get here that a user may want to know (first frame of an animation, colour profile converted).
     """
 
     rgb: Tensor
-    alpha: Tensor | None = None
+    transparency: Tensor | None = None
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -232,22 +232,22 @@ def load(path: Path, shorter_side: int, *, crop: bool = False, max_pixels: int =
     check_size(path, original, size if not crop else (min(size),) * 2, max_pixels=max_pixels)
     loaded = _converted(path, image, size, notes=notes)
     if crop:
-        alpha = None if loaded.alpha is None else center_square(loaded.alpha)
-        return LoadedImage(center_square(loaded.rgb).contiguous(), alpha, notes)
+        transparency = None if loaded.transparency is None else center_square(loaded.transparency)
+        return LoadedImage(center_square(loaded.rgb).contiguous(), transparency, notes)
     return loaded
 
 
 def _converted(path: Path, image: Image.Image, size: tuple[int, int], *, notes: list[str]) -> LoadedImage:
     """An opened image as tensors at `size` (height, width)."""
     try:
-        rgb, alpha = _planes(image, notes)
+        rgb, transparency = _planes(image, notes)
         rgb_tensor = _as_tensor(_resized_plane(rgb, size))
-        alpha_tensor = None if alpha is None else _as_tensor(_resized_plane(alpha, size))
+        transparency_tensor = None if transparency is None else _as_tensor(_resized_plane(transparency, size))
     except (OSError, ValueError) as error:
         raise ImageError(f"{path}: cannot convert {image.mode} pixels ({error})") from None
     except MemoryError:
         raise ImageError(f"{path}: not enough memory for {size[1]}×{size[0]} pixels") from None
-    return LoadedImage(rgb_tensor, alpha_tensor, notes)
+    return LoadedImage(rgb_tensor, transparency_tensor, notes)
 
 
 def load_mask(path: Path, size: tuple[int, int], max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[Tensor, list[str]]:
@@ -258,8 +258,8 @@ def load_mask(path: Path, size: tuple[int, int], max_pixels: int = DEFAULT_MAX_P
     """
     loaded = read_image(path, max_pixels)
     notes = [f"mask {path}: {note}" for note in loaded.notes]
-    if loaded.alpha is not None and bool((loaded.alpha < 1.0).any()):
-        mask = loaded.alpha
+    if loaded.transparency is not None and bool((loaded.transparency < 1.0).any()):
+        mask = loaded.transparency
     else:
         weights = torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1)
         mask = (loaded.rgb * weights).sum(dim=0, keepdim=True)
@@ -280,10 +280,10 @@ def to_uint8(image: Tensor) -> np.ndarray:
     return scaled.to(torch.uint8).permute(1, 2, 0).cpu().numpy()
 
 
-def to_pil(image: Tensor, alpha: Tensor | None = None) -> Image.Image:
+def to_pil(image: Tensor, transparency: Tensor | None = None) -> Image.Image:
     """A PIL image of a (3, H, W) tensor, RGBA when an alpha channel is given."""
-    if alpha is not None:
-        return Image.fromarray(to_uint8(torch.cat([image.float().cpu(), alpha.float().cpu()])), "RGBA")
+    if transparency is not None:
+        return Image.fromarray(to_uint8(torch.cat([image.float().cpu(), transparency.float().cpu()])), "RGBA")
     return Image.fromarray(to_uint8(image), "RGB")
 
 
@@ -339,9 +339,9 @@ def written_by_adain(path: Path) -> bool:
         return False
 
 
-def save_image(image: Tensor, path: Path, *, quality: int = 95, alpha: Tensor | None = None) -> Image.Image:
+def save_image(image: Tensor, path: Path, *, quality: int = 95, transparency: Tensor | None = None) -> Image.Image:
     """Clamp, round and save a (3, H, W) tensor atomically; returns the saved PIL image."""
-    pil = to_pil(image, alpha)
+    pil = to_pil(image, transparency)
     save_pil(pil, path, quality)
     return pil
 

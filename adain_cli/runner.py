@@ -282,7 +282,7 @@ class _ContentRunner:
         if not todo:
             return
         ext = todo[0].path.suffix.lstrip(".")
-        if loaded.alpha is not None and ext not in images.FORMATS_WITH_ALPHA:
+        if loaded.transparency is not None and ext not in images.FORMATS_WITH_ALPHA:
             self.reporter.note(f"{source.path}: transparency composited on white ({ext} has no alpha)")
         try:
             self._write_companions(source, loaded)
@@ -375,7 +375,7 @@ class _ContentRunner:
                 self._fail(row, [output], output.path, message)
                 continue
             if len(pictures) == 1:
-                future = self.saver.submit(self._save, pictures[0], output.path, loaded.alpha)
+                future = self.saver.submit(self._save, pictures[0], output.path, loaded.transparency)
             else:
                 shape = self.job.sheet or (1, len(pictures))
                 future = self.saver.submit(self._save_sheet, pictures, output.path, shape)
@@ -384,9 +384,9 @@ class _ContentRunner:
         for note in content.notes:  # what the looks found while making their targets
             self.reporter.note(note)
 
-    def _save(self, result: Tensor, path: Path, alpha: Tensor | None) -> tuple[Image.Image, float]:
+    def _save(self, result: Tensor, path: Path, transparency: Tensor | None) -> tuple[Image.Image, float]:
         started = time.perf_counter()
-        saved = images.save_image(result, path, quality=self.job.images.quality, alpha=alpha)
+        saved = images.save_image(result, path, quality=self.job.images.quality, transparency=transparency)
         return thumbnail(saved, self.job.grid_cell) if self.grids else saved, time.perf_counter() - started
 
     def _save_sheet(self, results: Sequence[Tensor], path: Path, shape: tuple[int, int]) -> tuple[Image.Image, float]:

@@ -139,7 +139,7 @@ class Frame:
 
     index: int
     rgb: Tensor
-    alpha: Tensor | None = None
+    transparency: Tensor | None = None
 
 
 def _background(produce: Callable[[Callable[[Any], bool]], None], maxsize: int = QUEUE_FRAMES) -> Iterator[Any]:
@@ -248,7 +248,7 @@ class ClipWriter:
     """Writes frames to `path` in the background, as a clip like `source` (frame rate or durations, loop,
     rotation, audio); nothing appears at `path` unless every frame was written and the file closed.
 
-    Use as a context manager; `write(rgb, alpha)` takes (H, W, 3) and (H, W) uint8 arrays.
+    Use as a context manager; `write(rgb, transparency)` takes (H, W, 3) and (H, W) uint8 arrays.
     """
 
     def __init__(self, path: Path, source: ClipInfo) -> None:
@@ -272,11 +272,11 @@ class ClipWriter:
         self._thread.start()
         return self
 
-    def write(self, rgb: np.ndarray, alpha: np.ndarray | None = None) -> None:
+    def write(self, rgb: np.ndarray, transparency: np.ndarray | None = None) -> None:
         while True:
             self._raise_if_failed()
             with contextlib.suppress(queue.Full):
-                self._frames.put((rgb, alpha), timeout=0.1)
+                self._frames.put((rgb, transparency), timeout=0.1)
                 return
 
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, traceback: Any) -> None:
@@ -354,8 +354,8 @@ class ClipWriter:
 
     def _encode_animation(self, tmp: Path) -> None:
         # Pillow writes an animation in one call, so its frames are held until the end (animations are short).
-        frames = [Image.fromarray(rgb) if alpha is None else Image.fromarray(np.dstack([rgb, alpha]), "RGBA")
-                  for rgb, alpha in self._incoming()]  # fmt: skip
+        frames = [Image.fromarray(rgb) if mask is None else Image.fromarray(np.dstack([rgb, mask]), "RGBA")
+                  for rgb, mask in self._incoming()]  # fmt: skip
         if not frames:
             raise ImageError(f"{self.path}: no frames to write")
         frame_ms = round(1000 / self.source.fps) if self.source.fps else 100

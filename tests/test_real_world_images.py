@@ -168,9 +168,9 @@ def test_gray16_keeps_its_gradient(tmp_path):
 
 def test_alpha_is_read(tmp_path):
     zoo = build_zoo(tmp_path / "in")
-    assert read_image(zoo["la"]).alpha[0, 0, 0].item() == pytest.approx(200 / 255)
-    assert read_image(zoo["rgba"]).alpha is not None
-    assert read_image(zoo["palette"]).alpha is None
+    assert read_image(zoo["la"]).transparency[0, 0, 0].item() == pytest.approx(200 / 255)
+    assert read_image(zoo["rgba"]).transparency is not None
+    assert read_image(zoo["palette"]).transparency is None
 
 
 def test_icc_profile_is_converted(tmp_path):
