@@ -1,0 +1,137 @@
+"""Training data: an endless, seeded stream of random crops, sharded across torchrun ranks.
+
+The stream is a pure function of (seed, rank, position): each epoch is a seeded permutation, each rank
+takes every world-size-th element of it (its own shard), and each crop is seeded by its position. So a
+run resumed from a checkpoint at iteration k sees exactly the batches the uninterrupted run saw,
+whatever the number of loader processes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset
+
+from adain_cli import images
+from adain_cli.errors import AdainError, ImageError
+from adain_cli.train_config import TrainConfig
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Which slice of the data this process draws from."""
+
+    rank: int = 0
+    world: int = 1
+
+
+class ImageStream(Dataset):
+    """Position p → a random crop of image number permutation_epoch[rank + world · (p mod m)].
+
+    Unreadable images are skipped (the next one in the stream is used) and counted.
+    """
+
+    def __init__(self, paths: list[Path], config: TrainConfig, shard: Shard, stream: int) -> None:
+        self.paths, self.config, self.shard, self.stream = paths, config, shard, stream
+        self.per_epoch = len(range(shard.rank, len(paths), shard.world))
+        if self.per_epoch == 0:
+            raise AdainError(f"{len(paths)} images cannot be shared by {shard.world} processes")
+        self._epoch, self._order = -1, np.arange(0)
+
+    def index(self, position: int) -> int:
+        epoch, offset = divmod(position, self.per_epoch)
+        if epoch != self._epoch:
+            rng = np.random.default_rng([self.config.seed, self.stream, epoch])
+            self._epoch, self._order = epoch, rng.permutation(len(self.paths))
+        return int(self._order[self.shard.rank + self.shard.world * offset])
+
+    def __len__(self) -> int:  # the stream is endless; DataLoader only needs a length for its sampler
+        return 2**62
+
+    def __getitem__(self, position: int) -> tuple[Tensor, int]:
+        for skipped in range(len(self.paths)):
+            path = self.paths[self.index(position + skipped)]
+            try:
+                return self._crop(images.read_image(path).rgb, position + skipped), skipped
+            except ImageError:
+                continue
+        raise AdainError(f"no readable image among {len(self.paths)} files")
+
+    def _crop(self, image: Tensor, position: int) -> Tensor:
+        size = training_size(*image.shape[1:], self.config)
+        image = images.resize(image, size)
+        crop = self.config.crop_size
+        rng = np.random.default_rng([self.config.seed, self.stream, self.shard.rank, position])
+        top = int(rng.integers(0, size[0] - crop + 1))
+        left = int(rng.integers(0, size[1] - crop + 1))
+        return image[:, top : top + crop, left : left + crop].contiguous()
+
+
+def training_size(height: int, width: int, config: TrainConfig) -> tuple[int, int]:
+    """The (height, width) an image is resized to before its random crop."""
+    if config.resize == "square":  # the PyTorch port: squashed, aspect ratio not kept
+        return config.image_size, config.image_size
+    return images.resized_size(height, width, config.image_size)  # the Lua original: shorter side
+
+
+class Positions(torch.utils.data.Sampler[int]):
+    """Positions start, start + 1, … for `count` samples."""
+
+    def __init__(self, start: int, count: int) -> None:
+        self.start, self.count = start, count
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(range(self.start, self.start + self.count))
+
+    def __len__(self) -> int:
+        return self.count
+
+
+def find_training_images(folder: Path, what: str) -> list[Path]:
+    if not folder.is_dir():
+        raise AdainError(f"{what} folder {folder} does not exist")
+    paths = [source.path for source in images.discover([folder], recursive=True)]
+    if not paths:
+        raise AdainError(f"no images found in the {what} folder {folder}")
+    _require_a_readable_image(paths, what, folder)
+    return paths
+
+
+def _require_a_readable_image(paths: list[Path], what: str, folder: Path) -> None:
+    """Fail up front, by folder, when no image can be read (rather than later inside a loader worker)."""
+    first_error = None
+    for path in paths:
+        try:
+            images.read_image(path)
+            return
+        except ImageError as error:
+            first_error = first_error or error
+    raise AdainError(
+        f"none of the {len(paths)} images in the {what} folder {folder} can be read (first: {first_error}); "
+        "add readable images"
+    )
+
+
+def batches(
+    dataset: ImageStream, start_iteration: int, iterations: int, config: TrainConfig, pin: bool
+) -> Iterator[tuple[Tensor, int]]:
+    """(batch, skipped) for iterations start_iteration … iterations − 1."""
+    remaining = iterations - start_iteration
+    if remaining <= 0:
+        return iter(())
+    sampler = Positions(start_iteration * config.batch_size, remaining * config.batch_size)
+    loader = DataLoader(
+        dataset,
+        batch_size=config.batch_size,
+        sampler=sampler,
+        num_workers=config.workers,
+        pin_memory=pin,
+        persistent_workers=False,
+        prefetch_factor=4 if config.workers else None,
+    )
+    return ((batch, int(skipped.sum())) for batch, skipped in loader)
