@@ -36,6 +36,13 @@ def fsync_folder(folder: Path) -> None:
             os.close(descriptor)
 
 
+def ensure_writable_folder(folder: Path) -> None:
+    """Create `folder` if needed and check that a file can be made in it (raises OSError if not)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryFile(dir=folder):
+        pass
+
+
 @contextlib.contextmanager
 def atomic_path(path: Path, *, suffix: str = ".tmp") -> Iterator[Path]:
     """Yield a temporary path beside `path`; when the block succeeds, fsync it, give it the umask's mode

@@ -359,9 +359,6 @@ class Source:
     label: str = ""
 
 
-VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi"})
-
-
 def is_image_name(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_EXTENSIONS
 
@@ -384,6 +381,12 @@ def _walk(root: Path, recursive: bool, extensions: frozenset[str]) -> Iterator[P
                 yield candidate
 
 
+def _video_extensions() -> frozenset[str]:
+    from adain_cli.video import VIDEO_FORMATS  # video.py builds on this module, so it is imported late
+
+    return frozenset(VIDEO_FORMATS)
+
+
 def discover(
     inputs: Iterable[Path], recursive: bool = False, mirror: bool = True, *, videos: bool = False
 ) -> list[Source]:
@@ -399,7 +402,7 @@ def discover(
     seen: set[Path] = set()
     for given in inputs:
         if given.is_dir():
-            extensions = IMAGE_EXTENSIONS | VIDEO_EXTENSIONS if videos else IMAGE_EXTENSIONS
+            extensions = IMAGE_EXTENSIONS | _video_extensions() if videos else IMAGE_EXTENSIONS
             pairs = [(path, path.parent.relative_to(given)) for path in _walk(given, recursive, extensions)]
         else:
             pairs = [(given, Path())]

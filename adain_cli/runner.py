@@ -5,7 +5,6 @@ fill one grid per α, and report progress through a callback."""
 from __future__ import annotations
 
 import contextlib
-import tempfile
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
@@ -21,6 +20,7 @@ from adain_cli import images, ops
 from adain_cli.clips import ClipRunner, load_clip
 from adain_cli.device import auto_batch_size
 from adain_cli.errors import AdainError, ImageError
+from adain_cli.files import ensure_writable_folder
 from adain_cli.grid import GridCanvas, Labels, thumbnail
 from adain_cli.images import LoadedImage, Source
 from adain_cli.job import Job, Output, write_manifest
@@ -155,9 +155,7 @@ def _write_manifest(job: Job) -> None:
 def _check_output_dir(folder: Path) -> None:
     """Fail once, clearly, when the output folder cannot be made or written (not once per image)."""
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
+        ensure_writable_folder(folder)
     except OSError as error:
         raise AdainError(f"cannot write to the output folder {folder}: {error.strerror or error}") from None
 

@@ -14,7 +14,6 @@ import os
 import pickle
 import re
 import socket
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -26,7 +25,7 @@ import torch
 from torch import Tensor
 
 from adain_cli.errors import WeightsError
-from adain_cli.files import atomic_path
+from adain_cli.files import atomic_path, ensure_writable_folder
 from adain_cli.model import Decoder, Encoder, load_public_state_dict
 
 RELEASE_URL = "https://github.com/naoto0804/pytorch-AdaIN/releases/download/v0.0.0"
@@ -103,9 +102,7 @@ def prepare_cache() -> Path:
     """The cache folder, created if needed and checked to be writable: one line naming it if not."""
     folder = cache_dir()
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
+        ensure_writable_folder(folder)
     except FileExistsError:
         raise WeightsError(f"the cache folder {folder} is a file; set ADAIN_HOME to a folder") from None
     except OSError as error:

@@ -161,7 +161,7 @@ def test_a_bad_cache_folder_is_one_line(tmp_path, monkeypatch, problem):
         def refuse(*args, **kwargs):  # chmod cannot stop root, who runs these tests in CI
             raise PermissionError(errno.EACCES, "Permission denied")
 
-        monkeypatch.setattr(weights.tempfile, "TemporaryFile", refuse)
+        monkeypatch.setattr(files.tempfile, "TemporaryFile", refuse)
     monkeypatch.setenv("ADAIN_HOME", str(home))
     result = CliRunner().invoke(cli, ["weights", "download", "decoder"])
     assert result.exit_code == 1 and result.stderr.count("\n") == 1
