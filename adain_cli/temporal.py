@@ -27,7 +27,7 @@ class Stabilizer:
     resets the average.
     """
 
-    def __init__(self, strength: float = 0.8, *, motion: float = 1.0, cut: float = 0.5) -> None:
+    def __init__(self, strength: float = 0.8, *, motion: float = 0.6, cut: float = 0.5) -> None:
         if not 0.0 <= strength < 1.0:
             raise ValueError(f"strength must be in [0, 1), got {strength}")
         self.strength, self.motion, self.cut = strength, motion, cut
