@@ -104,6 +104,7 @@ def cli() -> None:
     adain interpolate c.jpg s1.jpg s2.jpg --weights .3 .7 -o out/
     adain spatial me.jpg --mask person.png --style fg.jpg --style bg.jpg -o out/
     adain preserve-color photos/ --style ink.jpg --method luminance -o out/
+    adain stylize clip.mp4 --style ink.jpg -o out/
 
     The pretrained weights download on first use into $ADAIN_HOME (else
     $XDG_CACHE_HOME/adain, else ~/.cache/adain); see `adain weights --help`.

@@ -49,10 +49,11 @@ def _stylize_every_pair(
 def stylize(
     content: tuple[Path, ...], styles: tuple[Path, ...], alphas: tuple[float, ...], color: str | None, **kwargs: Any
 ) -> None:
-    """Stylize every CONTENT image (file or folder) with every --style, at every α.
+    """Stylize every CONTENT (image, video or animation; file or folder) with every --style, at every α.
 
     \b
     adain stylize photos/ --style starry.jpg --alpha 0.5 -o out/
+    adain stylize clip.mp4 --style ink.jpg -o out/ --frames 48      # a video: sound kept, stabilised
     find photos -name '*.jpg' -print0 | adain stylize --files-from - -0 --style ink.jpg -o out/
 
     Writes OUTPUT/{content}_stylized_{style}.{ext} (with _alpha{α} when several α are asked for)
