@@ -47,6 +47,7 @@ def test_spans_start_on_the_pooling_grid():
         TilePlan(60)
 
 
+@pytest.mark.slow
 def test_tile_option_and_memory_budget_give_the_untiled_result(run_adain, tmp_path):
     make_image(tmp_path / "c.png", 240, 176, seed=1)
     make_image(tmp_path / "s.png", 64, 64, seed=2)
@@ -150,6 +151,7 @@ def test_bad_shards_are_usage_errors(run_adain, tmp_path):
         assert result.exit_code == 2 and "K/N" in result.stderr
 
 
+@pytest.mark.slow
 def test_torchrun_two_ranks_equal_one_run(weight_files, tmp_path):
     contents, styles = job_folder(tmp_path)
     done = run_module(*stylize_args(contents, styles, tmp_path / "one", weight_files))

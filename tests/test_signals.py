@@ -50,6 +50,7 @@ def test_an_ignored_signal_stays_ignored_and_repeats_do_not_cut_cleanup_short(mo
     assert cleaned
 
 
+@pytest.mark.slow
 def test_sigterm_and_sighup_stop_stylize_cleanly(tmp_path, weight_files):
     for index in range(40):
         make_image(tmp_path / "in" / f"c{index:02d}.png", 64, 64, seed=index)

@@ -273,6 +273,7 @@ def test_ctrl_c_saves_a_checkpoint(weight_files, data, tmp_path):
     assert not [p for p in run.iterdir() if p.suffix == ".tmp"]
 
 
+@pytest.mark.slow
 def test_two_process_torchrun_on_cpu(weight_files, data, tmp_path):
     run = tmp_path / "run"
     args = (
