@@ -11,3 +11,7 @@ class ImageError(AdainError):
 
 class WeightsError(AdainError):
     """A checkpoint that is missing, unreadable, or of the wrong layout."""
+
+
+class UsageError(AdainError):
+    """A value the user gave that cannot mean anything (a missing path, an unknown name): exit 2."""

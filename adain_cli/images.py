@@ -9,9 +9,12 @@ from __future__ import annotations
 import io
 import math
 import os
+import re
+import threading
+import warnings
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -65,26 +68,51 @@ class LoadedImage:
         return int(self.rgb.shape[1]), int(self.rgb.shape[2])
 
 
+# warnings.catch_warnings swaps the process's filter list; our own threads take turns with it, so it is
+# always put back as it was.
+_PILLOW_WARNINGS = threading.Lock()
+
+
+def open_header(path: Path) -> Image.Image:
+    """`Image.open` (the header only), with Pillow's decompression-bomb warning silenced here alone: adain checks
+    its own limit from the header. Pillow's global limit is left as it is; over twice that, Pillow refuses."""
+    with _PILLOW_WARNINGS, warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        return Image.open(path)
+
+
+def _over_limit(path: Path, pixels: int, max_pixels: int, size: str = "") -> ImageError:
+    return ImageError(f"{path}: {size}{pixels:,} pixels, over the limit of {max_pixels:,} (raise it with --max-pixels)")
+
+
+def _pillow_refused(path: Path, error: Image.DecompressionBombError, max_pixels: int) -> ImageError:
+    """Pillow refuses a file over twice its own limit before adain sees the header: say which limit it was."""
+    found = re.search(r"\((\d+) pixels\)", str(error))
+    pixels = int(found.group(1)) if found else 0
+    if pixels > max_pixels:
+        return _over_limit(path, pixels, max_pixels)
+    limit = 2 * (Image.MAX_IMAGE_PIXELS or 0)
+    return ImageError(f"{path}: {pixels:,} pixels, over Pillow's own limit of {limit:,} (twice "
+                      "PIL.Image.MAX_IMAGE_PIXELS, which the adain library leaves as the program set it)")  # fmt: skip
+
+
 def _open(path: Path, max_pixels: int) -> Image.Image:
     if not path.is_file():
         raise ImageError(f"{path}: no such file")
     if path.stat().st_size == 0:
         raise ImageError(f"{path}: empty file")
     try:
-        image = Image.open(path)
+        image = open_header(path)
         width, height = image.size
         if width * height > max_pixels:
-            raise ImageError(
-                f"{path}: {width}×{height} is {width * height:,} pixels, over the limit of {max_pixels:,} "
-                "(raise it with --max-pixels)"
-            )
+            raise _over_limit(path, width * height, max_pixels, f"{width}×{height} is ")
         image.load()
     except ImageError:
         raise
     except UnidentifiedImageError:
         raise ImageError(f"{path}: not an image file (or a format Pillow cannot read)") from None
-    except Image.DecompressionBombError:
-        raise ImageError(f"{path}: too many pixels for Pillow's decompression-bomb limit") from None
+    except Image.DecompressionBombError as error:
+        raise _pillow_refused(path, error, max_pixels) from None
     except MemoryError:
         raise ImageError(f"{path}: not enough memory to decode it") from None
     except Exception as error:
@@ -131,9 +159,6 @@ def _planes(image: Image.Image, notes: list[str]) -> tuple[Plane, Plane | None]:
 
 def _open_upright(path: Path, max_pixels: int) -> tuple[Image.Image, list[str]]:
     """The file's (first) frame with its EXIF orientation applied, and notes on what was done."""
-    # Our --max-pixels, checked in _open from the header before any pixel is decoded, replaces Pillow's
-    # own bomb check (whose warning would otherwise escape from the loader threads).
-    Image.MAX_IMAGE_PIXELS = None
     image = _open(path, max_pixels)
     notes: list[str] = []
     if getattr(image, "n_frames", 1) > 1:
@@ -200,10 +225,11 @@ def resize(image: Tensor, size: tuple[int, int]) -> Tensor:
 
 
 def center_square(image: Tensor) -> Tensor:
-    """The largest centred square of a (C, H, W) tensor."""
+    """The largest centred square of a (C, H, W) tensor, placed as torchvision's `CenterCrop` places it: the
+    offset is half the excess rounded half to even (an excess of 3 starts at 2), as the reference crops."""
     height, width = image.shape[1:]
     side = min(height, width)
-    top, left = (height - side) // 2, (width - side) // 2
+    top, left = round((height - side) / 2), round((width - side) / 2)
     return image[:, top : top + side, left : left + side]
 
 
@@ -352,11 +378,13 @@ def save_image(image: Tensor, path: Path, *, quality: int = 95, transparency: Te
 
 @dataclass(frozen=True)
 class Source:
-    """An input image: where it is, the folder it mirrors to under OUT, and its name in outputs."""
+    """An input: where it is, the folder it mirrors to under OUT, its name in outputs, and whether it is a clip
+    (a video or an animated image; decided once, when it is found)."""
 
     path: Path
     rel_dir: Path = Path()
     label: str = ""
+    clip: bool = False
 
 
 def is_image_name(path: Path) -> bool:
@@ -410,8 +438,14 @@ def discover(
             key = path.resolve()
             if key not in seen:
                 seen.add(key)
-                found.append(Source(path, rel_dir if mirror else Path()))
+                found.append(Source(path, rel_dir if mirror else Path(), clip=videos and _is_clip(path)))
     return with_unique_labels(found)
+
+
+def _is_clip(path: Path) -> bool:
+    from adain_cli.video import is_clip
+
+    return is_clip(path)
 
 
 def safe_stem(path: Path) -> str:
@@ -445,5 +479,5 @@ def with_unique_labels(sources: list[Source]) -> list[Source]:
         while (source.rel_dir, candidate.casefold()) in used:
             candidate, number = f"{label}-{number}", number + 1
         used.add((source.rel_dir, candidate.casefold()))
-        labelled.append(Source(source.path, source.rel_dir, candidate))
+        labelled.append(replace(source, label=candidate))
     return labelled

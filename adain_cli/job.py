@@ -21,7 +21,6 @@ from adain_cli.grid import Labels
 from adain_cli.images import Source
 from adain_cli.looks import ColorMethod, Look
 from adain_cli.report import Record, Status
-from adain_cli.video import is_clip
 
 MANIFEST_GLOB = ".adain-job-*.json"
 
@@ -108,7 +107,7 @@ class Job:
         return self.output_dir / content.rel_dir / f"{content.label}_{name}.{self._ext(content)}"
 
     def _ext(self, content: Source) -> str:
-        if is_clip(content.path):
+        if content.clip:
             return self.video.ext or content.path.suffix.lower().lstrip(".")
         return images.output_ext(self.images.ext, content.path)
 

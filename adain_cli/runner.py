@@ -28,7 +28,7 @@ from adain_cli.looks import ColorMethod, Content, StyleLookup
 from adain_cli.ops import Stats
 from adain_cli.report import Event, ProgressFn, Reporter, Summary
 from adain_cli.stylizer import Blends, Render, Stylizer
-from adain_cli.video import ClipInfo, is_clip
+from adain_cli.video import ClipInfo
 
 
 def _chunks(items: Sequence, size: int) -> Iterator[Sequence]:
@@ -123,7 +123,7 @@ def run_job(stylizer: Stylizer, job: Job, progress: ProgressFn = lambda event: N
     try:
 
         def load(source: Source) -> LoadedImage | ClipInfo:
-            if is_clip(source.path):
+            if source.clip:
                 return load_clip(source)
             return images.load(
                 source.path, job.images.content_size, crop=job.images.crop, max_pixels=job.images.max_pixels
@@ -264,7 +264,7 @@ class _ContentRunner:
 
     def run(self, row: int, source: Source, future: Future, outputs: list[Output]) -> None:
         outputs = [o for o in outputs if not any(col in self.dropped for col, _ in o.renders)]
-        if is_clip(source.path):
+        if source.clip:
             self._run_clip(row, source, future, outputs)
             return
         try:

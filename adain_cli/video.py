@@ -10,7 +10,6 @@ network never waits on the codec. Outputs are written to a temporary name and re
 from __future__ import annotations
 
 import contextlib
-import functools
 import queue
 import threading
 from collections.abc import Callable, Iterator
@@ -27,7 +26,7 @@ from torch import Tensor
 from adain_cli import __version__
 from adain_cli.errors import ImageError
 from adain_cli.files import atomic_path
-from adain_cli.images import written_by_exif
+from adain_cli.images import open_header, written_by_exif
 
 VIDEO_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi"}
 ANIMATION_FORMATS = {".gif": "GIF", ".webp": "WEBP", ".png": "PNG", ".apng": "PNG"}
@@ -54,17 +53,20 @@ def written_by_adain(path: Path) -> bool:
         return False
 
 
-@functools.lru_cache(maxsize=4096)
 def is_clip(path: Path) -> bool:
-    """A video file, or an image file with more than one frame (an animated GIF, WebP or PNG)."""
+    """A video file, or an image file with more than one frame (an animated GIF, WebP or PNG).
+
+    Reads the header only (`is_animated` stops at the second frame). A file that cannot be opened, or one over
+    Pillow's pixel limit, is not a clip: loading it as an image reports why, by name.
+    """
     if is_video_name(path):
         return True
     if path.suffix.lower() not in ANIMATION_FORMATS:
         return False
     try:
-        with Image.open(path) as image:
-            return getattr(image, "n_frames", 1) > 1
-    except (OSError, ValueError, SyntaxError):
+        with open_header(path) as image:
+            return bool(getattr(image, "is_animated", False))
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
         return False
 
 

@@ -27,75 +27,14 @@ from torch import Tensor
 from adain_cli.errors import WeightsError
 from adain_cli.files import atomic_path, ensure_writable_folder
 from adain_cli.model import Decoder, Encoder, load_public_state_dict
-
-RELEASE_URL = "https://github.com/naoto0804/pytorch-AdaIN/releases/download/v0.0.0"
-
-
-@dataclass(frozen=True)
-class WeightSpec:
-    """A registered checkpoint: its file name in the cache, where it comes from, what it must hash to."""
-
-    name: str
-    filename: str
-    sha256: str
-    approx_mb: int
-    role: str  # "encoder" or "decoder"
-
-    @property
-    def url(self) -> str:
-        return f"{os.environ.get('ADAIN_WEIGHTS_MIRROR', RELEASE_URL).rstrip('/')}/{self.filename}"
-
-
-REGISTRY: dict[str, WeightSpec] = {
-    spec.name: spec
-    for spec in (
-        WeightSpec(
-            "vgg_normalised",
-            "vgg_normalised.pth",
-            "804ca2835ecf7539f0cd2a7ac3c18ce81e6f8468969ae7117ac0c148d286bb4a",
-            80,
-            "encoder",
-        ),
-        WeightSpec(
-            "decoder",
-            "decoder.pth",
-            "379ca41d59f3a37eed3599bbbc2560c19da5c458870a5ffd3a9dd41aa88f9472",
-            14,
-            "decoder",
-        ),
-    )
-}
-
-
-def cache_dir() -> Path:
-    """$ADAIN_HOME, else $XDG_CACHE_HOME/adain, else ~/.cache/adain."""
-    if os.environ.get("ADAIN_HOME"):
-        return Path(os.environ["ADAIN_HOME"]).expanduser()
-    if os.environ.get("XDG_CACHE_HOME"):
-        return Path(os.environ["XDG_CACHE_HOME"]).expanduser() / "adain"
-    return Path.home() / ".cache" / "adain"
-
-
-def cached_path(spec: WeightSpec) -> Path:
-    return cache_dir() / spec.filename
-
-
-def lookup(name_or_path: str) -> WeightSpec | None:
-    """The registered spec for a name (or its file name), or None for a path."""
-    key = name_or_path.removesuffix(".pth")
-    return REGISTRY.get(key) if not any(sep in name_or_path for sep in "/\\") else None
-
-
-def missing_message(spec: WeightSpec, why: str = "") -> str:
-    """What to do when a registered file is not in the cache and cannot be downloaded now: one line."""
-    files = ", ".join(f"{other.filename} (≈{other.approx_mb} MB)" for other in REGISTRY.values())
-    because = f" and cannot be downloaded ({why})" if why else ""
-    return (
-        f"{spec.filename} ({spec.role}) is not in the cache at {cached_path(spec)}{because}; "
-        f"either run `adain weights download` where there is network, or put {files} in {cache_dir()} by hand "
-        f"(from {spec.url.rsplit('/', 1)[0]}/; `adain weights path {spec.name}` prints the exact path), "
-        f"or set ADAIN_WEIGHTS_MIRROR=URL to a mirror that serves them, or pass --{spec.role} PATH"
-    )
+from adain_cli.registry import (  # noqa: F401 (re-exported: the registry is part of this module's interface)
+    REGISTRY,
+    WeightSpec,
+    cache_dir,
+    cached_path,
+    lookup,
+    missing_message,
+)
 
 
 def prepare_cache() -> Path:
@@ -366,16 +305,14 @@ def resolve(
     progress: DownloadProgress = lambda done, total: None,
     warn: Warn = lambda message: None,
 ) -> Path:
-    """The checkpoint file for a registered name (from the cache, downloaded if missing) or a path.
+    """The checkpoint file for a registered name (from the cache, downloaded if missing) or a path
+    (`registry.lookup` says which a value is).
 
     With `options` None a missing registered file is an error rather than a download.
     """
     spec = lookup(name_or_path)
-    if spec is None:
-        path = Path(name_or_path).expanduser()
-        if not path.is_file():
-            raise WeightsError(f"{path}: no such checkpoint file")
-        return path
+    if isinstance(spec, Path):
+        return spec
     path = cached_path(spec)
     if path.is_file():
         return path

@@ -15,6 +15,11 @@ from adain_cli import model
 from adain_cli.cli import cli
 from adain_cli.model import random_public_state_dicts
 
+REPO = Path(__file__).resolve().parent.parent
+# Subprocesses of the tests (`python -m adain_cli`, torchrun's workers) import this checkout, wherever they run
+# and whether or not it is installed; the tests of the installed wheel clear this for their own commands.
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+
 
 @pytest.fixture(autouse=True)
 def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -92,3 +97,24 @@ def run_module(*args: str, processes: int = 0, timeout: int = 300) -> subprocess
     command = [sys.executable, *launcher, "-m", "adain_cli", *args]
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def dist_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the built wheel (and sdist) of this checkout are: CI's, or one built now."""
+    from tests.installed import build_dist
+
+    given = os.environ.get("ADAIN_TEST_DIST")
+    return Path(given) if given else build_dist(tmp_path_factory.mktemp("dist"))
+
+
+@pytest.fixture(scope="session")
+def installed_bin(dist_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bin folder of a fresh environment with the wheel installed (CI's ADAIN_TEST_VENV, or one made now)."""
+    from tests.installed import make_venv
+
+    given = os.environ.get("ADAIN_TEST_VENV")
+    if given:
+        return Path(given) / ("Scripts" if os.name == "nt" else "bin")
+    (wheel,) = dist_dir.glob("adain_cli-*.whl")
+    return make_venv(tmp_path_factory.mktemp("venv"), wheel)

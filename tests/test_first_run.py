@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import http.server
-import os
 import re
 import shlex
 import subprocess
-import sys
 import threading
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+from tests.installed import REPO, clean_environment
 
 
 def first_command() -> list[str]:
@@ -25,7 +22,8 @@ def first_command() -> list[str]:
 
 
 @pytest.mark.slow
-def test_the_readme_first_command_runs_as_typed(weight_files, tmp_path):
+def test_the_readme_first_command_runs_as_typed(installed_bin, weight_files, tmp_path):
+    """Through the installed `adain` found on PATH, as a user who ran `pip install .` types it."""
     served = tmp_path / "served"
     served.mkdir()
     for source in weight_files:
@@ -48,17 +46,16 @@ def test_the_readme_first_command_runs_as_typed(weight_files, tmp_path):
     work = tmp_path / "clone"
     work.mkdir()
     (work / "sample_styles").symlink_to(REPO / "sample_styles")
-    environment = {
-        **os.environ,
-        "ADAIN_HOME": str(tmp_path / "fresh-cache"),
-        "ADAIN_WEIGHTS_MIRROR": f"http://127.0.0.1:{server.server_address[1]}",
-        "ADAIN_NO_VERIFY": "1",  # the served weights are random ones in the public layout, not the real files
-    }
+    environment = clean_environment(
+        installed_bin,
+        ADAIN_HOME=str(tmp_path / "fresh-cache"),
+        ADAIN_WEIGHTS_MIRROR=f"http://127.0.0.1:{server.server_address[1]}",
+        ADAIN_NO_VERIFY="1",  # the served weights are random ones in the public layout, not the real files
+    )
     try:
         argv = first_command()
         assert argv[0] == "adain"
-        done = subprocess.run([sys.executable, "-m", "adain_cli", *argv[1:]], cwd=work, env=environment,
-                              capture_output=True, text=True, timeout=300)  # fmt: skip
+        done = subprocess.run(argv, cwd=work, env=environment, capture_output=True, text=True, timeout=1200)
     finally:
         server.shutdown()
         server.server_close()

@@ -180,7 +180,7 @@ def test_icc_profile_is_converted(tmp_path):
 
 def test_huge_and_tiny_images_are_clear_errors(tmp_path):
     huge = png_claiming_size(tmp_path / "huge.png", 20000, 15000)
-    with pytest.raises(ImageError, match=r"20000×15000 is 300,000,000 pixels, over the limit of 178,956,970"):
+    with pytest.raises(ImageError, match=r"huge.png: 300,000,000 pixels, over the limit of 178,956,970"):
         read_image(huge)
     with pytest.raises(ImageError, match="40×40 is 1,600 pixels, over the limit of 1,000 "):
         read_image(make_image(tmp_path / "small.png", 40, 40), max_pixels=1000)
@@ -198,7 +198,7 @@ def test_huge_image_in_a_batch_is_reported_by_size(run_adain, tmp_path):
         "stylize", tmp_path / "in", "--style", tmp_path / "in" / "fine.png", "-o", tmp_path / "o", "--content-size", "0"
     )
     assert result.exit_code == 1
-    assert "huge.png: 20000×15000 is 300,000,000 pixels" in result.stderr
+    assert "huge.png: 300,000,000 pixels, over the limit of 178,956,970" in result.stderr
     assert (tmp_path / "o" / "fine_stylized_fine.png").is_file()
 
 
@@ -318,3 +318,41 @@ def test_ext_auto_keeps_each_contents_format_and_tif_keeps_alpha(run_adain, tmp_
     assert result.exit_code == 0, result.output
     saved = Image.open(tmp_path / "tif" / "rgba_stylized_s.tiff")
     assert saved.format == "TIFF" and saved.mode == "RGBA"
+
+
+def test_the_library_leaves_pillows_limit_alone_and_a_bomb_is_still_refused(weight_files, tmp_path):
+    """Importing adain_cli and running a job changes no process-wide state; a 40000² PNG bomb in the folder
+    is one failure by name (also at discovery, where clips are told from images), the rest is written."""
+    from PIL import Image as PILImage
+
+    from adain_cli import Job, Stylizer, discover, run_job, style_looks
+    from adain_cli.job import ImageOptions
+
+    before = PILImage.MAX_IMAGE_PIXELS
+    folder = tmp_path / "in"
+    make_image(folder / "fine.png", 32, 24)
+    png_claiming_size(folder / "bomb.png", 40000, 40000)
+    png_claiming_size(folder / "big.png", 14000, 13000)  # 182 MP: over Pillow's limit, under twice it
+    contents = discover([folder], videos=True)
+    assert [source.clip for source in contents] == [False, False, False]
+    styles = discover([make_image(tmp_path / "s.png", 24, 24, seed=1)])
+    stylizer = Stylizer.from_pretrained(*map(str, weight_files), device="cpu")
+    job = Job(tuple(contents), tuple(styles), tuple(style_looks(styles)), tmp_path / "out",
+              images=ImageOptions(content_size=0, style_size=0, max_pixels=300_000_000), grid=False)  # fmt: skip
+    summary = run_job(stylizer, job)
+    assert before == PILImage.MAX_IMAGE_PIXELS
+    assert [path.name for path in summary.written] == ["fine_stylized_s.png"]
+    errors = sorted(failure.error for failure in summary.failures)
+    assert len(errors) == 2 and "bomb.png: 1,600,000,000 pixels, over the limit of 300,000,000" in errors[1], errors
+    assert "big.png: 182,000,000 pixels, over Pillow's own limit of 178,956,970" in errors[0]
+
+
+def test_the_command_refuses_a_bomb_in_a_folder_by_name(run_adain, tmp_path):
+    folder = tmp_path / "in"
+    make_image(folder / "fine.png", 32, 24)
+    png_claiming_size(folder / "bomb.png", 40000, 40000)
+    result = run_adain("stylize", folder, "--style", folder / "fine.png", "-o", tmp_path / "out",
+                       "--content-size", "0", "--style-size", "0", "--no-grid")  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert "bomb.png: 1,600,000,000 pixels, over the limit of 178,956,970" in result.output
+    assert (tmp_path / "out" / "fine_stylized_fine.png").is_file()

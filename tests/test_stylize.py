@@ -352,3 +352,27 @@ def test_default_sizes_match_the_reference_script_on_awkward_aspect_ratios(run_a
         got = torch.from_numpy(np.array(Image.open(out / f"{name}_stylized_style.png"))).permute(2, 0, 1)
         assert got.shape == expected.shape, name
         assert (got.int() - expected.int()).abs().max() <= 1, name
+
+
+def test_crop_is_the_references_center_crop_on_awkward_shapes(run_adain, public_states, tmp_path):
+    """`--crop` places the square as torchvision's CenterCrop does (half the excess, rounded half to even), for
+    contents and styles: shapes whose excess is 3 mod 4 were one pixel off before."""
+    from torchvision import transforms
+
+    shapes = {"a": (640, 427), "b": (1086, 683), "c": (203, 96), "d": (64, 131)}  # (width, height)
+    for name, (width, height) in shapes.items():
+        make_image(tmp_path / "c" / f"{name}.png", width, height, seed=len(name) + width)
+    style = make_image(tmp_path / "style.png", 135, 64, seed=5)  # excess 71
+    out = tmp_path / "out"
+    result = run_adain("stylize", tmp_path / "c", "--style", style, "--crop", "--content-size", "64",
+                       "--style-size", "64", "-o", out, "--no-grid")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    vgg, dec = load_reference(*public_states)
+    prepare = transforms.Compose([transforms.Resize(64), transforms.CenterCrop(64), transforms.ToTensor()])
+    style_tensor = prepare(Image.open(style).convert("RGB"))[None]
+    for name in shapes:
+        content = prepare(Image.open(tmp_path / "c" / f"{name}.png").convert("RGB"))[None]
+        expected = to_uint8_reference(reference_stylize(vgg, dec, content, style_tensor, 1.0))[0]
+        got = torch.from_numpy(np.array(Image.open(out / f"{name}_stylized_style.png"))).permute(2, 0, 1)
+        assert got.shape == expected.shape == (3, 64, 64), name
+        assert (got.int() - expected.int()).abs().max() <= 1, name

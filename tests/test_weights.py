@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import http.server
+import io
 import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from adain_cli import weights
 from adain_cli.errors import WeightsError
@@ -193,7 +196,7 @@ def test_encoder_and_decoder_accept_a_name(served_weights, run_adain, tmp_path):
         "--vgg",
         "vgg_normalised",
         "--decoder",
-        "decoder.pth",
+        "decoder",
         weights=False,
     )
     assert result.exit_code == 0, result.output
@@ -247,3 +250,67 @@ def test_a_train_checkpoint_with_metadata_loads_the_same_way(tmp_path, public_st
     torch.save({"decoder": public_states[1], "iteration": 10, "config": json.dumps({"lr": 1e-4})}, path)
     decoder = weights.load_decoder(path)
     assert torch.equal(decoder.state_dict()["stages.body.0.weight"], public_states[1]["1.weight"])
+
+
+def test_a_path_means_that_file_never_the_cached_file_of_the_same_name(weight_files, public_states, tmp_path,
+                                                                       monkeypatch):  # fmt: skip
+    """`--decoder decoder.pth` with the user's own decoder in the working folder uses that file, even when the
+    official decoder.pth sits in the cache."""
+    from click.testing import CliRunner
+
+    from adain_cli.cli import cli
+    from adain_cli.model import random_public_state_dicts
+
+    encoder, official = weight_files
+    cache().mkdir(parents=True)
+    (cache() / "decoder.pth").write_bytes(official.read_bytes())
+    work = tmp_path / "work"
+    work.mkdir()
+    torch.save(random_public_state_dicts(seed=7)[1], work / "decoder.pth")  # the user's fine-tuned one
+    make_image(work / "c.png", 32, 24), make_image(work / "s.png", 24, 24, seed=1)
+    monkeypatch.chdir(work)
+
+    def stylize(decoder: str, out: str) -> bytes:
+        argv = ["stylize", "c.png", "--style", "s.png", "-o", out, "--content-size", "0", "--style-size", "0",
+                "--encoder", str(encoder), "--decoder", decoder, "--quiet"]  # fmt: skip
+        result = CliRunner().invoke(cli, argv, catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return (work / out / "c_stylized_s.png").read_bytes()
+
+    def pixels(data: bytes) -> np.ndarray:
+        return np.asarray(Image.open(io.BytesIO(data)))
+
+    own = pixels(stylize("decoder.pth", "own"))
+    assert np.array_equal(own, pixels(stylize(str(work / "decoder.pth"), "absolute")))
+    assert not np.array_equal(own, pixels(stylize("decoder", "cached")))
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("decodr", "neither a checkpoint file nor a registered name (vgg_normalised, decoder)"),
+     ("nosuch.pth", "nosuch.pth: no such checkpoint file"),
+     ("weights/nosuch", "nosuch: no such checkpoint file")],
+)  # fmt: skip
+def test_an_unknown_name_or_a_missing_path_is_a_one_line_usage_error(run_adain, tmp_path, value, expected):
+    content = make_image(tmp_path / "c.png", 32, 24)
+    result = run_adain("stylize", content, "--style", content, "-o", tmp_path / "out", "--decoder", value,
+                       weights=False)  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert expected in result.output and len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_library_takes_the_same_rule(weight_files, tmp_path, monkeypatch):
+    from adain_cli import registry
+    from adain_cli.errors import UsageError
+
+    monkeypatch.chdir(tmp_path)
+    assert registry.lookup("decoder") is registry.REGISTRY["decoder"]
+    with pytest.raises(UsageError, match="no such checkpoint file"):
+        registry.lookup("decoder.pth")
+    (tmp_path / "decoder.pth").write_bytes(weight_files[1].read_bytes())
+    assert registry.lookup("decoder.pth") == Path("decoder.pth")
+    (tmp_path / "vgg_normalised").write_bytes(weight_files[0].read_bytes())  # an existing file, no suffix
+    assert registry.lookup("vgg_normalised") == Path("vgg_normalised")
+    with pytest.raises(UsageError, match="registered name"):
+        registry.lookup("nosuch")

@@ -20,7 +20,7 @@ from adain_cli.cli.spatial import spatial
 from adain_cli.cli.stylize import preserve_color, stylize
 from adain_cli.cli.train import train_command
 from adain_cli.cli.weights import grid_command, weights
-from adain_cli.errors import AdainError
+from adain_cli.errors import AdainError, UsageError
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -73,6 +73,8 @@ class AdainGroup(click.Group):
         try:
             with signals.interrupts_as_keyboard():
                 return super().invoke(ctx)
+        except UsageError as error:
+            raise OneLineUsageError(str(error), ctx) from None
         except AdainError as error:
             raise UserError(str(error)) from None
         except click.UsageError as error:
@@ -119,4 +121,9 @@ for _command in (stylize, preserve_color, interpolate, spatial, train_command, g
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Console entry point."""
+    from PIL import Image
+
+    # The command is a program, not a library: its --max-pixels, checked from each file's header before any
+    # pixel is decoded, is its only pixel limit, so Pillow's own (lower) one is lifted for this process.
+    Image.MAX_IMAGE_PIXELS = None
     cli.main(args=list(argv) if argv is not None else None, prog_name="adain")

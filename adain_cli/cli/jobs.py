@@ -124,6 +124,15 @@ def build_job(
     )
 
 
+def check_weights_names(*values: str | None) -> None:
+    """Refuse an unknown weights name or a missing checkpoint path before anything is downloaded."""
+    from adain_cli import registry
+
+    for value in values:
+        if value is not None:
+            registry.lookup(value)
+
+
 def fetch_weights(name_or_path: str, *, offline: bool, no_verify: bool, console: Console, quiet: bool) -> Path:
     """A checkpoint path for a name or path, downloading a registered file on first use."""
     from adain_cli import weights
@@ -141,6 +150,7 @@ def run(opts: CommonOptions, job: Job) -> None:
     Under torchrun each rank does its slice of the job on its own device; once all are done, rank 0
     builds the grids from the files on disk.
     """
+    check_weights_names(opts.encoder, opts.decoder)
     from adain_cli.device import process_group, rank_device, torchrun_launch
     from adain_cli.grid import grids_of_manifest
     from adain_cli.progress import JobProgress

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from adain_cli import defaults
-from adain_cli.cli.jobs import fetch_weights, stderr_console
+from adain_cli.cli.jobs import check_weights_names, fetch_weights, stderr_console
 from adain_cli.cli.options import CommonOptions
 from adain_cli.errors import AdainError
 
@@ -130,6 +130,7 @@ def train_command(
             raise click.UsageError(f"missing {', '.join(missing)} (or use --resume RUN_DIR)")
         if (run_dir / CHECKPOINT).exists():
             raise AdainError(f"{run_dir} already holds a run; continue it with --resume {run_dir} or pick a new folder")
+        check_weights_names(encoder, init_decoder)
         fetch = {"offline": offline, "no_verify": no_verify, "console": console, "quiet": quiet}
         encoder_path = fetch_weights(encoder or defaults.ENCODER, **fetch)
         init_path = fetch_weights(init_decoder, **fetch) if init_decoder else None
