@@ -42,8 +42,8 @@ _EXPORTS = {
     "ColorMethod": "looks",
     "style_looks": "looks",
     "interpolation_look": "looks",
-    "Source": "images",
-    "discover": "images",
+    "Source": "inputs",
+    "discover": "inputs",
     "load": "images",
     "AdainError": "errors",
 }
@@ -68,7 +68,8 @@ __all__ = [
 
 if TYPE_CHECKING:
     from adain_cli.errors import AdainError
-    from adain_cli.images import Source, discover, load
+    from adain_cli.images import load
+    from adain_cli.inputs import Source, discover
     from adain_cli.job import ImageOptions, Job
     from adain_cli.looks import ColorMethod, Look, interpolation_look, style_looks
     from adain_cli.report import Event, Summary

@@ -14,7 +14,8 @@ from torch import Tensor
 
 from adain_cli import images, ops
 from adain_cli.errors import ImageError
-from adain_cli.images import LoadedImage, Source
+from adain_cli.images import LoadedImage
+from adain_cli.inputs import Source
 from adain_cli.job import Job, Output
 from adain_cli.looks import Content, StyleLookup
 from adain_cli.report import Event, Reporter

@@ -5,13 +5,10 @@ from __future__ import annotations
 import contextlib
 import functools
 from dataclasses import dataclass
-from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
-from adain_cli import images
-from adain_cli.errors import AdainError
-from adain_cli.images import DEFAULT_MAX_PIXELS
+from adain_cli.defaults import MAX_PIXELS
 
 BACKGROUND = (255, 255, 255)
 EMPTY_CELL = (225, 225, 225)  # a cell not produced (yet)
@@ -74,7 +71,7 @@ class GridCanvas:
     def fits(rows: int, cols: int, cell: int, *, headers: bool = True, labels: bool = False) -> bool:
         extra = 1 if headers else 0
         pitch = cell + (caption_height(cell) if labels else 0)
-        return (rows + extra) * (cols + extra) * cell * pitch <= DEFAULT_MAX_PIXELS
+        return (rows + extra) * (cols + extra) * cell * pitch <= MAX_PIXELS
 
     def _origin(self, row: int, col: int) -> tuple[int, int]:
         return col * self.cell, row * (self.cell + self.band)
@@ -144,60 +141,3 @@ def _fit(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.FreeTypeFont | Im
         else:
             high = middle - 1
     return text[:low] + "…"
-
-
-def grids_from_manifest(output_dir: Path, cell: int | None = None) -> list[Path]:
-    """Build the grids of every job recorded in `output_dir` from the files on disk (after `--shard`
-    runs, or under torchrun).
-
-    The result is pixel for pixel what a single-process run fills in memory: the same thumbnails of
-    the same saved files and the same prepared content and style headers; a missing cell stays grey.
-    """
-    from adain_cli.job import find_manifests
-
-    manifests = find_manifests(output_dir)
-    if not manifests:
-        raise AdainError(f"{output_dir}: no job manifest to build grids from (run a job with grids into it first)")
-    return [path for manifest in manifests for path in grids_of_manifest(manifest, cell)]
-
-
-def grids_of_manifest(manifest_path: Path, cell: int | None = None) -> list[Path]:
-    """The grids of the one job recorded in `manifest_path`."""
-    from adain_cli.job import read_manifest
-
-    manifest = read_manifest(manifest_path)
-    output_dir, options = manifest_path.parent, manifest.images
-    cell = cell or manifest.grid_cell
-    contents, headers = manifest.contents, manifest.headers
-    if not GridCanvas.fits(len(contents), len(headers), cell, labels=manifest.labels is not None):
-        raise AdainError(f"grids of {len(contents)}×{len(headers)} cells of {cell} px are over the image size limit")
-
-    def header(source: str | None, size: int) -> Image.Image | None:
-        if source is None:
-            return None
-        with contextlib.suppress(AdainError):
-            return images.to_pil(images.load(Path(source), size, crop=options.crop, max_pixels=options.max_pixels).rgb)
-        return None
-
-    row_headers = [header(c, options.content_size) for c in contents]
-    col_headers = [header(h, options.style_size) for h in headers]
-    written = []
-    for alpha, rows in manifest.cells.items():
-        labels = None
-        if manifest.labels is not None:
-            words = manifest.labels
-            labels = Labels(tuple(words["columns"]), tuple(words["rows"]), f"alpha {float(alpha):.2f}")
-        canvas = GridCanvas(len(contents), len(headers), cell, labels=labels)
-        for index, image in enumerate(col_headers):
-            if image is not None:
-                canvas.put_col_header(index, image)
-        for row, (image, cells) in enumerate(zip(row_headers, rows, strict=True)):
-            if image is not None:
-                canvas.put_row_header(row, image)
-            for col, relative in enumerate(cells):
-                with contextlib.suppress(OSError, ValueError), Image.open(output_dir / relative) as result:
-                    canvas.put(row, col, result)
-        target = output_dir / manifest.grids[alpha]
-        images.save_pil(canvas.image, target, options.quality)
-        written.append(target)
-    return written

@@ -8,13 +8,8 @@ from __future__ import annotations
 
 import io
 import math
-import os
 import re
-import threading
-import warnings
-from collections import Counter
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -23,28 +18,17 @@ import torch.nn.functional as F
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 from torch import Tensor
 
-from adain_cli import __version__
+from adain_cli import defaults
 from adain_cli.errors import ImageError
 from adain_cli.files import atomic_path
+from adain_cli.inputs import OUTPUT_FORMATS, open_header
+from adain_cli.marker import written_by_exif
 
-IMAGE_EXTENSIONS = frozenset(
-    {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".ppm", ".pgm", ".pbm", ".jfif"}
-)
-OUTPUT_FORMATS = {"png": "PNG", "jpg": "JPEG", "jpeg": "JPEG", "webp": "WEBP", "tif": "TIFF", "tiff": "TIFF"}
 FORMATS_WITH_ALPHA = frozenset({"png", "webp", "tif", "tiff"})
 _SAVE_OPTIONS = {"PNG": {"compress_level": 6}, "TIFF": {"compression": "tiff_deflate"}}
 
 
-def output_ext(requested: str, content: Path) -> str:
-    """The extension of an output: `requested`, or with `auto` the content's own where it is a format we
-    write (a .jpeg stays .jpeg, a .jfif becomes .jpg), else png."""
-    if requested != "auto":
-        return requested
-    own = content.suffix.lower().lstrip(".")
-    return "jpg" if own == "jfif" else own if own in OUTPUT_FORMATS else "png"
-
-
-DEFAULT_MAX_PIXELS = 178_956_970  # Pillow's decompression-bomb limit
+DEFAULT_MAX_PIXELS = defaults.MAX_PIXELS
 MIN_SIDE = 8  # three 2× poolings must leave one feature cell per side, and two in all (for a std)
 
 _SRGB = ImageCms.createProfile("sRGB")
@@ -66,19 +50,6 @@ class LoadedImage:
     def size(self) -> tuple[int, int]:
         """(height, width)."""
         return int(self.rgb.shape[1]), int(self.rgb.shape[2])
-
-
-# warnings.catch_warnings swaps the process's filter list; our own threads take turns with it, so it is
-# always put back as it was.
-_PILLOW_WARNINGS = threading.Lock()
-
-
-def open_header(path: Path) -> Image.Image:
-    """`Image.open` (the header only), with Pillow's decompression-bomb warning silenced here alone: adain checks
-    its own limit from the header. Pillow's global limit is left as it is; over twice that, Pillow refuses."""
-    with _PILLOW_WARNINGS, warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        return Image.open(path)
 
 
 def _over_limit(path: Path, pixels: int, max_pixels: int, size: str = "") -> ImageError:
@@ -333,36 +304,9 @@ def save_pil(image: Image.Image, path: Path, quality: int = 95) -> None:
     options = {"quality": quality} if fmt in ("JPEG", "WEBP") else _SAVE_OPTIONS[fmt]
     try:
         with atomic_path(path) as tmp:
-            image.save(tmp, format=fmt, exif=_WRITTEN_BY_ADAIN, **options)
+            image.save(tmp, format=fmt, exif=written_by_exif(), **options)
     except OSError as error:
         raise ImageError(f"{path}: cannot write ({error.strerror or error})") from None
-
-
-# Every image adain writes says so in its EXIF Software tag (PNG, JPEG, WebP and TIFF all carry EXIF),
-# so that a later job never reads an earlier job's outputs back in as contents.
-_SOFTWARE_TAG = 0x0131
-_WRITTEN_BY = f"adain {__version__}"
-_exif = Image.Exif()
-_exif[_SOFTWARE_TAG] = _WRITTEN_BY
-_WRITTEN_BY_ADAIN = _exif.tobytes()
-del _exif
-
-
-def written_by_exif() -> bytes:
-    """EXIF that says adain wrote the file."""
-    return _WRITTEN_BY_ADAIN
-
-
-def written_by_adain(path: Path) -> bool:
-    """Whether `path` is an image adain wrote (reads the header only)."""
-    try:
-        with Image.open(path) as image:
-            comment = image.info.get("comment", b"")
-            if isinstance(comment, bytes) and comment.startswith(b"adain "):  # GIF animations
-                return True
-            return str(image.getexif().get(_SOFTWARE_TAG, "")).startswith("adain ")
-    except (OSError, ValueError, SyntaxError):
-        return False
 
 
 def save_image(image: Tensor, path: Path, *, quality: int = 95, transparency: Tensor | None = None) -> Image.Image:
@@ -370,114 +314,3 @@ def save_image(image: Tensor, path: Path, *, quality: int = 95, transparency: Te
     pil = to_pil(image, transparency)
     save_pil(pil, path, quality)
     return pil
-
-
-# ---------------------------------------------------------------------------------------------
-# Finding inputs and naming outputs
-
-
-@dataclass(frozen=True)
-class Source:
-    """An input: where it is, the folder it mirrors to under OUT, its name in outputs, and whether it is a clip
-    (a video or an animated image; decided once, when it is found)."""
-
-    path: Path
-    rel_dir: Path = Path()
-    label: str = ""
-    clip: bool = False
-
-
-def is_image_name(path: Path) -> bool:
-    return path.suffix.lower() in IMAGE_EXTENSIONS
-
-
-def _walk(root: Path, recursive: bool, extensions: frozenset[str]) -> Iterator[Path]:
-    if not recursive:
-        yield from sorted(p for p in root.iterdir() if p.is_file() and p.suffix.lower() in extensions)
-        return
-    seen: set[str] = set()
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-        real = os.path.realpath(dirpath)
-        if real in seen:  # a symlink loop or a second link to the same folder
-            dirnames[:] = []
-            continue
-        seen.add(real)
-        dirnames.sort()
-        for name in sorted(filenames):
-            candidate = Path(dirpath) / name
-            if candidate.suffix.lower() in extensions:
-                yield candidate
-
-
-def _video_extensions() -> frozenset[str]:
-    from adain_cli.video import VIDEO_FORMATS  # video.py builds on this module, so it is imported late
-
-    return frozenset(VIDEO_FORMATS)
-
-
-def discover(
-    inputs: Iterable[Path], recursive: bool = False, mirror: bool = True, *, videos: bool = False
-) -> list[Source]:
-    """Image files named directly, plus the images inside named directories.
-
-    Files named directly are taken whatever their extension (the user asked for them; one that
-    cannot be read fails by name later); inside a directory, files without an image extension are
-    skipped quietly (video files are found too with `videos`). With `mirror`, each file found in a
-    recursive walk remembers its folder relative to the directory given, so outputs can mirror the
-    structure.
-    """
-    found: list[Source] = []
-    seen: set[Path] = set()
-    for given in inputs:
-        if given.is_dir():
-            extensions = IMAGE_EXTENSIONS | _video_extensions() if videos else IMAGE_EXTENSIONS
-            pairs = [(path, path.parent.relative_to(given)) for path in _walk(given, recursive, extensions)]
-        else:
-            pairs = [(given, Path())]
-        for path, rel_dir in pairs:
-            key = path.resolve()
-            if key not in seen:
-                seen.add(key)
-                found.append(Source(path, rel_dir if mirror else Path(), clip=videos and _is_clip(path)))
-    return with_unique_labels(found)
-
-
-def _is_clip(path: Path) -> bool:
-    from adain_cli.video import is_clip
-
-    return is_clip(path)
-
-
-def safe_stem(path: Path) -> str:
-    """A file stem usable inside another file name."""
-    return "".join("_" if c in '/\\:*?"<>|' else c for c in path.stem) or "image"
-
-
-def with_unique_labels(sources: list[Source]) -> list[Source]:
-    """Give each source a label unique within its output folder.
-
-    The label is the file stem. Where two files share a stem, the extension is added if that tells
-    them apart (a.jpg, a.png → a_jpg, a_png); what is still equal gets a counter (ink, ink-2).
-    Names never collide silently.
-    """
-
-    def stem_key(source: Source) -> tuple[Path, str]:
-        return source.rel_dir, safe_stem(source.path).casefold()
-
-    def ext_key(source: Source) -> tuple[Path, str, str]:
-        return (*stem_key(source), source.path.suffix.casefold())
-
-    stem_counts = Counter(stem_key(s) for s in sources)
-    ext_counts = Counter(ext_key(s) for s in sources)
-    used: set[tuple[Path, str]] = set()
-    labelled: list[Source] = []
-    for source in sources:
-        label = safe_stem(source.path)
-        if stem_counts[stem_key(source)] > 1 and ext_counts[ext_key(source)] == 1 and source.path.suffix:
-            label = f"{label}_{source.path.suffix.lstrip('.').lower()}"
-        candidate, number = label, 2
-        while (source.rel_dir, candidate.casefold()) in used:
-            candidate, number = f"{label}-{number}", number + 1
-        used.add((source.rel_dir, candidate.casefold()))
-        labelled.append(replace(source, label=candidate))
-    return labelled

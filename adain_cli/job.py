@@ -1,28 +1,27 @@
 """What a job is: its contents, styles, looks and α values, the outputs they make and their names,
-the slice of them one process writes, and the manifest that lets the grids be rebuilt from disk."""
+and the slice of them one process writes (`manifest.py` records a job for rebuilding its grids)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PIL import Image
-from torch import Tensor
 
-from adain_cli import images
+from adain_cli import defaults
 from adain_cli.errors import AdainError
-from adain_cli.files import atomic_path
 from adain_cli.grid import Labels
-from adain_cli.images import Source
+from adain_cli.inputs import Source, output_ext
 from adain_cli.looks import ColorMethod, Look
 from adain_cli.report import Record, Status
 
-MANIFEST_GLOB = ".adain-job-*.json"
+if TYPE_CHECKING:
+    from torch import Tensor
 
 
 @dataclass(frozen=True)
@@ -32,11 +31,11 @@ class ImageOptions:
     crop: bool = False
     ext: str = "png"
     quality: int = 95
-    max_pixels: int = images.DEFAULT_MAX_PIXELS
+    max_pixels: int = defaults.MAX_PIXELS
 
 
 # Extra images written beside a content's outputs, as (name, image): e.g. spatial's mask preview.
-CompanionFn = Callable[[Source, Tensor], list[tuple[str, Image.Image]]]
+CompanionFn = Callable[[Source, "Tensor"], list[tuple[str, Image.Image]]]
 
 
 @dataclass(frozen=True)
@@ -109,7 +108,7 @@ class Job:
     def _ext(self, content: Source) -> str:
         if content.clip:
             return self.video.ext or content.path.suffix.lower().lstrip(".")
-        return images.output_ext(self.images.ext, content.path)
+        return output_ext(self.images.ext, content.path)
 
     def outputs(self, content: Source) -> list[Output]:
         if self.sheet is not None:
@@ -133,22 +132,6 @@ class Job:
             mine.setdefault(row, []).append(output)
         return mine
 
-    def manifest(self) -> dict[str, object]:
-        """What `grid.grids_from_manifest` needs to rebuild this job's grids from the files on disk."""
-        rel = lambda path: str(path.relative_to(self.output_dir))  # noqa: E731
-        return {
-            "version": 1,
-            "contents": [str(c.path.resolve()) for c in self.contents],
-            "headers": [str(self.styles[look.styles[0]].path.resolve()) if len(look.styles) == 1 else None
-                        for look in self.looks],
-            "cells": {f"{a:.2f}": [[rel(self.output_path(c, look.name, a)) for look in self.looks]
-                                   for c in self.contents] for a in self.alphas},
-            "grids": {f"{a:.2f}": rel(self.grid_path(a)) for a in self.alphas},
-            "grid_cell": self.grid_cell,
-            "labels": self._manifest_labels(),
-            "images": asdict(self.images),
-        }  # fmt: skip
-
     def record(
         self, row: int, output: Output, status: Status, *, error: str = "", seconds: float = 0.0, **extra: Any
     ) -> Record:
@@ -170,11 +153,6 @@ class Job:
             **extra,
         )
 
-    def _manifest_labels(self) -> dict[str, list[str]] | None:
-        if not self.grid_labels:
-            return None
-        return {"columns": [look.label for look in self.looks], "rows": [self.row_label(c) for c in self.contents]}
-
     def grid_labels_for(self, alpha: float) -> Labels | None:
         """The words on the α grid: look and content names, and α in the corner."""
         if not self.grid_labels:
@@ -191,10 +169,6 @@ class Job:
         ext = "png" if self.images.ext == "auto" else self.images.ext
         return self.output_dir / f"grid_{self.command}{method}_{self.key}_alpha{alpha:.2f}.{ext}"
 
-    @property
-    def manifest_path(self) -> Path:
-        return self.output_dir / MANIFEST_GLOB.replace("*", self.key)
-
     def wants_grids(self) -> bool:
         return self.grid and self.sheet is None and (len(self.contents) > 1 or len(self.looks) > 1)
 
@@ -209,50 +183,3 @@ class Job:
                         f"and from {content.path}"
                     )
                 seen[output.path] = content.path
-
-
-def write_manifest(job: Job) -> None:
-    with atomic_path(job.manifest_path) as tmp:
-        tmp.write_text(json.dumps(job.manifest(), indent=1), encoding="utf-8")
-
-
-@dataclass(frozen=True)
-class Manifest:
-    """What a job recorded for rebuilding its grids: paths of contents and column headers, and per α
-    the output file of every cell and the grid's file (both relative to the output folder)."""
-
-    path: Path
-    contents: list[str]
-    headers: list[str | None]
-    cells: dict[str, list[list[str]]]
-    grids: dict[str, str]
-    grid_cell: int
-    images: ImageOptions
-    labels: dict[str, list[str]] | None = None  # "columns" and "rows" when the sheets are labelled
-
-
-def find_manifests(output_dir: Path) -> list[Path]:
-    return sorted(output_dir.glob(MANIFEST_GLOB))
-
-
-def read_manifest(path: Path) -> Manifest:
-    """A job manifest, checked to have what a grid rebuild needs; one line naming the file if not."""
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise AdainError(f"{path}: cannot read the job manifest ({error.strerror or error})") from None
-    except ValueError as error:
-        raise AdainError(f"{path}: not a valid job manifest ({error}); run the job again to rewrite it") from None
-    try:
-        manifest = Manifest(path, list(raw["contents"]), list(raw["headers"]), dict(raw["cells"]), dict(raw["grids"]),
-                            int(raw["grid_cell"]), ImageOptions(**raw["images"]), raw.get("labels"))  # fmt: skip
-        rows, cols = len(manifest.contents), len(manifest.headers)
-        shapes_agree = all(
-            len(grid) == rows and all(len(row) == cols for row in grid) for grid in manifest.cells.values()
-        )
-        names_are_text = all(isinstance(name, str) for grid in manifest.cells.values() for row in grid for name in row)
-    except (KeyError, TypeError, ValueError, AttributeError) as error:
-        raise AdainError(f"{path}: not a valid job manifest (bad or missing {error}); run the job again") from None
-    if not (shapes_agree and names_are_text and set(manifest.grids) == set(manifest.cells)):
-        raise AdainError(f"{path}: not a valid job manifest (its cells do not match its contents); run the job again")
-    return manifest

@@ -11,7 +11,8 @@ from functools import partial
 from torch import Tensor
 
 from adain_cli import ops
-from adain_cli.images import LoadedImage, Source
+from adain_cli.images import LoadedImage
+from adain_cli.inputs import Source
 from adain_cli.ops import Stats
 
 

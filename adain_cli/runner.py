@@ -22,9 +22,11 @@ from adain_cli.device import auto_batch_size
 from adain_cli.errors import AdainError, ImageError
 from adain_cli.files import ensure_writable_folder
 from adain_cli.grid import GridCanvas, Labels, thumbnail
-from adain_cli.images import LoadedImage, Source
-from adain_cli.job import Job, Output, write_manifest
+from adain_cli.images import LoadedImage
+from adain_cli.inputs import Source
+from adain_cli.job import Job, Output
 from adain_cli.looks import ColorMethod, Content, StyleLookup
+from adain_cli.manifest import write_manifest
 from adain_cli.ops import Stats
 from adain_cli.report import Event, ProgressFn, Reporter, Summary
 from adain_cli.stylizer import Blends, Render, Stylizer
@@ -103,7 +105,7 @@ def run_job(stylizer: Stylizer, job: Job, progress: ProgressFn = lambda event: N
     """Run every (content, look, α) of `job` (of its shard); never raises for a bad input, only reports it.
 
     Grids are filled in memory by a whole job; a shard instead leaves the manifest from which
-    `grid.grids_from_manifest` builds them once every shard is done.
+    `manifest.grids_from_manifest` builds them once every shard is done.
     """
     started = time.perf_counter()
     job.check_names()

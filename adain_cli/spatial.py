@@ -17,7 +17,7 @@ from torch import Tensor
 
 from adain_cli import images, ops
 from adain_cli.errors import ImageError
-from adain_cli.images import Source
+from adain_cli.inputs import Source, is_image_name
 from adain_cli.looks import Content, Look, StyleLookup
 
 # Tints for `--preview`, one per region in order; the background is grey.
@@ -48,7 +48,7 @@ class MaskSpec:
 
 def _mask_in_folder(folder: Path, content: Path) -> Path:
     """The one image in `folder` whose stem is exactly the content's (any image extension)."""
-    matches = sorted(p for p in folder.iterdir() if p.stem == content.stem and images.is_image_name(p) and p.is_file())
+    matches = sorted(p for p in folder.iterdir() if p.stem == content.stem and is_image_name(p) and p.is_file())
     if not matches:
         raise ImageError(f"{content}: no mask named {content.stem}.* (an image) in {folder}")
     if len(matches) > 1:

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from adain_cli import images
+from adain_cli import images, inputs
 from adain_cli.errors import AdainError, ImageError
 from adain_cli.train_config import TrainConfig
 
@@ -95,7 +95,7 @@ class Positions(torch.utils.data.Sampler[int]):
 def find_training_images(folder: Path, what: str) -> list[Path]:
     if not folder.is_dir():
         raise AdainError(f"{what} folder {folder} does not exist")
-    paths = [source.path for source in images.discover([folder], recursive=True)]
+    paths = [source.path for source in inputs.discover([folder], recursive=True)]
     if not paths:
         raise AdainError(f"no images found in the {what} folder {folder}")
     _require_a_readable_image(paths, what, folder)

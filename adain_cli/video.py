@@ -23,51 +23,14 @@ import torch
 from PIL import Image, ImageSequence
 from torch import Tensor
 
-from adain_cli import __version__
 from adain_cli.errors import ImageError
 from adain_cli.files import atomic_path
-from adain_cli.images import open_header, written_by_exif
+from adain_cli.inputs import ANIMATION_FORMATS, VIDEO_FORMATS, is_video_name
+from adain_cli.marker import WRITTEN_BY, written_by_exif
 
-VIDEO_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi"}
-ANIMATION_FORMATS = {".gif": "GIF", ".webp": "WEBP", ".png": "PNG", ".apng": "PNG"}
 VIDEO_CODECS = {"webm": ("libvpx-vp9", "yuv420p"), "avi": ("mpeg4", "yuv420p")}  # others: libx264, yuv420p
 AUDIO_CODECS = {"webm": "libopus", "avi": "mp3"}  # when audio must be re-encoded; others: aac
 QUEUE_FRAMES = 8
-WRITTEN_BY = f"adain {__version__}"
-
-
-def is_video_name(path: Path) -> bool:
-    return path.suffix.lower() in VIDEO_FORMATS
-
-
-def written_by_adain(path: Path) -> bool:
-    """Whether `path` is a video adain wrote (its container's comment says so)."""
-    if not is_video_name(path):
-        return False
-    import av
-
-    try:
-        with av.open(str(path)) as container:
-            return str(container.metadata.get("comment", "")).startswith("adain ")
-    except (av.error.FFmpegError, OSError, ValueError):
-        return False
-
-
-def is_clip(path: Path) -> bool:
-    """A video file, or an image file with more than one frame (an animated GIF, WebP or PNG).
-
-    Reads the header only (`is_animated` stops at the second frame). A file that cannot be opened, or one over
-    Pillow's pixel limit, is not a clip: loading it as an image reports why, by name.
-    """
-    if is_video_name(path):
-        return True
-    if path.suffix.lower() not in ANIMATION_FORMATS:
-        return False
-    try:
-        with open_header(path) as image:
-            return bool(getattr(image, "is_animated", False))
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
-        return False
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,10 @@ import torch
 from click.testing import CliRunner
 
 from adain_cli.cli import cli
-from adain_cli.images import Source, discover
-from adain_cli.job import ImageOptions, Job, find_manifests
+from adain_cli.inputs import Source, discover
+from adain_cli.job import ImageOptions, Job
 from adain_cli.looks import style_looks
+from adain_cli.manifest import find_manifests
 from adain_cli.runner import run_job
 from adain_cli.stylizer import Stylizer
 from adain_cli.weights import load_decoder, load_encoder

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from adain_cli import ops
-from adain_cli.images import Source, with_unique_labels
+from adain_cli.inputs import Source, with_unique_labels
 from adain_cli.job import Job
 from adain_cli.looks import style_looks
 

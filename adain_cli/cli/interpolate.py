@@ -61,7 +61,7 @@ def interpolate(
     OUTPUT/{content}_interpolated_{style1}{w1}-{style2}{w2}….{ext} (weights in percent, left out when
     equal), or with --sheet one {content}_interpolated_…_sheet.{ext} per content.
     """
-    from adain_cli.images import Source, with_unique_labels
+    from adain_cli.inputs import Source, with_unique_labels
     from adain_cli.looks import interpolation_look, sheet_looks
 
     opts = CommonOptions.pop(kwargs)

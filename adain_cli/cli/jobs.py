@@ -16,7 +16,7 @@ from adain_cli.cli.options import CommonOptions, read_files_from
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from adain_cli.images import Source
+    from adain_cli.inputs import Source
     from adain_cli.job import Job
     from adain_cli.looks import Look
     from adain_cli.report import Event, Summary
@@ -60,12 +60,13 @@ def find_inputs(
 ) -> list[Source]:
     """The images in `paths`, less any that adain itself wrote in the `output` folder (earlier outputs,
     grids and previews there are never read back in as inputs; that is said once)."""
-    from adain_cli import images
+    from adain_cli import inputs
     from adain_cli.errors import AdainError
+    from adain_cli.marker import written_by_adain
 
-    found = images.discover(paths, recursive, mirror, videos=what == "content")
+    found = inputs.discover(paths, recursive, mirror, videos=what == "content")
     if output is not None:
-        ours = [source for source in found if _inside(source.path, output) and _written_by_adain(source.path)]
+        ours = [source for source in found if _inside(source.path, output) and written_by_adain(source.path)]
         found = [source for source in found if source not in ours]
         if ours and not quiet:
             stderr_console().print(
@@ -75,12 +76,6 @@ def find_inputs(
     if not found:
         raise AdainError(f"no {what} images found in {', '.join(str(p) for p in paths)}")
     return found
-
-
-def _written_by_adain(path: Path) -> bool:
-    from adain_cli import images, video
-
-    return images.written_by_adain(path) or video.written_by_adain(path)
 
 
 def _inside(path: Path, folder: Path) -> bool:
@@ -152,7 +147,7 @@ def run(opts: CommonOptions, job: Job) -> None:
     """
     check_weights_names(opts.encoder, opts.decoder)
     from adain_cli.device import process_group, rank_device, torchrun_launch
-    from adain_cli.grid import grids_of_manifest
+    from adain_cli.manifest import grids_of_manifest, manifest_path
     from adain_cli.progress import JobProgress
     from adain_cli.runner import run_job
     from adain_cli.stylizer import Stylizer
@@ -184,8 +179,8 @@ def run(opts: CommonOptions, job: Job) -> None:
             import torch.distributed as dist
 
             dist.barrier()
-            if launch.rank == 0 and job.wants_grids() and job.manifest_path.is_file():
-                summary.grids = grids_of_manifest(job.manifest_path)
+            if launch.rank == 0 and job.wants_grids() and manifest_path(job).is_file():
+                summary.grids = grids_of_manifest(manifest_path(job))
     if not quiet:
         print_summary(console, summary)
     if opts.json and launch.rank == 0:

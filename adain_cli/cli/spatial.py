@@ -61,7 +61,7 @@ def spatial(
     Styles and masks pair up in order; a last style without a mask is the background and covers
     what no mask claims; anything left unclaimed keeps the content. Writes {content}_spatial.{ext}.
     """
-    from adain_cli.images import Source, with_unique_labels
+    from adain_cli.inputs import Source, with_unique_labels
     from adain_cli.spatial import MaskCache, MaskSpec, preview_companions, spatial_look
 
     opts = CommonOptions.pop(kwargs)

@@ -1,0 +1,161 @@
+"""Inputs: what a file is (image, video, animation), finding them in folders, and their names in outputs.
+
+Torch-free, so that a job is planned (and a bad input refused) before torch loads.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import warnings
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from PIL import Image
+
+IMAGE_EXTENSIONS = frozenset(
+    {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".ppm", ".pgm", ".pbm", ".jfif"}
+)
+VIDEO_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi"}
+ANIMATION_FORMATS = {".gif": "GIF", ".webp": "WEBP", ".png": "PNG", ".apng": "PNG"}
+OUTPUT_FORMATS = {"png": "PNG", "jpg": "JPEG", "jpeg": "JPEG", "webp": "WEBP", "tif": "TIFF", "tiff": "TIFF"}
+
+
+def output_ext(requested: str, content: Path) -> str:
+    """The extension of an output: `requested`, or with `auto` the content's own where it is a format we
+    write (a .jpeg stays .jpeg, a .jfif becomes .jpg), else png."""
+    if requested != "auto":
+        return requested
+    own = content.suffix.lower().lstrip(".")
+    return "jpg" if own == "jfif" else own if own in OUTPUT_FORMATS else "png"
+
+
+# warnings.catch_warnings swaps the process's filter list; our own threads take turns with it, so it is
+# always put back as it was.
+_PILLOW_WARNINGS = threading.Lock()
+
+
+def open_header(path: Path) -> Image.Image:
+    """`Image.open` (the header only), with Pillow's decompression-bomb warning silenced here alone: adain checks
+    its own limit from the header. Pillow's global limit is left as it is; over twice that, Pillow refuses."""
+    with _PILLOW_WARNINGS, warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        return Image.open(path)
+
+
+def is_video_name(path: Path) -> bool:
+    return path.suffix.lower() in VIDEO_FORMATS
+
+
+def is_clip(path: Path) -> bool:
+    """A video file, or an image file with more than one frame (an animated GIF, WebP or PNG).
+
+    Reads the header only (`is_animated` stops at the second frame). A file that cannot be opened, or one over
+    Pillow's pixel limit, is not a clip: loading it as an image reports why, by name.
+    """
+    if is_video_name(path):
+        return True
+    if path.suffix.lower() not in ANIMATION_FORMATS:
+        return False
+    try:
+        with open_header(path) as image:
+            return bool(getattr(image, "is_animated", False))
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return False
+
+
+@dataclass(frozen=True)
+class Source:
+    """An input: where it is, the folder it mirrors to under OUT, its name in outputs, and whether it is a clip
+    (a video or an animated image; decided once, when it is found)."""
+
+    path: Path
+    rel_dir: Path = Path()
+    label: str = ""
+    clip: bool = False
+
+
+def is_image_name(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_EXTENSIONS
+
+
+def _walk(root: Path, recursive: bool, extensions: frozenset[str]) -> Iterator[Path]:
+    if not recursive:
+        yield from sorted(p for p in root.iterdir() if p.is_file() and p.suffix.lower() in extensions)
+        return
+    seen: set[str] = set()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen:  # a symlink loop or a second link to the same folder
+            dirnames[:] = []
+            continue
+        seen.add(real)
+        dirnames.sort()
+        for name in sorted(filenames):
+            candidate = Path(dirpath) / name
+            if candidate.suffix.lower() in extensions:
+                yield candidate
+
+
+def discover(
+    inputs: Iterable[Path], recursive: bool = False, mirror: bool = True, *, videos: bool = False
+) -> list[Source]:
+    """Image files named directly, plus the images inside named directories.
+
+    Files named directly are taken whatever their extension (the user asked for them; one that
+    cannot be read fails by name later); inside a directory, files without an image extension are
+    skipped quietly (video files are found too with `videos`). With `mirror`, each file found in a
+    recursive walk remembers its folder relative to the directory given, so outputs can mirror the
+    structure.
+    """
+    found: list[Source] = []
+    seen: set[Path] = set()
+    for given in inputs:
+        if given.is_dir():
+            extensions = IMAGE_EXTENSIONS | frozenset(VIDEO_FORMATS) if videos else IMAGE_EXTENSIONS
+            pairs = [(path, path.parent.relative_to(given)) for path in _walk(given, recursive, extensions)]
+        else:
+            pairs = [(given, Path())]
+        for path, rel_dir in pairs:
+            key = path.resolve()
+            if key not in seen:
+                seen.add(key)
+                found.append(Source(path, rel_dir if mirror else Path(), clip=videos and is_clip(path)))
+    return with_unique_labels(found)
+
+
+def safe_stem(path: Path) -> str:
+    """A file stem usable inside another file name."""
+    return "".join("_" if c in '/\\:*?"<>|' else c for c in path.stem) or "image"
+
+
+def with_unique_labels(sources: list[Source]) -> list[Source]:
+    """Give each source a label unique within its output folder.
+
+    The label is the file stem. Where two files share a stem, the extension is added if that tells
+    them apart (a.jpg, a.png → a_jpg, a_png); what is still equal gets a counter (ink, ink-2).
+    Names never collide silently.
+    """
+
+    def stem_key(source: Source) -> tuple[Path, str]:
+        return source.rel_dir, safe_stem(source.path).casefold()
+
+    def ext_key(source: Source) -> tuple[Path, str, str]:
+        return (*stem_key(source), source.path.suffix.casefold())
+
+    stem_counts = Counter(stem_key(s) for s in sources)
+    ext_counts = Counter(ext_key(s) for s in sources)
+    used: set[tuple[Path, str]] = set()
+    labelled: list[Source] = []
+    for source in sources:
+        label = safe_stem(source.path)
+        if stem_counts[stem_key(source)] > 1 and ext_counts[ext_key(source)] == 1 and source.path.suffix:
+            label = f"{label}_{source.path.suffix.lstrip('.').lower()}"
+        candidate, number = label, 2
+        while (source.rel_dir, candidate.casefold()) in used:
+            candidate, number = f"{label}-{number}", number + 1
+        used.add((source.rel_dir, candidate.casefold()))
+        labelled.append(replace(source, label=candidate))
+    return labelled
