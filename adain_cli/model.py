@@ -9,6 +9,7 @@ so those files load unchanged and `adain train` can write the public layout back
 from __future__ import annotations
 
 import copy
+import itertools
 from collections.abc import Iterator, Sequence
 
 import torch
@@ -98,6 +99,8 @@ class ResizeConv3x3(nn.Module):
     (`resize_conv_kernel`) without ever making the upsampled one. For inference: the kernel is folded
     once from the convolution's weights, which stay as the parameters (so the state_dict is unchanged)
     but no longer drive the output; load weights before folding."""
+
+    kernel: Tensor
 
     def __init__(self, conv: nn.Conv2d) -> None:
         super().__init__()
@@ -201,9 +204,10 @@ def fold_resize_convs(decoder: Decoder) -> Decoder:
     """
     folded = copy.deepcopy(decoder)
     body = folded.stages["body"]
-    for index in range(len(body) - 1):
-        if isinstance(body[index], nn.Upsample) and isinstance(body[index + 1], ReflectConv3x3):
-            body[index], body[index + 1] = nn.Identity(), ResizeConv3x3(body[index + 1])
+    assert isinstance(body, nn.Sequential)  # for the type checker: the decoder is one Sequential stage
+    for index, (layer, following) in enumerate(itertools.pairwise(list(body))):
+        if isinstance(layer, nn.Upsample) and isinstance(following, ReflectConv3x3):
+            body[index], body[index + 1] = nn.Identity(), ResizeConv3x3(following)
     return folded
 
 
