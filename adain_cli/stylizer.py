@@ -14,7 +14,7 @@ from torch import Tensor
 
 from adain_cli import ops
 from adain_cli.device import default_memory_budget, pick_device, pick_dtype
-from adain_cli.model import Decoder, Encoder
+from adain_cli.model import Decoder, Encoder, fold_resize_convs
 from adain_cli.ops import Stats
 from adain_cli.tiling import TilePlan, decode_tiled, encode_tiled, peak_bytes, tile_for_budget
 
@@ -54,7 +54,9 @@ class Stylizer:
         # same error). Statistics are still taken in fp32 (ops.mean_std).
         place = {"device": self.device, "dtype": dtype, "memory_format": self._memory_format}
         self.encoder = encoder.eval().requires_grad_(False).to(**place)
-        self.decoder = decoder.eval().requires_grad_(False).to(**place)
+        # The upsample-and-convolve layers run folded (model.ResizeConv3x3): the same results, at less
+        # than two thirds of the decoder's work. Folded in float32, then converted once.
+        self.decoder = fold_resize_convs(decoder).eval().requires_grad_(False).to(**place)
         self._encode_fn, self._entry_fn = self.encoder.encode, self.decoder.entry
         self._from_entry_fn = self.decoder.from_entry
         if compile:

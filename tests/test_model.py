@@ -38,9 +38,15 @@ def test_decoder_has_the_public_parameter_count():
     assert sum(p.numel() for p in Decoder().parameters()) == DECODER_PARAMETERS
 
 
-# 136×203 is large enough for the first and last layers to take ReflectConv3x3's border-fix path.
-@pytest.mark.parametrize("size", [(64, 64), (57, 83), (136, 203)])
-def test_encoder_taps_and_decoder_match_the_reference(public_states, size):
+@pytest.fixture(params=["plain pads", "border fix"])
+def border_fix(request, monkeypatch) -> None:
+    """Run a test with ReflectConv3x3's plain padding, and again with its border-fix path everywhere."""
+    if request.param == "border fix":
+        monkeypatch.setattr(ReflectConv3x3, "BORDER_FIX_MIN_BYTES", 0)
+
+
+@pytest.mark.parametrize("size", [(64, 64), (57, 83)])
+def test_encoder_taps_and_decoder_match_the_reference(public_states, size, border_fix):
     encoder_state, decoder_state = public_states
     vgg, dec = load_reference(encoder_state, decoder_state)
     encoder, decoder = Encoder().eval(), Decoder().eval()
@@ -56,8 +62,8 @@ def test_encoder_taps_and_decoder_match_the_reference(public_states, size):
 
 
 @pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
-@pytest.mark.parametrize("size", [(9, 8), (128, 131), (200, 129)])
-def test_reflect_conv_equals_padding_then_convolving(size, layout):
+@pytest.mark.parametrize("size", [(9, 8), (12, 13), (20, 11)])
+def test_reflect_conv_equals_padding_then_convolving(size, layout, border_fix):
     torch.manual_seed(0)
     conv = ReflectConv3x3(5, 7).to(memory_format=layout)
     x = torch.randn(2, 5, *size).contiguous(memory_format=layout).requires_grad_()
@@ -116,3 +122,11 @@ def test_blend_is_the_papers_trade_off():
     torch.testing.assert_close(ops.blend(content, target, 0.25), torch.full((1, 2, 2, 2), 1.5))
     assert ops.blend(content, target, 1.0) is target
     torch.testing.assert_close(ops.blend(content, target, 0.0), content)
+
+
+def test_only_large_maps_on_a_cpu_take_the_border_fix_path():
+    conv = ReflectConv3x3(64, 64)
+    fix_from = ReflectConv3x3.BORDER_FIX_MIN_BYTES // 4
+    assert conv._pad_costs_page_faults(torch.empty(1, 1, 1, 1).expand(1, 64, 512, 512))  # 67 MB padded
+    assert not conv._pad_costs_page_faults(torch.empty(1, 1, 1, 1).expand(1, 256, 128, 128))  # 17 MB
+    assert not conv._pad_costs_page_faults(torch.empty(1, 1, 1, 1, device="meta").expand(1, 1, fix_from, 1))

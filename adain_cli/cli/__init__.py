@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from adain_cli import __version__
+from adain_cli.cli.export import export
 from adain_cli.cli.interpolate import interpolate
 from adain_cli.cli.spatial import spatial
 from adain_cli.cli.stylize import preserve_color, stylize
@@ -115,7 +116,7 @@ def cli() -> None:
     """
 
 
-for _command in (stylize, preserve_color, interpolate, spatial, train_command, grid_command, weights):
+for _command in (stylize, preserve_color, interpolate, spatial, train_command, grid_command, weights, export):
     cli.add_command(_command)
 
 

@@ -1,0 +1,41 @@
+"""What a benchmark ran on: the processor (lscpu's model name and the vector extensions that matter
+to oneDNN), threads, torch and device. Shared by the benchmarks; torch-free until asked."""
+
+from __future__ import annotations
+
+import platform
+import re
+import subprocess
+from pathlib import Path
+
+FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
+
+
+def processor() -> str:
+    """e.g. 'AMD EPYC (2 cores; avx2 avx512f avx512_bf16)'."""
+    try:
+        listing = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        listing = ""
+    model = re.search(r"^Model name:\s*(.+)$", listing, re.MULTILINE)
+    name = model.group(1).strip() if model else platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    flags_line = re.search(r"^flags\s*:\s*(.+)$", cpuinfo.read_text(), re.MULTILINE) if cpuinfo.exists() else None
+    present = set(flags_line.group(1).split()) if flags_line else set()
+    cores = re.search(r"^CPU\(s\):\s*(\d+)$", listing, re.MULTILINE)
+    shown = " ".join(flag for flag in FLAGS if flag in present) or "no AVX2"
+    return f"{name} ({cores.group(1) if cores else '?'} CPUs; {shown})"
+
+
+def describe(device: object | None = None) -> str:
+    """The processor, the threads torch uses, torch's version and the device."""
+    import torch
+
+    where = f", {device}" if device is not None else ""
+    if device is not None and str(device).startswith("cuda"):
+        where += f" ({torch.cuda.get_device_name(device)})"
+    return f"{processor()}, {torch.get_num_threads()} threads, torch {torch.__version__}{where}"
+
+
+if __name__ == "__main__":
+    print(describe())
