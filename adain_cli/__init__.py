@@ -1,23 +1,15 @@
 """adain: arbitrary neural style transfer with Adaptive Instance Normalization (Huang & Belongie, 2017).
 
-The library under the `adain` command. One image:
+The library under the `adain` command. One image, then a whole job as the command runs it (each style encoded
+once, outputs saved atomically, one grid per α); the pretrained weights download into the cache on first use:
 
-    from PIL import Image
-    from adain_cli import Stylizer
+    import adain_cli
 
-    stylizer = Stylizer.from_pretrained(device="auto")   # weights download into the cache on first use
-    stylizer.stylize(Image.open("cat.jpg"), Image.open("ink.jpg"), alpha=0.8).save("cat_ink.png")
+    adain_cli.stylize("sample_styles/mosaic.jpg", "sample_styles/ink.jpg", alpha=0.8).save("mosaic_ink.png")
 
-A whole job, as the CLI runs it (each style encoded once, outputs saved atomically, one grid per α):
-
-    from pathlib import Path
-    from adain_cli import ImageOptions, Job, discover, run_job, style_looks
-
-    styles = discover([Path("styles/")])
-    job = Job(contents=tuple(discover([Path("photos/")])), styles=tuple(styles),
-              looks=tuple(style_looks(styles)), output_dir=Path("out"), alphas=(0.5, 1.0),
-              images=ImageOptions(content_size=512))
-    summary = run_job(stylizer, job, progress=print)
+    job = adain_cli.Job.for_styles(["sample_styles/"], ["sample_styles/ink.jpg", "sample_styles/waves.jpg"], "out",
+                                   alphas=(0.5, 1.0), images=adain_cli.ImageOptions(content_size=128, style_size=128))
+    summary = adain_cli.run_job(adain_cli.default_stylizer(), job)  # progress=callback for the CLI's events
     print(len(summary.written), "written,", summary.failed, "failed")
 
 Names are imported on first use, so `import adain_cli` itself is instant and loads no torch.
@@ -32,6 +24,9 @@ __version__ = "0.1.0"
 
 # Public name → the module that defines it.
 _EXPORTS = {
+    "stylize": "api",
+    "interpolate": "api",
+    "default_stylizer": "api",
     "Stylizer": "stylizer",
     "Job": "job",
     "ImageOptions": "job",
@@ -59,14 +54,18 @@ __all__ = [
     "Stylizer",
     "Summary",
     "__version__",
+    "default_stylizer",
     "discover",
+    "interpolate",
     "interpolation_look",
     "load",
     "run_job",
     "style_looks",
+    "stylize",
 ]
 
 if TYPE_CHECKING:
+    from adain_cli.api import default_stylizer, interpolate, stylize
     from adain_cli.errors import AdainError
     from adain_cli.images import load
     from adain_cli.inputs import Source, discover

@@ -6,6 +6,7 @@ the clamp-and-round on save, and atomic writes are handled in exactly one place.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import re
@@ -224,6 +225,20 @@ def load(path: Path, shorter_side: int, *, crop: bool = False, max_pixels: int =
     """Read an image and prepare it for the model: upright, RGB (and alpha), the shorter side resized to
     `shorter_side` as the reference scripts resize (0 keeps the size), optionally centre-cropped."""
     image, notes = _open_upright(path, max_pixels)
+    return _prepared(path, image, shorter_side, crop=crop, max_pixels=max_pixels, notes=notes)
+
+
+def prepare(image: Image.Image, shorter_side: int, *, crop: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS,
+            name: str = "image") -> LoadedImage:  # fmt: skip
+    """An image already opened (a PIL image a program holds), prepared exactly as `load` prepares a file."""
+    notes: list[str] = []
+    with contextlib.suppress(OSError, ValueError, TypeError):
+        image = ImageOps.exif_transpose(image) or image
+    return _prepared(Path(name), image, shorter_side, crop=crop, max_pixels=max_pixels, notes=notes)
+
+
+def _prepared(path: Path, image: Image.Image, shorter_side: int, *, crop: bool, max_pixels: int,
+              notes: list[str]) -> LoadedImage:  # fmt: skip
     original = (image.height, image.width)
     size = resized_size(*original, shorter_side)
     check_size(path, original, size if not crop else (min(size),) * 2, max_pixels=max_pixels)

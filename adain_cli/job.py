@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cached_property
+from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -81,6 +82,32 @@ class Job:
     shard: tuple[int, int] = (0, 1)  # (index, count): this process writes one contiguous slice of the outputs
     command: str = "stylize"  # the command that made the looks, for grid names and reports
     video: VideoOptions = VideoOptions()
+
+    @classmethod
+    def for_styles(
+        cls,
+        contents: Iterable[str | PathLike[str]],
+        styles: Iterable[str | PathLike[str]],
+        output_dir: str | PathLike[str],
+        *,
+        alphas: Iterable[float] = (1.0,),
+        recursive: bool = False,
+        images: ImageOptions = ImageOptions(),
+        color: ColorMethod | str | None = None,
+        grid: bool = True,
+        skip_existing: bool = False,
+    ) -> Job:
+        """What `adain stylize CONTENTS --style STYLES --alpha ALPHAS -o OUTPUT_DIR` does: every content with every
+        style. Contents and styles are files or folders (searched as the command searches them)."""
+        from adain_cli.inputs import discover
+        from adain_cli.looks import style_looks
+
+        found_contents = discover([Path(path) for path in contents], recursive, videos=True)
+        found_styles = discover([Path(path) for path in styles], recursive, mirror=False)
+        return cls(contents=tuple(found_contents), styles=tuple(found_styles), looks=tuple(style_looks(found_styles)),
+                   output_dir=Path(output_dir), alphas=tuple(dict.fromkeys(alphas)), images=images,
+                   color=ColorMethod(color) if color else None, grid=grid, skip_existing=skip_existing,
+                   command="preserve-color" if color else "stylize")  # fmt: skip
 
     @cached_property
     def key(self) -> str:

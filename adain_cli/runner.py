@@ -101,7 +101,7 @@ class _StyleBank:
         return recolored
 
 
-def run_job(stylizer: Stylizer, job: Job, progress: ProgressFn = lambda event: None) -> Summary:
+def run_job(stylizer: Stylizer, job: Job, *, progress: ProgressFn = lambda event: None) -> Summary:
     """Run every (content, look, α) of `job` (of its shard); never raises for a bad input, only reports it.
 
     Grids are filled in memory by a whole job; a shard instead leaves the manifest from which

@@ -5,17 +5,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, overload
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from PIL import Image
 from torch import Tensor
 
-from adain_cli import ops
+from adain_cli import defaults, ops, pictures
 from adain_cli.device import default_memory_budget, pick_device, pick_dtype
 from adain_cli.model import Decoder, Encoder, fold_resize_convs
 from adain_cli.ops import Stats
+from adain_cli.pictures import Picture
 from adain_cli.tiling import TilePlan, decode_tiled, encode_tiled, peak_bytes, tile_for_budget
 
 if TYPE_CHECKING:
@@ -177,43 +178,68 @@ class Stylizer:
     def style_stats(self, image: Tensor) -> Stats:
         return ops.mean_std(self.encode(image))
 
-    @overload
-    def stylize(self, content: Tensor, style: Tensor, alpha: float = 1.0) -> Tensor: ...
-    @overload
-    def stylize(self, content: Image.Image, style: Image.Image | Tensor, alpha: float = 1.0) -> Image.Image: ...
+    def stylize(
+        self,
+        content: Picture,
+        style: Picture,
+        *,
+        alpha: float = 1.0,
+        content_size: int = defaults.CONTENT_SIZE,
+        style_size: int = defaults.STYLE_SIZE,
+        crop: bool = False,
+        preserve_color: str | None = None,
+    ) -> Image.Image | np.ndarray | Tensor:
+        """What `adain stylize CONTENT --style STYLE --alpha A` computes, with the same defaults.
 
-    def stylize(self, content: Tensor | Image.Image, style: Tensor | Image.Image, alpha: float = 1.0):
-        """One result for one content and one style, computed as a job computes it.
-
-        Tensors are RGB (3, H, W) in [0, 1] and give a tensor back; a PIL content gives a PIL image.
-        Images are used at their own size (`adain_cli.images.load` resizes as the CLI does).
+        `content` and `style` are each a path, a PIL image, a numpy array, or a tensor (3, H, W) or (N, 3, H, W)
+        in [0, 1]; both are resized as the command resizes them (`content_size`/`style_size` 0 keeps the
+        size). The result comes back in the content's kind: a PIL image for a path or PIL image, a uint8 array
+        for an array, a tensor for a tensor (a batch for a batch).
         """
+        return self.interpolate(content, [style], alpha=alpha, content_size=content_size, style_size=style_size,
+                                crop=crop, preserve_color=preserve_color)  # fmt: skip
+
+    def interpolate(
+        self,
+        content: Picture,
+        styles: Sequence[Picture],
+        *,
+        weights: Sequence[float] | None = None,
+        alpha: float = 1.0,
+        content_size: int = defaults.CONTENT_SIZE,
+        style_size: int = defaults.STYLE_SIZE,
+        crop: bool = False,
+        preserve_color: str | None = None,
+    ) -> Image.Image | np.ndarray | Tensor:
+        """What `adain interpolate CONTENT S1 S2 … --weights …` computes: the styles blended with `weights`
+        (normalised to sum 1; equal when None). Takes the pictures `stylize` takes."""
+        from adain_cli.looks import ColorMethod
+
         if not 0.0 <= alpha <= 1.0:
             raise ValueError(f"alpha must be in [0, 1], got {alpha}")
-        content_rgb, style_rgb = _as_tensor(content), _as_tensor(style)
-        feat = self.encode(content_rgb)
-        stats = self.style_stats(style_rgb)
-        target = ops.adain(feat, stats)
-        blends = Blends(self, feat, target=lambda _: target, size=tuple(content_rgb.shape[1:]), batch_size=1)
-        result = blends.decode([(0, alpha)])[0]
-        if isinstance(content, Image.Image):
-            from adain_cli.images import to_pil
-
-            return to_pil(result)
-        return result
+        if not styles:
+            raise ValueError("give at least one style")
+        shares = ops.normalize_weights(weights if weights is not None else [1.0] * len(styles))
+        if len(shares) != len(styles):
+            raise ValueError(f"{len(shares)} weights for {len(styles)} styles")
+        color = ColorMethod(preserve_color) if preserve_color else None
+        prepared = pictures.prepare(content, content_size, crop=crop)
+        style_images = [pictures.prepare(style, style_size, crop=crop).images[0].rgb for style in styles]
+        shared = None if color else [self.style_stats(image) for image in style_images]
+        results = []
+        for loaded in prepared.images:
+            rgb = loaded.rgb
+            stats = shared or [self.style_stats(color.recolored_style(image, rgb)) for image in style_images]
+            feat = self.encode(color.encoder_input(rgb) if color else rgb)
+            target = ops.interpolate(feat, stats, shares, content_stats=ops.mean_std(feat))
+            blends = Blends(self, feat, target=lambda _, made=target: made, size=loaded.size, batch_size=1)
+            result = blends.decode([(0, alpha)])[0]
+            results.append(color.restore(result, rgb) if color else result)
+        return pictures.returned(results, prepared)
 
 
 def _silent(*_: object) -> None:
     pass
-
-
-def _as_tensor(image: Tensor | Image.Image) -> Tensor:
-    if isinstance(image, Tensor):
-        if image.dim() != 3 or image.shape[0] != 3:
-            raise ValueError(f"expected an RGB tensor shaped (3, H, W), got {tuple(image.shape)}")
-        return image.float()
-    rgb = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
-    return torch.from_numpy(rgb).permute(2, 0, 1).contiguous()
 
 
 class Blends:

@@ -174,7 +174,7 @@ def run(opts: CommonOptions, job: Job) -> None:
     # Only a barrier is needed between the ranks, so gloo serves on any device.
     with process_group(launch, "gloo"):
         with JobProgress(console, quiet=quiet) as progress:
-            summary = run_job(stylizer, job, _with_json_lines(progress) if opts.json_lines else progress)
+            summary = run_job(stylizer, job, progress=_with_json_lines(progress) if opts.json_lines else progress)
         if launch.world > 1:
             import torch.distributed as dist
 
