@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import itertools
 from collections.abc import Iterator, Sequence
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -183,16 +184,20 @@ class Decoder(nn.Module):
         stages, self.public_keys = _build(DECODER_CONFIG, ENCODER_CHANNELS)
         self.stages = nn.ModuleDict({name: nn.Sequential(*layers) for name, layers in stages.items()})
 
+    @property
+    def body(self) -> nn.Sequential:
+        return cast(nn.Sequential, self.stages["body"])
+
     def forward(self, feat: Tensor) -> Tensor:
-        return self.stages["body"](feat)
+        return self.body(feat)
 
     def entry(self, feat: Tensor) -> Tensor:
         """The first convolution, before its ReLU: linear in `feat`, so a blend of entries is the entry of the blend."""
-        return self.stages["body"][0](feat)
+        return self.body[0](feat)
 
     def from_entry(self, entry: Tensor) -> Tensor:
         """The rest of the decoder, from `entry`'s output to the image."""
-        return self.stages["body"][1:](entry)
+        return self.body[1:](entry)
 
 
 def fold_resize_convs(decoder: Decoder) -> Decoder:

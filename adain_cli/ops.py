@@ -101,7 +101,9 @@ def sheet_weights(styles: int, steps: int) -> tuple[tuple[int, int], list[tuple[
     if styles == 2:
         return (1, steps), [(1.0 - t, t) for t in ticks]
     if styles == 4:
-        cells = [((1 - u) * (1 - v), u * (1 - v), (1 - u) * v, u * v) for v in ticks for u in ticks]
+        cells: list[tuple[float, ...]] = [
+            ((1 - u) * (1 - v), u * (1 - v), (1 - u) * v, u * v) for v in ticks for u in ticks
+        ]
         return (steps, steps), cells
     raise ValueError(f"a sheet takes 2 or 4 styles, not {styles}")
 
@@ -161,9 +163,9 @@ def spatial_adain(content: Tensor, regions: Sequence[Region], background: Stats 
     regions are then combined with smoothly resized masks; what no mask claims takes the background
     style, normalised over the unclaimed cells, or keeps the content where there is no background.
     """
-    cells = tuple(content.shape[-2:])
+    cells = (int(content.shape[-2]), int(content.shape[-1]))
     weights = [smooth_resize(region.mask, cells) for region in regions]
-    overlap = torch.stack(weights).sum(dim=0).clamp(min=1.0) if weights else None
+    overlap = torch.stack(weights).sum(dim=0).clamp(min=1.0) if weights else torch.ones(())
     out = torch.zeros_like(content)
     claimed = torch.zeros_like(content[:, :1])
     for region, weight in zip(regions, weights, strict=True):

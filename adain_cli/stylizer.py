@@ -4,13 +4,14 @@ tile what does not fit. `Stylizer.from_pretrained` is the library's front door."
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import torch
 from PIL import Image
-from torch import Tensor
+from torch import Tensor, nn
 
 from adain_cli import defaults, ops, pictures
 from adain_cli.device import default_memory_budget, pick_device, pick_dtype
@@ -50,14 +51,17 @@ class Stylizer:
         # Channels-last lets oneDNN and cuDNN pick their fastest convolutions (measured on a CPU:
         # 0.95 s → 0.74 s per 512 px decode in fp32), so it is on everywhere unless asked otherwise.
         self.channels_last = channels_last
+
         # Reduced precision runs natively (weights converted once), not under autocast: autocast
         # recasts around every reflection pad (measured on a CPU in bf16: 0.66 s → 0.46 s per decode,
         # same error). Statistics are still taken in fp32 (ops.mean_std).
-        place = {"device": self.device, "dtype": dtype, "memory_format": self._memory_format}
-        self.encoder = encoder.eval().requires_grad_(False).to(**place)
+        def place(module: nn.Module) -> nn.Module:
+            return module.to(device=self.device, dtype=dtype).to(memory_format=self._memory_format)
+
+        self.encoder = cast(Encoder, place(encoder.eval().requires_grad_(False)))
         # The upsample-and-convolve layers run folded (model.ResizeConv3x3): the same results, at less
         # than two thirds of the decoder's work. Folded in float32, then converted once.
-        self.decoder = fold_resize_convs(decoder).eval().requires_grad_(False).to(**place)
+        self.decoder = cast(Decoder, place(fold_resize_convs(decoder).eval().requires_grad_(False)))
         self._encode_fn, self._entry_fn = self.encoder.encode, self.decoder.entry
         self._from_entry_fn = self.decoder.from_entry
         if compile:
@@ -111,8 +115,8 @@ class Stylizer:
         from adain_cli import weights
 
         options = weights.FetchOptions(offline=offline, verify=verify)
-        fetch = {"options": options, "progress": progress or _silent, "warn": warn or _silent}
-        paths = [weights.resolve(name, **fetch) for name in (encoder, decoder)]
+        paths = [weights.resolve(name, options=options, progress=progress or _silent, warn=warn or _silent)
+                 for name in (encoder, decoder)]  # fmt: skip
         return cls.from_files(*paths, device=device, precision=precision, compile=compile, tile=tile,
                               max_memory=max_memory)  # fmt: skip
 
@@ -229,10 +233,13 @@ class Stylizer:
         results = []
         for loaded in prepared.images:
             rgb = loaded.rgb
-            stats = shared or [self.style_stats(color.recolored_style(image, rgb)) for image in style_images]
-            feat = self.encode(color.encoder_input(rgb) if color else rgb)
+            if color is None:
+                stats, feat = shared or [], self.encode(rgb)
+            else:
+                stats = [self.style_stats(color.recolored_style(image, rgb)) for image in style_images]
+                feat = self.encode(color.encoder_input(rgb))
             target = ops.interpolate(feat, stats, shares, content_stats=ops.mean_std(feat))
-            blends = Blends(self, feat, target=lambda _, made=target: made, size=loaded.size, batch_size=1)
+            blends = Blends(self, feat, target=partial(_same, target), size=loaded.size, batch_size=1)
             result = blends.decode([(0, alpha)])[0]
             results.append(color.restore(result, rgb) if color else result)
         return pictures.returned(results, prepared)
@@ -240,6 +247,10 @@ class Stylizer:
 
 def _silent(*_: object) -> None:
     pass
+
+
+def _same(target: Tensor, _look: int) -> Tensor:
+    return target
 
 
 class Blends:

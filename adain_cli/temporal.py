@@ -51,6 +51,7 @@ class Stabilizer:
         return self.average.to(feat.dtype)
 
     def _is_cut(self, feat: Tensor) -> bool:
+        assert self.average is not None  # a cut is only looked for once there is an average
         before, now = ops.mean_std(self.average), ops.mean_std(feat.float())
         jump = ((now.mean - before.mean).abs() / before.std).mean()
         return bool(jump > self.cut) or not bool(torch.isfinite(jump))

@@ -63,7 +63,7 @@ class ImageStream(Dataset):
         raise AdainError(f"no readable image among {len(self.paths)} files")
 
     def _crop(self, image: Tensor, position: int) -> Tensor:
-        size = training_size(*image.shape[1:], self.config)
+        size = training_size(int(image.shape[1]), int(image.shape[2]), self.config)
         image = images.resize(image, size)
         crop = self.config.crop_size
         rng = np.random.default_rng([self.config.seed, self.stream, self.shard.rank, position])
