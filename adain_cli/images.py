@@ -308,7 +308,7 @@ def flatten_alpha(image: Image.Image, background: tuple[int, int, int] = (255, 2
     return canvas
 
 
-def save_pil(image: Image.Image, path: Path, quality: int = 95) -> None:
+def save_pil(image: Image.Image, path: Path, quality: int = defaults.QUALITY) -> None:
     """Save atomically in the format named by the extension; flatten alpha where it cannot be kept."""
     ext = path.suffix.lower().lstrip(".")
     fmt = OUTPUT_FORMATS.get(ext)
@@ -324,7 +324,9 @@ def save_pil(image: Image.Image, path: Path, quality: int = 95) -> None:
         raise ImageError(f"{path}: cannot write ({error.strerror or error})") from None
 
 
-def save_image(image: Tensor, path: Path, *, quality: int = 95, transparency: Tensor | None = None) -> Image.Image:
+def save_image(
+    image: Tensor, path: Path, *, quality: int = defaults.QUALITY, transparency: Tensor | None = None
+) -> Image.Image:
     """Clamp, round and save a (3, H, W) tensor atomically; returns the saved PIL image."""
     pil = to_pil(image, transparency)
     save_pil(pil, path, quality)

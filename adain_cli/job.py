@@ -27,11 +27,11 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class ImageOptions:
-    content_size: int = 512
-    style_size: int = 512
+    content_size: int = defaults.CONTENT_SIZE
+    style_size: int = defaults.STYLE_SIZE
     crop: bool = False
     ext: str = "png"
-    quality: int = 95
+    quality: int = defaults.QUALITY
     max_pixels: int = defaults.MAX_PIXELS
 
 
@@ -45,7 +45,7 @@ class VideoOptions:
 
     ext: str | None = None  # None: the content's own container
     max_frames: int | None = None  # a quick preview of the first frames
-    stabilize: float = 0.8  # Stabilizer strength for videos; 0 turns it off
+    stabilize: float = defaults.STABILIZE_STRENGTH  # Stabilizer strength for videos; 0 turns it off
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ class Job:
     alphas: tuple[float, ...] = (1.0,)
     images: ImageOptions = ImageOptions()
     grid: bool = True
-    grid_cell: int = 256
+    grid_cell: int = defaults.GRID_CELL
     grid_labels: bool = True  # style and content names, α, weights and failures written on the sheets
     skip_existing: bool = False
     batch_size: int = 0  # decodes per call; 0 picks one for the device (auto_batch_size)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from adain_cli import ops
+from adain_cli import defaults, ops
 
 
 class Stabilizer:
@@ -27,15 +27,12 @@ class Stabilizer:
     resets the average.
     """
 
-    def __init__(self, strength: float = 0.8, *, motion: float = 0.6, cut: float = 0.5) -> None:
+    def __init__(self, strength: float = defaults.STABILIZE_STRENGTH, *, motion: float = 0.6, cut: float = 0.5) -> None:
         if not 0.0 <= strength < 1.0:
             raise ValueError(f"strength must be in [0, 1), got {strength}")
         self.strength, self.motion, self.cut = strength, motion, cut
         self.average: Tensor | None = None
         self.cuts = 0
-
-    def reset(self) -> None:
-        self.average = None
 
     def __call__(self, feat: Tensor) -> Tensor:
         if self.strength == 0.0:

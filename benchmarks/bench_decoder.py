@@ -39,8 +39,8 @@ from adain_cli.model import (  # noqa: E402
     ResizeConv3x3,
     fold_resize_convs,
     load_public_state_dict,
-    random_public_state_dicts,
 )
+from tests.public_weights import random_public_state_dicts  # noqa: E402
 from tests.reference import public_decoder  # noqa: E402
 
 

@@ -28,7 +28,7 @@ sys.path[:0] = [str(ROOT), str(ROOT.parent)]
 
 from machine import describe  # noqa: E402
 
-from adain_cli.model import random_public_state_dicts  # noqa: E402
+from tests.public_weights import random_public_state_dicts  # noqa: E402
 
 # Runs a command and prints its wall time and peak RSS (kB): the child's ru_maxrss, alone in its parent.
 MEASURE = (

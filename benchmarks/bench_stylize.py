@@ -38,9 +38,10 @@ from machine import describe  # noqa: E402
 from adain_cli.cli import cli  # noqa: E402
 from adain_cli.device import pick_device, pick_dtype  # noqa: E402
 from adain_cli.images import load  # noqa: E402
-from adain_cli.model import Decoder, Encoder, random_public_state_dicts  # noqa: E402
+from adain_cli.model import Decoder, Encoder  # noqa: E402
 from adain_cli.stylizer import Stylizer  # noqa: E402
 from adain_cli.weights import load_decoder, load_encoder  # noqa: E402
+from tests.public_weights import random_public_state_dicts  # noqa: E402
 from tests.reference import adaptive_instance_normalization, load_reference  # noqa: E402
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -197,8 +198,8 @@ def relative_error(
     precision: str,
     device: torch.device,
 ) -> float:
-    """‖y_p − y_fp32‖ / ‖y_fp32‖ over a few pairs at the smallest and largest α, on the decoder outputs
-    before clamping."""
+    """‖y_p − y_fp32‖ / ‖y_fp32‖ over a few pairs at the smallest and largest α, on the results as they are
+    saved (clamped to [0, 1])."""
     encoder, decoder = load_encoder(weights[0]), load_decoder(weights[1])
     reference = Stylizer(encoder, decoder, device=device, dtype=torch.float32)
     reduced = Stylizer(load_encoder(weights[0]), load_decoder(weights[1]), device=device,
@@ -207,7 +208,8 @@ def relative_error(
     for content_path, style_path in zip(content_paths[:2], style_paths[:2], strict=False):
         content, style = load(content_path, size).rgb, load(style_path, size).rgb
         for alpha in (alphas[0], alphas[-1]):
-            exact, approx = reference.stylize(content, style, alpha), reduced.stylize(content, style, alpha)
+            at_size = {"alpha": alpha, "content_size": 0, "style_size": 0}
+            exact, approx = reference.stylize(content, style, **at_size), reduced.stylize(content, style, **at_size)
             errors += float((approx - exact).pow(2).sum())
             norms += float(exact.pow(2).sum())
     return (errors / norms) ** 0.5

@@ -25,7 +25,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from adain_cli.model import random_public_state_dicts  # noqa: E402
+from tests.public_weights import random_public_state_dicts  # noqa: E402
 
 
 def run_variant(name: str, extra: list[str], work: Path, args: argparse.Namespace) -> dict[str, object]:

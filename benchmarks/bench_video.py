@@ -33,8 +33,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-from adain_cli.model import random_public_state_dicts  # noqa: E402
 from adain_cli.video import probe, read_frames  # noqa: E402
+from tests.public_weights import random_public_state_dicts  # noqa: E402
 
 
 def cpu_description() -> str:

@@ -29,7 +29,7 @@ sys.path[:0] = [str(ROOT), str(ROOT.parent)]
 from machine import describe  # noqa: E402
 
 from adain_cli.cli import cli  # noqa: E402
-from adain_cli.model import random_public_state_dicts  # noqa: E402
+from tests.public_weights import random_public_state_dicts  # noqa: E402
 
 
 def adain(*args: str | Path) -> float:
@@ -69,13 +69,14 @@ class Bench:
         side = 64 if self.dry_run else 512
         content = torch.rand(3, side, side * 3 // 2, generator=torch.Generator().manual_seed(0))
         style = torch.rand(3, side, side, generator=torch.Generator().manual_seed(1))
-        exact = Stylizer.from_files(*self.weights, device="cpu", precision="fp32").stylize(content, style, 0.8)
+        at_size = {"alpha": 0.8, "content_size": 0, "style_size": 0}
+        exact = Stylizer.from_files(*self.weights, device="cpu", precision="fp32").stylize(content, style, **at_size)
         for precision in ("fp32", "fp16", "bf16"):
             if self.dry_run:
                 print(f"precision {precision}: would compare {self.device} against the CPU at {side} px")
                 continue
             result = Stylizer.from_files(*self.weights, device=self.device, precision=precision)
-            approx = result.stylize(content, style, 0.8)
+            approx = result.stylize(content, style, **at_size)
             grey = ((approx.clamp(0, 1) - exact.clamp(0, 1)).abs() * 255).max().item()
             relative = ((approx - exact).norm() / exact.norm()).item()
             print(f"precision {precision}: relative error {relative:.2e}, max {grey:.2f} grey levels against CPU fp32")

@@ -13,7 +13,7 @@ from PIL import Image
 
 from adain_cli import model
 from adain_cli.cli import cli
-from adain_cli.model import random_public_state_dicts
+from tests.public_weights import random_public_state_dicts
 
 REPO = Path(__file__).resolve().parent.parent
 # Subprocesses of the tests (`python -m adain_cli`, torchrun's workers) import this checkout, wherever they run

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import torch
 
-from adain_cli.model import random_public_state_dicts
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: this checkout's tests package
+from tests.public_weights import random_public_state_dicts
 
 if __name__ == "__main__":
     folder = Path(sys.argv[1])

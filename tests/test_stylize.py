@@ -12,6 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
+import adain_cli
 from tests.conftest import as_tensor, make_image
 from tests.reference import load_reference, reference_stylize, to_uint8_reference
 
@@ -309,7 +310,7 @@ def test_version_answers_without_importing_torch():
         "print('torch' in sys.modules)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert done.stdout.splitlines() == ["adain, version 0.1.0", "False"]
+    assert done.stdout.splitlines() == [f"adain, version {adain_cli.__version__}", "False"]
 
 
 def test_help_reads_well(run_adain):

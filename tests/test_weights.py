@@ -259,7 +259,7 @@ def test_a_path_means_that_file_never_the_cached_file_of_the_same_name(weight_fi
     from click.testing import CliRunner
 
     from adain_cli.cli import cli
-    from adain_cli.model import random_public_state_dicts
+    from tests.public_weights import random_public_state_dicts
 
     encoder, official = weight_files
     cache().mkdir(parents=True)

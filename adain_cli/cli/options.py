@@ -306,7 +306,7 @@ class CommonOptions:
     )
     stabilize_strength: float = _option(
         "--stabilize-strength",
-        default=0.8,
+        default=defaults.STABILIZE_STRENGTH,
         type=click.FloatRange(0.0, 0.99),
         show_default=True,
         help="How much of the running average a still part keeps.",
