@@ -146,11 +146,7 @@ def run(opts: CommonOptions, job: Job) -> None:
     builds the grids from the files on disk.
     """
     check_weights_names(opts.encoder, opts.decoder)
-    from adain_cli.device import process_group, rank_device, torchrun_launch
-    from adain_cli.manifest import grids_of_manifest, manifest_path
-    from adain_cli.progress import JobProgress
-    from adain_cli.runner import run_job
-    from adain_cli.stylizer import Stylizer
+    from adain_cli.launch import torchrun_launch
 
     launch = torchrun_launch()
     if launch.world > 1 and opts.shard:
@@ -162,6 +158,13 @@ def run(opts: CommonOptions, job: Job) -> None:
     if opts.dry_run:
         _dry_run(opts, job)
         return
+    # Every check above is torch-free and answers at once; torch is imported from here on.
+    from adain_cli.device import process_group, rank_device
+    from adain_cli.manifest import grids_of_manifest, manifest_path
+    from adain_cli.progress import JobProgress
+    from adain_cli.runner import run_job
+    from adain_cli.stylizer import Stylizer
+
     quiet = opts.quiet or launch.rank > 0
     console = stderr_console()
     encoder, decoder = (

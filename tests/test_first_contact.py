@@ -1,0 +1,67 @@
+"""First contact (issue 26): what a new user meets first — answers before torch loads, one file in and
+one file out, summaries that add up, names as documented, sheets that can be read."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, make_image
+
+# Runs the real CLI in a fresh interpreter and says, after everything else, whether torch was imported.
+_PROBE = """
+import atexit, sys
+atexit.register(lambda: print("torch imported" if "torch" in sys.modules else "torch not imported", file=sys.stderr))
+from adain_cli.cli import main
+main(sys.argv[1:])
+"""
+
+
+def run_fresh(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", _PROBE, *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=300,
+        env={**__import__("os").environ, "PYTHONPATH": str(REPO)},
+    )  # fmt: skip
+
+
+@pytest.fixture
+def images(tmp_path: Path) -> Path:
+    make_image(tmp_path / "c.png", 32, 24, seed=1)
+    make_image(tmp_path / "s.png", 32, 24, seed=2)
+    make_image(tmp_path / "t.png", 32, 24, seed=3)
+    (tmp_path / "empty").mkdir()
+    return tmp_path
+
+
+CHEAP_CHECKS = {
+    "interpolate with one style": (["interpolate", "c.png", "s.png", "-o", "o"], 2, "at least two STYLES"),
+    "more masks than styles": (
+        ["spatial", "c.png", "--mask", "s.png", "--mask", "t.png", "--style", "s.png", "-o", "o"], 2, "2 masks"
+    ),
+    "empty content folder": (["stylize", "empty", "--style", "s.png", "-o", "o"], 1, "no content images"),
+    "bad device": (["stylize", "c.png", "--style", "s.png", "--device", "gpu0", "-o", "o"], 2, "use auto or cpu"),
+    "missing decoder file": (["stylize", "c.png", "--style", "s.png", "--decoder", "nosuch.pth"], 2, "nosuch.pth"),
+    "weights path": (["weights", "path", "decoder"], 1, "decoder.pth"),
+    "weights list": (["weights", "list"], 0, "vgg_normalised"),
+    "dry run": (["stylize", "c.png", "--style", "s.png", "--dry-run", "-o", "o"], 0, "would write"),
+    "spatial dry run": (
+        ["spatial", "c.png", "--mask", "s.png", "--style", "s.png", "--style", "t.png", "--dry-run", "-o", "o"],
+        0, "would write",
+    ),
+    "interpolation sheet dry run": (
+        ["interpolate", "c.png", "s.png", "t.png", "--sheet", "3", "--dry-run", "-o", "o"], 0, "would write"
+    ),
+    "preserve-color dry run": (["preserve-color", "c.png", "--style", "s.png", "--dry-run", "-o", "o"], 0, "would"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", CHEAP_CHECKS, ids=list(CHEAP_CHECKS))
+def test_cheap_checks_answer_before_torch_is_imported(images: Path, case: str) -> None:
+    args, status, expected = CHEAP_CHECKS[case]
+    result = run_fresh(*args, cwd=images)
+    assert result.returncode == status, result.stderr
+    assert expected in result.stdout + result.stderr
+    assert result.stderr.rstrip().endswith("torch not imported"), result.stderr
