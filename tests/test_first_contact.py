@@ -65,3 +65,43 @@ def test_cheap_checks_answer_before_torch_is_imported(images: Path, case: str) -
     assert result.returncode == status, result.stderr
     assert expected in result.stdout + result.stderr
     assert result.stderr.rstrip().endswith("torch not imported"), result.stderr
+
+
+def weights_args(weight_files: tuple[Path, Path]) -> list[str]:
+    encoder, decoder = weight_files
+    return ["--encoder", str(encoder), "--decoder", str(decoder), "--content-size", "0", "--style-size", "0"]
+
+
+@pytest.mark.parametrize(("name", "kind"), [("result.png", "PNG"), ("result.jpg", "JPEG"), ("r.webp", "WEBP")])
+def test_one_output_goes_to_the_file_o_names(run_adain, images: Path, name: str, kind: str) -> None:
+    from PIL import Image
+
+    result = run_adain("stylize", images / "c.png", "--style", images / "s.png", "-o", images / name,
+                       "--content-size", "0", "--style-size", "0")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert (images / name).is_file()
+    with Image.open(images / name) as written:
+        assert written.format == kind and written.size == (32, 24)
+
+
+def test_a_file_o_with_more_outputs_is_a_usage_error_naming_the_count(run_adain, images: Path) -> None:
+    result = run_adain("stylize", images / "c.png", "--style", images / "s.png", "--style", images / "t.png",
+                       "-o", images / "result.png")  # fmt: skip
+    assert result.exit_code == 2
+    assert "writes 2 outputs" in result.output
+    assert not (images / "result.png").exists()
+
+
+def test_stdin_in_and_stdout_out(weight_files, images: Path) -> None:
+    from io import BytesIO
+
+    from PIL import Image
+
+    command = [sys.executable, "-m", "adain_cli", "stylize", "-", "--style", "s.png", "-o", "-"]
+    result = subprocess.run([*command, *weights_args(weight_files)], cwd=images, input=(images / "c.png").read_bytes(),
+                            capture_output=True, timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    with Image.open(BytesIO(result.stdout)) as written:  # stdout holds the PNG and nothing else
+        assert written.format == "PNG" and written.size == (32, 24)
+    assert b"1 written" in result.stderr
+    assert sorted(p.name for p in images.iterdir()) == ["c.png", "empty", "s.png", "t.png"]

@@ -46,7 +46,51 @@ def find_contents(opts: CommonOptions, paths: Sequence[Path]) -> list[Source]:
         named += listed
     if not named:
         raise click.UsageError("give at least one CONTENT (a file or folder), or --files-from FILE")
-    return find_inputs(named, opts.recursive, "content", output=opts.output, quiet=opts.quiet)
+    if STANDARD_STREAM in named:
+        if len(named) > 1:
+            raise click.UsageError("- (an image on standard input) is the only CONTENT when given")
+        named = [_stdin_image()]
+    return find_inputs(named, opts.recursive, "content", output=_output_folder(opts), quiet=opts.quiet)
+
+
+STANDARD_STREAM = Path("-")
+
+
+def _stdin_image() -> Path:
+    """The image on standard input, kept in a temporary folder (removed when the command ends) as
+    `stdin.{its format}`, so it is read like any other file."""
+    import io
+    import shutil
+    import tempfile
+
+    from PIL import Image, UnidentifiedImageError
+
+    from adain_cli.errors import AdainError
+
+    data = click.get_binary_stream("stdin").read()
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            kind = (image.format or "png").lower()
+    except (UnidentifiedImageError, OSError):
+        raise AdainError(f"standard input ({len(data)} bytes) is not an image Pillow can read") from None
+    folder = Path(tempfile.mkdtemp(prefix="adain-stdin-"))
+    click.get_current_context().call_on_close(lambda: shutil.rmtree(folder, ignore_errors=True))
+    path = folder / f"stdin.{'jpg' if kind == 'jpeg' else kind}"
+    path.write_bytes(data)
+    return path
+
+
+def names_one_file(output: Path) -> bool:
+    """Whether `-o` names one output file (`result.png`, or `-` for standard output) rather than a folder."""
+    from adain_cli.inputs import OUTPUT_FORMATS
+
+    return output == STANDARD_STREAM or (output.suffix.lower().lstrip(".") in OUTPUT_FORMATS and not output.is_dir())
+
+
+def _output_folder(opts: CommonOptions) -> Path | None:
+    return (
+        None if opts.output == STANDARD_STREAM else opts.output.parent if names_one_file(opts.output) else opts.output
+    )
 
 
 def find_inputs(
@@ -97,6 +141,9 @@ def build_job(
     from adain_cli.job import ImageOptions, Job, VideoOptions
     from adain_cli.looks import ColorMethod
 
+    if names_one_file(opts.output):
+        return _one_file_job(opts, build_job(replace(opts, output=_CURRENT_FOLDER), command=command, contents=contents,
+                             styles=styles, looks=looks, alphas=alphas, color=color, **extra))  # fmt: skip
     stabilize = opts.stabilize_strength if opts.stabilize else 0.0
     image_options = ImageOptions(content_size=opts.content_size, style_size=opts.style_size, crop=opts.crop,
                                  ext=opts.ext, quality=opts.quality, max_pixels=opts.max_pixels)  # fmt: skip
@@ -117,6 +164,41 @@ def build_job(
         video=VideoOptions(ext=opts.video_ext, max_frames=opts.frames, stabilize=stabilize),
         **extra,
     )
+
+
+_CURRENT_FOLDER = Path()
+
+
+def _one_file_job(opts: CommonOptions, job: Job) -> Job:
+    """A job with one output written to the file `-o` names (its extension picks the format), or to a
+    temporary PNG that `run` sends to standard output for `-o -`. More outputs than one is a usage error."""
+    import shutil
+    import tempfile
+
+    count = sum(len(job.outputs(content)) for content in job.contents)
+    if count != 1:
+        raise click.BadParameter(
+            f"{opts.output} names one file, but this job writes {count} outputs; give a folder instead",
+            param_hint="'-o'",
+        )
+    if job.contents[0].clip:
+        raise click.BadParameter(f"{job.contents[0].path} is a video; give a folder for its output", param_hint="'-o'")
+    if opts.output == STANDARD_STREAM:
+        if opts.json or opts.json_lines:
+            raise click.UsageError("-o - writes the image on standard output, so --json and --json-lines cannot")
+        target = Path(tempfile.mkdtemp(prefix="adain-stdout-")) / "stdout.png"
+        click.get_current_context().call_on_close(lambda: shutil.rmtree(target.parent, ignore_errors=True))
+    else:
+        target = opts.output
+    return replace(job, output_dir=target.parent, output_file=target, grid=False)
+
+
+def send_to_stdout(job: Job) -> None:
+    """`-o -`: the finished PNG on standard output (nothing else is written there)."""
+    if job.output_file is not None and job.output_file.is_file():
+        stream = click.get_binary_stream("stdout")
+        stream.write(job.output_file.read_bytes())
+        stream.flush()
 
 
 def check_weights_names(*values: str | None) -> None:
@@ -184,6 +266,8 @@ def run(opts: CommonOptions, job: Job) -> None:
             dist.barrier()
             if launch.rank == 0 and job.wants_grids() and manifest_path(job).is_file():
                 summary.grids = grids_of_manifest(manifest_path(job))
+    if opts.output == STANDARD_STREAM:
+        send_to_stdout(job)
     if not quiet:
         print_summary(console, summary)
     if opts.json and launch.rank == 0:

@@ -184,8 +184,9 @@ class CommonOptions:
         "-o",
         "--output",
         default=_CURRENT_FOLDER,
-        type=_DIR,
-        help="Folder for the results (created if needed).  [default: the current folder]",
+        type=click.Path(path_type=Path, allow_dash=True),
+        help="Folder for the results (created if needed); or, for a job with one output, its file "
+        "(result.png: the extension picks the format; - : PNG on standard output).  [default: the current folder]",
     )
     recursive: bool = _flag("--recursive", "-r", help="Walk subfolders and mirror them under OUTPUT.")
     files_from: Path | None = _option(  # noqa: RUF009

@@ -12,7 +12,7 @@ from adain_cli.cli.options import AdainCommand, CommonOptions, alpha_option, com
 
 
 @click.command(cls=AdainCommand)
-@click.argument("content", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.argument("content", nargs=-1, type=click.Path(exists=True, path_type=Path, allow_dash=True))
 @click.option(
     "--style",
     "-s",
