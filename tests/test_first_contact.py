@@ -105,3 +105,37 @@ def test_stdin_in_and_stdout_out(weight_files, images: Path) -> None:
         assert written.format == "PNG" and written.size == (32, 24)
     assert b"1 written" in result.stderr
     assert sorted(p.name for p in images.iterdir()) == ["c.png", "empty", "s.png", "t.png"]
+
+
+def test_under_torchrun_the_summary_counts_every_rank(weight_files, images: Path) -> None:
+    from tests.conftest import run_module
+
+    contents = [images / name for name in ("c.png", "s.png", "t.png")]
+    styles = ["--style", str(images / "s.png"), "--style", str(images / "t.png")]
+    args = ["stylize", *map(str, contents), *styles, "-o", str(images / "out"), *weights_args(weight_files)]
+    done = run_module(*args, processes=2)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "6 written, 0 skipped, 0 failed" in done.stderr
+    assert f"→ {images / 'out'}" in done.stderr
+
+
+def test_the_pipe_display_names_each_stage_and_the_summary_the_folder(run_adain, images: Path) -> None:
+    result = run_adain("stylize", images / "c.png", "--style", images / "s.png", "-o", images / "out",
+                       "--content-size", "0", "--style-size", "0")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    lines = result.stderr.splitlines()
+    stages = [line for line in lines if line.endswith("…")]
+    assert stages == ["loading weights…", "encoding styles…", "stylizing…"]
+    assert lines[-1].endswith(f"→ {images / 'out'}")
+
+
+def test_the_bar_ends_on_the_summary_rate() -> None:
+    from rich.progress import Progress
+
+    from adain_cli.progress import RateColumn
+
+    with Progress(disable=True) as progress:
+        task_id = progress.add_task("", total=4)
+        progress.update(task_id, completed=4, seconds=2.0)
+        task = progress.tasks[0]
+        assert RateColumn().render(task).plain == "2.00 img/s"

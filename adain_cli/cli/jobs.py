@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -249,6 +249,8 @@ def run(opts: CommonOptions, job: Job) -> None:
 
     quiet = opts.quiet or launch.rank > 0
     console = stderr_console()
+    if not quiet:
+        console.print("loading weights…", markup=False)
     encoder, decoder = (
         fetch_weights(name, offline=opts.offline, no_verify=opts.no_verify, console=console, quiet=quiet)
         for name in (opts.encoder, opts.decoder)
@@ -260,16 +262,21 @@ def run(opts: CommonOptions, job: Job) -> None:
     with process_group(launch, "gloo"):
         with JobProgress(console, quiet=quiet) as progress:
             summary = run_job(stylizer, job, _with_json_lines(progress) if opts.json_lines else progress)
+            progress.finish(summary.seconds)
+        counts = Counts.of(summary)
         if launch.world > 1:
-            import torch.distributed as dist
-
-            dist.barrier()
+            counts = _every_rank(counts)  # also the barrier after which rank 0 builds the grids
             if launch.rank == 0 and job.wants_grids() and manifest_path(job).is_file():
                 summary.grids = grids_of_manifest(manifest_path(job))
     if opts.output == STANDARD_STREAM:
         send_to_stdout(job)
     if not quiet:
-        print_summary(console, summary)
+        print_summary(
+            console,
+            summary,
+            counts,
+            opts.output if opts.output == STANDARD_STREAM else job.output_file or job.output_dir,
+        )
     if opts.json and launch.rank == 0:
         click.echo(json.dumps(summary.to_json(), indent=2))
     click.get_current_context().exit(EXIT_FAILED if summary.failures else 0)
@@ -307,13 +314,49 @@ def _dry_run(opts: CommonOptions, job: Job) -> None:
         click.echo(f"would write\t{path}")
 
 
-def print_summary(console: Console, summary: Summary) -> None:
-    rate = len(summary.written) / summary.seconds if summary.seconds > 0 else 0.0
-    status = "[red]" if summary.failures else "[green]"
+@dataclass(frozen=True)
+class Counts:
+    """What a job's summary line counts: of this process, or (under torchrun) of every rank."""
+
+    written: int
+    skipped: int
+    failed: int
+    seconds: float
+
+    @classmethod
+    def of(cls, summary: Summary) -> Counts:
+        return cls(len(summary.written), len(summary.skipped), summary.failed, summary.seconds)
+
+    @property
+    def rate(self) -> float:
+        """Outputs accounted for per second of the job: what the progress bar shows too."""
+        done = self.written + self.skipped + self.failed
+        return done / self.seconds if self.seconds > 0 else 0.0
+
+
+def _every_rank(counts: Counts) -> Counts:
+    """The counts of every rank added up (the slowest rank's time), known to each rank."""
+    import torch
+    import torch.distributed as dist
+
+    numbers = torch.tensor([counts.written, counts.skipped, counts.failed], dtype=torch.float64)
+    slowest = torch.tensor([counts.seconds], dtype=torch.float64)
+    dist.all_reduce(numbers)
+    dist.all_reduce(slowest, op=dist.ReduceOp.MAX)
+    written, skipped, failed = (int(n) for n in numbers.tolist())
+    return Counts(written, skipped, failed, float(slowest.item()))
+
+
+def print_summary(console: Console, summary: Summary, counts: Counts, output: Path) -> None:
+    """One line that adds up (every rank's outputs under torchrun) and says where they went."""
+    from rich.markup import escape
+
+    status = "[red]" if counts.failed or summary.failures else "[green]"
     console.print(
-        f"{status}{len(summary.written)} written[/], {len(summary.skipped)} skipped, "
-        f"{summary.failed} failed in {summary.seconds:.1f} s ({rate:.2f} images/s)"
+        f"{status}{counts.written} written[/], {counts.skipped} skipped, {counts.failed} failed "
+        f"in {counts.seconds:.1f} s ({counts.rate:.2f} images/s)"
         + (f"; {len(summary.grids)} grid(s)" if summary.grids else "")
+        + f" → {'standard output' if output == STANDARD_STREAM else escape(str(output))}"
     )
     for note in summary.notes:
         console.print(f"  note: {note}", markup=False)
