@@ -139,3 +139,13 @@ def test_the_bar_ends_on_the_summary_rate() -> None:
         progress.update(task_id, completed=4, seconds=2.0)
         task = progress.tasks[0]
         assert RateColumn().render(task).plain == "2.00 img/s"
+
+
+def test_styles_sharing_a_name_are_told_apart_and_said_so_before_any_work(run_adain, images: Path) -> None:
+    make_image(images / "styles" / "s.png", 32, 24, seed=4)
+    result = run_adain("stylize", images / "c.png", "--style", images / "s.png", "--style", images / "styles" / "s.png",
+                       "-o", images / "out", "--content-size", "0", "--style-size", "0", "--no-grid")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    first = result.stderr.splitlines()[0]
+    assert first == f"note: {images / 'styles' / 's.png'} is named s_2 in outputs (another input has the same name)"
+    assert sorted(p.name for p in (images / "out").iterdir()) == ["c_stylized_s.png", "c_stylized_s_2.png"]

@@ -119,7 +119,16 @@ def find_inputs(
             )
     if not found:
         raise AdainError(f"no {what} images found in {', '.join(str(p) for p in paths)}")
+    say_renamed(found, quiet)
     return found
+
+
+def say_renamed(sources: Sequence[Source], quiet: bool) -> None:
+    """Inputs that share a name get distinct ones in outputs; said once, before any work."""
+    from adain_cli.inputs import renamed
+
+    for line in [] if quiet else renamed(sources):
+        stderr_console().print(f"note: {line} (another input has the same name)", markup=False)
 
 
 def _inside(path: Path, folder: Path) -> bool:
