@@ -64,8 +64,8 @@ def interpolation_target(content: Content, style: StyleLookup, weights: tuple[fl
 
 
 def weights_label(styles: Sequence[Source], weights: Sequence[float]) -> str:
-    """`a 30% · b 70%`: a blend's normalised weights, for grid labels."""
-    return " · ".join(f"{style.label} {_percent(w)}%" for style, w in zip(styles, weights, strict=True))
+    """`a 30% · b 70%`: a blend's normalised weights in whole percents, short enough for a grid cell's label."""
+    return " · ".join(f"{style.label} {round(100 * w)}%" for style, w in zip(styles, weights, strict=True))
 
 
 def interpolation_look(styles: Sequence[Source], weights: Sequence[float], *, name: str | None = None) -> Look:

@@ -149,3 +149,13 @@ def test_styles_sharing_a_name_are_told_apart_and_said_so_before_any_work(run_ad
     first = result.stderr.splitlines()[0]
     assert first == f"note: {images / 'styles' / 's.png'} is named s_2 in outputs (another input has the same name)"
     assert sorted(p.name for p in (images / "out").iterdir()) == ["c_stylized_s.png", "c_stylized_s_2.png"]
+
+
+def test_interpolation_sheet_labels_are_whole_percents() -> None:
+    from adain_cli.inputs import Source, with_unique_labels
+    from adain_cli.looks import sheet_looks
+
+    looks, shape, _ = sheet_looks(with_unique_labels([Source(Path(f"{name}.png")) for name in "abcd"]), 4)
+    assert shape == (4, 4)
+    assert looks[5].label == "a 44% · b 22% · c 22% · d 11%"
+    assert all("." not in look.label for look in looks)
