@@ -135,7 +135,8 @@ def with_unique_labels(sources: list[Source]) -> list[Source]:
     """Give each source a label unique within its output folder.
 
     The label is the file stem. Where two files share a stem, the extension is added if that tells
-    them apart (a.jpg, a.png → a_jpg, a_png); what is still equal gets a counter (ink, ink-2).
+    them apart (a.jpg, a.png → a_jpg, a_png); what is still equal gets a counter (ink, ink_2; never `-`,
+    which reads like interpolate's separator).
     Names never collide silently.
     """
 
@@ -155,7 +156,16 @@ def with_unique_labels(sources: list[Source]) -> list[Source]:
             label = f"{label}_{source.path.suffix.lstrip('.').lower()}"
         candidate, number = label, 2
         while (source.rel_dir, candidate.casefold()) in used:
-            candidate, number = f"{label}-{number}", number + 1
+            candidate, number = f"{label}_{number}", number + 1
         used.add((source.rel_dir, candidate.casefold()))
         labelled.append(replace(source, label=candidate))
     return labelled
+
+
+def renamed(sources: Iterable[Source]) -> list[str]:
+    """One line per source whose label is not its file stem (a name two inputs share), to say so up front."""
+    return [
+        f"{source.path} is named {source.label} in outputs"
+        for source in sources
+        if source.label != safe_stem(source.path)
+    ]

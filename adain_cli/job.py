@@ -82,6 +82,7 @@ class Job:
     shard: tuple[int, int] = (0, 1)  # (index, count): this process writes one contiguous slice of the outputs
     command: str = "stylize"  # the command that made the looks, for grid names and reports
     video: VideoOptions = VideoOptions()
+    output_file: Path | None = None  # the one output's own path (`-o result.png`), instead of a name in output_dir
 
     @classmethod
     def for_styles(
@@ -127,6 +128,8 @@ class Job:
         return method + (f"_alpha{alpha:.2f}" if len(self.alphas) > 1 else "")
 
     def output_path(self, content: Source, name: str, alpha: float) -> Path:
+        if self.output_file is not None:
+            return self.output_file
         return self.companion_path(content, f"{name}{self._suffix(alpha)}")
 
     def companion_path(self, content: Source, name: str) -> Path:

@@ -7,13 +7,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from functools import partial
+from typing import TYPE_CHECKING
 
-from torch import Tensor
-
-from adain_cli import ops
-from adain_cli.images import LoadedImage
+from adain_cli import blends
 from adain_cli.inputs import Source
-from adain_cli.ops import Stats
+
+if TYPE_CHECKING:  # a job's looks are planned without torch; ops is imported where tensors are met
+    from torch import Tensor
+
+    from adain_cli.images import LoadedImage
+    from adain_cli.ops import Stats
 
 
 @dataclass
@@ -27,8 +30,8 @@ class Content:
     notes: list[str] = field(default_factory=list)  # what a look wants the user told about this content
 
 
-StyleLookup = Callable[[int], Stats]
-TargetFn = Callable[[Content, StyleLookup], Tensor]
+StyleLookup = Callable[[int], "Stats"]
+TargetFn = Callable[[Content, StyleLookup], "Tensor"]
 
 
 @dataclass(frozen=True)
@@ -48,17 +51,21 @@ class Look:
 
 
 def single_style_target(content: Content, style: StyleLookup, index: int) -> Tensor:
+    from adain_cli import ops
+
     return ops.adain_with_stats(content.feat, content.stats, style(index))
 
 
 def interpolation_target(content: Content, style: StyleLookup, weights: tuple[float, ...]) -> Tensor:
+    from adain_cli import ops
+
     stats = [style(k) for k in range(len(weights))]
     return ops.interpolate(content.feat, stats, weights, content_stats=content.stats)
 
 
 def weights_label(styles: Sequence[Source], weights: Sequence[float]) -> str:
-    """`a 30% · b 70%`: a blend's normalised weights, for grid labels."""
-    return " · ".join(f"{style.label} {_percent(w)}%" for style, w in zip(styles, weights, strict=True))
+    """`a 30% · b 70%`: a blend's normalised weights in whole percents, short enough for a grid cell's label."""
+    return " · ".join(f"{style.label} {round(100 * w)}%" for style, w in zip(styles, weights, strict=True))
 
 
 def interpolation_look(styles: Sequence[Source], weights: Sequence[float], *, name: str | None = None) -> Look:
@@ -67,7 +74,7 @@ def interpolation_look(styles: Sequence[Source], weights: Sequence[float], *, na
     Named `interpolated_{s1}-{s2}…` for equal weights, else with each weight in percent
     (`interpolated_ink30-waves70`), so blends with other weights never share a file name.
     """
-    normalised = tuple(ops.normalize_weights(weights))
+    normalised = tuple(blends.normalize_weights(weights))
     if name is None:
         equal = max(normalised) - min(normalised) < 1e-9
         parts = [
@@ -81,7 +88,7 @@ def interpolation_look(styles: Sequence[Source], weights: Sequence[float], *, na
 def sheet_looks(styles: Sequence[Source], steps: int) -> tuple[list[Look], tuple[int, int], str]:
     """The cells of an interpolation sheet between 2 styles (a strip of `steps`) or 4 (`steps`×`steps`):
     their looks, the sheet's (rows, cols), and its name. Raises ValueError for another number of styles."""
-    shape, cell_weights = ops.sheet_weights(len(styles), steps)
+    shape, cell_weights = blends.sheet_weights(len(styles), steps)
     name = "interpolated_" + "-".join(style.label for style in styles)
     looks = [interpolation_look(styles, weights, name=f"{name}_cell{i}") for i, weights in enumerate(cell_weights)]
     return looks, shape, f"{name}_sheet"
@@ -108,12 +115,18 @@ class ColorMethod(str, Enum):
 
     def encoder_input(self, content: Tensor) -> Tensor:
         """What the encoder sees of a content image."""
+        from adain_cli import ops
+
         return ops.gray3(ops.luminance(content)) if self is ColorMethod.LUMINANCE else content
 
     def recolored_style(self, style: Tensor, content: Tensor) -> Tensor:
         """The style image as it is encoded for `content`."""
+        from adain_cli import ops
+
         return ops.coral(style, content) if self is ColorMethod.CORAL else ops.match_luminance(style, content)
 
     def restore(self, result: Tensor, content: Tensor) -> Tensor:
         """A decoded result with what the method kept of the content put back."""
+        from adain_cli import ops
+
         return ops.with_content_chroma(result, content) if self is ColorMethod.LUMINANCE else result

@@ -32,10 +32,12 @@ if TYPE_CHECKING:
 
 
 class RateColumn(ProgressColumn):
-    """Images per second."""
+    """Images per second since the task started (the rate the summary line gives too)."""
 
     def render(self, task: Task) -> Text:
-        speed, unit = task.finished_speed or task.speed, task.fields.get("unit", "img")
+        elapsed = task.fields.get("seconds") or task.finished_time or task.elapsed
+        unit = task.fields.get("unit", "img")
+        speed = task.completed / elapsed if elapsed else None
         return Text(f"{speed:.2f} {unit}/s" if speed else f"– {unit}/s", style="progress.data.speed")
 
 
@@ -89,15 +91,19 @@ class JobProgress(_LiveView):
         self._clip: Path | None = None
         self._clip_task: TaskID | None = None
         self._printed_at = 0.0
+        self._stage_shown = ""
 
     def columns(self) -> list[ProgressColumn]:
-        return [SpinnerColumn(), TextColumn("[bold]stylizing"), BarColumn(), MofNCompleteColumn(), RateColumn(),
-                TimeRemainingColumn()]  # fmt: skip
+        return [SpinnerColumn(), TextColumn("[bold]{task.fields[stage]}"), BarColumn(), MofNCompleteColumn(),
+                RateColumn(), TimeRemainingColumn(), TextColumn("{task.fields[file]}")]  # fmt: skip
 
     def __call__(self, event: Event) -> None:
         if event.kind == "start":
             self.total = event.total
-            self._start_task(event.total)
+            self._start_task(event.total, stage="starting", file="")
+            return
+        if event.kind == "stage":
+            self._stage(event)
             return
         if event.kind == "frames":
             self._frames(event)
@@ -109,6 +115,17 @@ class JobProgress(_LiveView):
         elif not self.quiet and not self.live and event.kind in ("written", "skipped"):
             verb = "wrote" if event.kind == "written" else "skipped (exists)"
             self._print(f"[{self.done}/{self.total}] {verb} {event.path}")
+
+    def finish(self, seconds: float) -> None:
+        """The job's own time, so the bar's last rate is the summary's."""
+        self._update(seconds=seconds)
+
+    def _stage(self, event: Event) -> None:
+        """The stage and current file beside the bar; in a pipe, a line when the stage changes."""
+        self._update(stage=event.message, file=event.path.name if event.path else "")
+        if not self.quiet and not self.live and event.message != self._stage_shown:
+            self._print(f"{event.message}…")
+        self._stage_shown = event.message
 
     def _frames(self, event: Event) -> None:
         """A clip's frames: a second bar on a terminal, a line every few seconds otherwise."""

@@ -5,6 +5,7 @@ Torch-free, so that a bad weights name is refused (and `adain weights path` answ
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,3 +102,11 @@ def missing_message(spec: WeightSpec, why: str = "") -> str:
         f"(from {spec.url.rsplit('/', 1)[0]}/; `adain weights path {spec.name}` prints the exact path), "
         f"or set ADAIN_WEIGHTS_MIRROR=URL to a mirror that serves them, or pass --{spec.role} PATH"
     )
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

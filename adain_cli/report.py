@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-EventKind = Literal["start", "written", "skipped", "failed", "note", "frames"]  # frames: `count` of `total` done
+# frames: `count` of `total` done; stage: what the job is doing now (`message`), and on which input (`path`)
+EventKind = Literal["start", "stage", "written", "skipped", "failed", "note", "frames"]
 Status = Literal["written", "skipped", "failed", "planned"]  # planned: what --dry-run would write
 
 

@@ -115,6 +115,7 @@ def run_job(stylizer: Stylizer, job: Job, *, progress: ProgressFn = lambda event
     reporter = Reporter(summary, progress)
     progress(Event("start", total=summary.total, count=0))
     calls_before = stylizer.encoder_calls
+    progress(Event("stage", message="encoding styles", count=0))
     bank = _StyleBank(stylizer, job)
     grids = _make_grids(job, bank, reporter) if job.shard == (0, 1) else _Grids({})
     dropped = _drop_looks_with_bad_styles(job, work, bank, reporter, grids)
@@ -134,6 +135,7 @@ def run_job(stylizer: Stylizer, job: Job, *, progress: ProgressFn = lambda event
         rows = sorted(work)
         prefetched = _prefetch(loader, [job.contents[row] for row in rows], load, ahead=4)
         for row, (source, future) in zip(rows, prefetched, strict=True):
+            progress(Event("stage", source.path, "stylizing", count=0))
             runner.run(row, source, future, work[row])
         runner.drain(0)
         if job.wants_grids() and (summary.written or summary.skipped):

@@ -10,15 +10,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-from PIL import Image
-from torch import Tensor
-
-from adain_cli import images, ops
 from adain_cli.errors import ImageError
 from adain_cli.inputs import Source, is_image_name
 from adain_cli.looks import Content, Look, StyleLookup
+
+if TYPE_CHECKING:  # a spatial job is planned without torch; the tensor code imports it where it runs
+    from PIL import Image
+    from torch import Tensor
 
 # Tints for `--preview`, one per region in order; the background is grey.
 PREVIEW_COLORS = [(230, 60, 60), (60, 120, 230), (60, 190, 90), (235, 190, 40), (170, 80, 200), (40, 200, 200)]
@@ -67,6 +67,8 @@ class MaskCache:
 
     def masks(self, source: Source, size: tuple[int, int]) -> list[Tensor]:
         if self._key != (source.path, size):
+            from adain_cli import images
+
             loaded = [images.load_mask(path, size, self.max_pixels) for path in self.spec.paths_for(source)]
             self._masks = [mask for mask, _ in loaded]
             self.notes = [note for _, notes in loaded for note in notes]
@@ -76,6 +78,8 @@ class MaskCache:
 
 def spatial_target(content: Content, style: StyleLookup, masks: MaskCache, background: bool) -> Tensor:
     """Target features of one content: each region with its style, the rest with the background."""
+    from adain_cli import ops
+
     region_masks = masks.masks(content.source, content.image.size)
     content.notes.extend(masks.notes)
     regions = []
@@ -102,6 +106,10 @@ def preview_companions(styles: list[Source], masks: MaskCache) -> Callable[[Sour
 
 def preview(masks: MaskCache, background: bool, source: Source, image: Tensor) -> Image.Image:
     """The content with each region tinted in its colour (and the background grey), to check masks."""
+    import torch
+
+    from adain_cli import images
+
     region_masks = masks.masks(source, tuple(image.shape[1:]))
     tints = [(mask, PREVIEW_COLORS[k % len(PREVIEW_COLORS)]) for k, mask in enumerate(region_masks)]
     if background:

@@ -35,6 +35,7 @@ from adain_cli.registry import (  # noqa: F401 (re-exported: the registry is par
     cached_path,
     lookup,
     missing_message,
+    sha256_of,
 )
 
 
@@ -183,14 +184,6 @@ class _Window:
                 "(ADAIN_DOWNLOAD_SPEED_LIMIT / ADAIN_DOWNLOAD_SPEED_TIME)"
             )
         self.mark_time, self.mark_bytes = now, received
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class _Transient(Exception):

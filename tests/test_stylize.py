@@ -244,10 +244,10 @@ def test_same_stem_never_collides(run_adain, tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.iterdir()) == [
-        "cat_jpg_stylized_ink-2.png",
         "cat_jpg_stylized_ink.png",
-        "cat_png_stylized_ink-2.png",
+        "cat_jpg_stylized_ink_2.png",
         "cat_png_stylized_ink.png",
+        "cat_png_stylized_ink_2.png",
     ]
 
 

@@ -72,4 +72,4 @@ def test_labels_are_unique_within_a_folder():
     places = [("a/ink.jpg", ""), ("b/ink.png", ""), ("c/ink.png", ""), ("x/ink.png", "sub"), ("odd:na*me.png", "")]
     sources = [Source(Path(path), rel_dir=Path(folder)) for path, folder in places]
     labels = [(str(s.rel_dir), s.label) for s in with_unique_labels(sources)]
-    assert labels == [(".", "ink_jpg"), (".", "ink"), (".", "ink-2"), ("sub", "ink"), (".", "odd_na_me")]
+    assert labels == [(".", "ink_jpg"), (".", "ink"), (".", "ink_2"), ("sub", "ink"), (".", "odd_na_me")]

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from adain_cli.cli.jobs import build_job, find_contents, run
+from adain_cli.cli.jobs import build_job, find_contents, run, say_renamed
 from adain_cli.cli.options import (
     AdainCommand,
     CommonOptions,
@@ -72,6 +72,7 @@ def interpolate(
     if folder is not None:
         raise click.BadParameter(f"{folder} is a folder; each STYLE is one image", param_hint="'STYLE'")
     style_sources = with_unique_labels([Source(path) for path in styles])
+    say_renamed(style_sources, opts.quiet)
     extra: dict[str, Any] = {}
     if sheet is not None:
         if weights is not None:

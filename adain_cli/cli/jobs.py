@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,7 +46,51 @@ def find_contents(opts: CommonOptions, paths: Sequence[Path]) -> list[Source]:
         named += listed
     if not named:
         raise click.UsageError("give at least one CONTENT (a file or folder), or --files-from FILE")
-    return find_inputs(named, opts.recursive, "content", output=opts.output, quiet=opts.quiet)
+    if STANDARD_STREAM in named:
+        if len(named) > 1:
+            raise click.UsageError("- (an image on standard input) is the only CONTENT when given")
+        named = [_stdin_image()]
+    return find_inputs(named, opts.recursive, "content", output=_output_folder(opts), quiet=opts.quiet)
+
+
+STANDARD_STREAM = Path("-")
+
+
+def _stdin_image() -> Path:
+    """The image on standard input, kept in a temporary folder (removed when the command ends) as
+    `stdin.{its format}`, so it is read like any other file."""
+    import io
+    import shutil
+    import tempfile
+
+    from PIL import Image, UnidentifiedImageError
+
+    from adain_cli.errors import AdainError
+
+    data = click.get_binary_stream("stdin").read()
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            kind = (image.format or "png").lower()
+    except (UnidentifiedImageError, OSError):
+        raise AdainError(f"standard input ({len(data)} bytes) is not an image Pillow can read") from None
+    folder = Path(tempfile.mkdtemp(prefix="adain-stdin-"))
+    click.get_current_context().call_on_close(lambda: shutil.rmtree(folder, ignore_errors=True))
+    path = folder / f"stdin.{'jpg' if kind == 'jpeg' else kind}"
+    path.write_bytes(data)
+    return path
+
+
+def names_one_file(output: Path) -> bool:
+    """Whether `-o` names one output file (`result.png`, or `-` for standard output) rather than a folder."""
+    from adain_cli.inputs import OUTPUT_FORMATS
+
+    return output == STANDARD_STREAM or (output.suffix.lower().lstrip(".") in OUTPUT_FORMATS and not output.is_dir())
+
+
+def _output_folder(opts: CommonOptions) -> Path | None:
+    return (
+        None if opts.output == STANDARD_STREAM else opts.output.parent if names_one_file(opts.output) else opts.output
+    )
 
 
 def find_inputs(
@@ -75,7 +119,16 @@ def find_inputs(
             )
     if not found:
         raise AdainError(f"no {what} images found in {', '.join(str(p) for p in paths)}")
+    say_renamed(found, quiet)
     return found
+
+
+def say_renamed(sources: Sequence[Source], quiet: bool) -> None:
+    """Inputs that share a name get distinct ones in outputs; said once, before any work."""
+    from adain_cli.inputs import renamed
+
+    for line in [] if quiet else renamed(sources):
+        stderr_console().print(f"note: {line} (another input has the same name)", markup=False)
 
 
 def _inside(path: Path, folder: Path) -> bool:
@@ -97,6 +150,9 @@ def build_job(
     from adain_cli.job import ImageOptions, Job, VideoOptions
     from adain_cli.looks import ColorMethod
 
+    if names_one_file(opts.output):
+        return _one_file_job(opts, build_job(replace(opts, output=_CURRENT_FOLDER), command=command, contents=contents,
+                             styles=styles, looks=looks, alphas=alphas, color=color, **extra))  # fmt: skip
     stabilize = opts.stabilize_strength if opts.stabilize else 0.0
     image_options = ImageOptions(content_size=opts.content_size, style_size=opts.style_size, crop=opts.crop,
                                  ext=opts.ext, quality=opts.quality, max_pixels=opts.max_pixels)  # fmt: skip
@@ -117,6 +173,41 @@ def build_job(
         video=VideoOptions(ext=opts.video_ext, max_frames=opts.frames, stabilize=stabilize),
         **extra,
     )
+
+
+_CURRENT_FOLDER = Path()
+
+
+def _one_file_job(opts: CommonOptions, job: Job) -> Job:
+    """A job with one output written to the file `-o` names (its extension picks the format), or to a
+    temporary PNG that `run` sends to standard output for `-o -`. More outputs than one is a usage error."""
+    import shutil
+    import tempfile
+
+    count = sum(len(job.outputs(content)) for content in job.contents)
+    if count != 1:
+        raise click.BadParameter(
+            f"{opts.output} names one file, but this job writes {count} outputs; give a folder instead",
+            param_hint="'-o'",
+        )
+    if job.contents[0].clip:
+        raise click.BadParameter(f"{job.contents[0].path} is a video; give a folder for its output", param_hint="'-o'")
+    if opts.output == STANDARD_STREAM:
+        if opts.json or opts.json_lines:
+            raise click.UsageError("-o - writes the image on standard output, so --json and --json-lines cannot")
+        target = Path(tempfile.mkdtemp(prefix="adain-stdout-")) / "stdout.png"
+        click.get_current_context().call_on_close(lambda: shutil.rmtree(target.parent, ignore_errors=True))
+    else:
+        target = opts.output
+    return replace(job, output_dir=target.parent, output_file=target, grid=False)
+
+
+def send_to_stdout(job: Job) -> None:
+    """`-o -`: the finished PNG on standard output (nothing else is written there)."""
+    if job.output_file is not None and job.output_file.is_file():
+        stream = click.get_binary_stream("stdout")
+        stream.write(job.output_file.read_bytes())
+        stream.flush()
 
 
 def check_weights_names(*values: str | None) -> None:
@@ -146,11 +237,7 @@ def run(opts: CommonOptions, job: Job) -> None:
     builds the grids from the files on disk.
     """
     check_weights_names(opts.encoder, opts.decoder)
-    from adain_cli.device import process_group, rank_device, torchrun_launch
-    from adain_cli.manifest import grids_of_manifest, manifest_path
-    from adain_cli.progress import JobProgress
-    from adain_cli.runner import run_job
-    from adain_cli.stylizer import Stylizer
+    from adain_cli.launch import torchrun_launch
 
     launch = torchrun_launch()
     if launch.world > 1 and opts.shard:
@@ -162,8 +249,17 @@ def run(opts: CommonOptions, job: Job) -> None:
     if opts.dry_run:
         _dry_run(opts, job)
         return
+    # Every check above is torch-free and answers at once; torch is imported from here on.
+    from adain_cli.device import process_group, rank_device
+    from adain_cli.manifest import grids_of_manifest, manifest_path
+    from adain_cli.progress import JobProgress
+    from adain_cli.runner import run_job
+    from adain_cli.stylizer import Stylizer
+
     quiet = opts.quiet or launch.rank > 0
     console = stderr_console()
+    if not quiet:
+        console.print("loading weights…", markup=False)
     encoder, decoder = (
         fetch_weights(name, offline=opts.offline, no_verify=opts.no_verify, console=console, quiet=quiet)
         for name in (opts.encoder, opts.decoder)
@@ -175,14 +271,21 @@ def run(opts: CommonOptions, job: Job) -> None:
     with process_group(launch, "gloo"):
         with JobProgress(console, quiet=quiet) as progress:
             summary = run_job(stylizer, job, progress=_with_json_lines(progress) if opts.json_lines else progress)
+            progress.finish(summary.seconds)
+        counts = Counts.of(summary)
         if launch.world > 1:
-            import torch.distributed as dist
-
-            dist.barrier()
+            counts = _every_rank(counts)  # also the barrier after which rank 0 builds the grids
             if launch.rank == 0 and job.wants_grids() and manifest_path(job).is_file():
                 summary.grids = grids_of_manifest(manifest_path(job))
+    if opts.output == STANDARD_STREAM:
+        send_to_stdout(job)
     if not quiet:
-        print_summary(console, summary)
+        print_summary(
+            console,
+            summary,
+            counts,
+            opts.output if opts.output == STANDARD_STREAM else job.output_file or job.output_dir,
+        )
     if opts.json and launch.rank == 0:
         click.echo(json.dumps(summary.to_json(), indent=2))
     click.get_current_context().exit(EXIT_FAILED if summary.failures else 0)
@@ -220,13 +323,49 @@ def _dry_run(opts: CommonOptions, job: Job) -> None:
         click.echo(f"would write\t{path}")
 
 
-def print_summary(console: Console, summary: Summary) -> None:
-    rate = len(summary.written) / summary.seconds if summary.seconds > 0 else 0.0
-    status = "[red]" if summary.failures else "[green]"
+@dataclass(frozen=True)
+class Counts:
+    """What a job's summary line counts: of this process, or (under torchrun) of every rank."""
+
+    written: int
+    skipped: int
+    failed: int
+    seconds: float
+
+    @classmethod
+    def of(cls, summary: Summary) -> Counts:
+        return cls(len(summary.written), len(summary.skipped), summary.failed, summary.seconds)
+
+    @property
+    def rate(self) -> float:
+        """Outputs accounted for per second of the job: what the progress bar shows too."""
+        done = self.written + self.skipped + self.failed
+        return done / self.seconds if self.seconds > 0 else 0.0
+
+
+def _every_rank(counts: Counts) -> Counts:
+    """The counts of every rank added up (the slowest rank's time), known to each rank."""
+    import torch
+    import torch.distributed as dist
+
+    numbers = torch.tensor([counts.written, counts.skipped, counts.failed], dtype=torch.float64)
+    slowest = torch.tensor([counts.seconds], dtype=torch.float64)
+    dist.all_reduce(numbers)
+    dist.all_reduce(slowest, op=dist.ReduceOp.MAX)
+    written, skipped, failed = (int(n) for n in numbers.tolist())
+    return Counts(written, skipped, failed, float(slowest.item()))
+
+
+def print_summary(console: Console, summary: Summary, counts: Counts, output: Path) -> None:
+    """One line that adds up (every rank's outputs under torchrun) and says where they went."""
+    from rich.markup import escape
+
+    status = "[red]" if counts.failed or summary.failures else "[green]"
     console.print(
-        f"{status}{len(summary.written)} written[/], {len(summary.skipped)} skipped, "
-        f"{summary.failed} failed in {summary.seconds:.1f} s ({rate:.2f} images/s)"
+        f"{status}{counts.written} written[/], {counts.skipped} skipped, {counts.failed} failed "
+        f"in {counts.seconds:.1f} s ({counts.rate:.2f} images/s)"
         + (f"; {len(summary.grids)} grid(s)" if summary.grids else "")
+        + f" → {'standard output' if output == STANDARD_STREAM else escape(str(output))}"
     )
     for note in summary.notes:
         console.print(f"  note: {note}", markup=False)

@@ -82,6 +82,24 @@ class ShardType(click.ParamType):
         return int(match.group(1)) - 1, int(match.group(2))
 
 
+class DeviceType(click.ParamType):
+    """auto, cpu, cuda, cuda:N or mps, checked by its spelling alone (whether the device exists is asked of
+    torch later, once it is loaded)."""
+
+    name = "device"
+    CHOICES = ("auto", "cpu", "cuda", "cuda:0", "mps")
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", str(value).strip().lower()):
+            self.fail(f"unknown device {value!r} (use auto or cpu; or cuda, cuda:N, mps)", param, ctx)
+        return str(value).strip().lower()
+
+    def shell_complete(self, ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+        from click.shell_completion import CompletionItem
+
+        return [CompletionItem(choice) for choice in self.CHOICES if choice.startswith(incomplete)]
+
+
 class VariadicOption(click.Option):
     """An option whose value may be spread over several following numeric arguments."""
 
@@ -166,8 +184,9 @@ class CommonOptions:
         "-o",
         "--output",
         default=_CURRENT_FOLDER,
-        type=_DIR,
-        help="Folder for the results (created if needed).  [default: the current folder]",
+        type=click.Path(path_type=Path, allow_dash=True),
+        help="Folder for the results (created if needed); or, for a job with one output, its file "
+        "(result.png: the extension picks the format; - : PNG on standard output).  [default: the current folder]",
     )
     recursive: bool = _flag("--recursive", "-r", help="Walk subfolders and mirror them under OUTPUT.")
     files_from: Path | None = _option(  # noqa: RUF009
@@ -233,7 +252,9 @@ class CommonOptions:
         help="Accept downloaded weights whose SHA-256 differs, with a warning (also "
         "ADAIN_NO_VERIFY=1); they must still load.",
     )
-    device: str = _option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
+    device: str = _option(
+        "--device", default="auto", type=DeviceType(), show_default=True, help="auto, cpu, cuda, cuda:N or mps."
+    )
     precision: str = _option(
         "--precision",
         default="auto",

@@ -7,12 +7,12 @@ from typing import Any
 
 import click
 
-from adain_cli.cli.jobs import build_job, find_contents, run
+from adain_cli.cli.jobs import build_job, find_contents, run, say_renamed
 from adain_cli.cli.options import AdainCommand, CommonOptions, alpha_option, common_options, preserve_color_option
 
 
 @click.command(cls=AdainCommand)
-@click.argument("content", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.argument("content", nargs=-1, type=click.Path(exists=True, path_type=Path, allow_dash=True))
 @click.option(
     "--style",
     "-s",
@@ -78,6 +78,7 @@ def spatial(
         )
     contents = find_contents(opts, content)
     style_sources = with_unique_labels([Source(path) for path in styles])
+    say_renamed(style_sources, opts.quiet)
     cache = MaskCache(spec, opts.max_pixels)
     job = build_job(opts, command="spatial", contents=contents, styles=style_sources,
                     looks=[spatial_look(style_sources, cache)], alphas=alphas, color=color,

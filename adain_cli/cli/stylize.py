@@ -23,7 +23,7 @@ def _contents_and_styles(func: Any) -> Any:
         type=_EXISTING,
         help="A style image or folder; repeat for more.",
     )(func)
-    return click.argument("content", nargs=-1, type=_EXISTING)(func)
+    return click.argument("content", nargs=-1, type=click.Path(exists=True, path_type=Path, allow_dash=True))(func)
 
 
 def _stylize_every_pair(

@@ -42,7 +42,7 @@ def weights() -> None:
 
 
 def _weight_names(names: Sequence[str]) -> list[str]:
-    from adain_cli.weights import REGISTRY
+    from adain_cli.registry import REGISTRY
 
     unknown = [name for name in names if name.removesuffix(".pth") not in REGISTRY]
     if unknown:
@@ -64,7 +64,7 @@ def weights_list(check: bool, as_json: bool) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from adain_cli.weights import REGISTRY, cached_path, sha256_of
+    from adain_cli.registry import REGISTRY, cached_path, sha256_of
 
     rows = []
     for spec in REGISTRY.values():
@@ -122,7 +122,7 @@ def weights_download(names: tuple[str, ...], force: bool, quiet: bool, offline: 
 @click.argument("name")
 def weights_path(name: str) -> None:
     """Print where NAME lives in the cache (exit 1 if it is not there yet)."""
-    from adain_cli.weights import REGISTRY, cached_path, missing_message
+    from adain_cli.registry import REGISTRY, cached_path, missing_message
 
     spec = REGISTRY[_weight_names([name])[0]]
     click.echo(cached_path(spec))
@@ -134,7 +134,7 @@ def weights_path(name: str) -> None:
 @click.argument("names", nargs=-1)
 def weights_verify(names: tuple[str, ...]) -> None:
     """Check the SHA-256 of NAMES (default: all); exit 1 if any is missing or differs."""
-    from adain_cli.weights import REGISTRY, cached_path, sha256_of
+    from adain_cli.registry import REGISTRY, cached_path, sha256_of
 
     problems = 0
     for name in _weight_names(names):

@@ -1,0 +1,161 @@
+"""First contact (issue 26): what a new user meets first — answers before torch loads, one file in and
+one file out, summaries that add up, names as documented, sheets that can be read."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, make_image
+
+# Runs the real CLI in a fresh interpreter and says, after everything else, whether torch was imported.
+_PROBE = """
+import atexit, sys
+atexit.register(lambda: print("torch imported" if "torch" in sys.modules else "torch not imported", file=sys.stderr))
+from adain_cli.cli import main
+main(sys.argv[1:])
+"""
+
+
+def run_fresh(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", _PROBE, *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=300,
+        env={**__import__("os").environ, "PYTHONPATH": str(REPO)},
+    )  # fmt: skip
+
+
+@pytest.fixture
+def images(tmp_path: Path) -> Path:
+    make_image(tmp_path / "c.png", 32, 24, seed=1)
+    make_image(tmp_path / "s.png", 32, 24, seed=2)
+    make_image(tmp_path / "t.png", 32, 24, seed=3)
+    (tmp_path / "empty").mkdir()
+    return tmp_path
+
+
+CHEAP_CHECKS = {
+    "interpolate with one style": (["interpolate", "c.png", "s.png", "-o", "o"], 2, "at least two STYLES"),
+    "more masks than styles": (
+        ["spatial", "c.png", "--mask", "s.png", "--mask", "t.png", "--style", "s.png", "-o", "o"], 2, "2 masks"
+    ),
+    "empty content folder": (["stylize", "empty", "--style", "s.png", "-o", "o"], 1, "no content images"),
+    "bad device": (["stylize", "c.png", "--style", "s.png", "--device", "gpu0", "-o", "o"], 2, "use auto or cpu"),
+    "missing decoder file": (["stylize", "c.png", "--style", "s.png", "--decoder", "nosuch.pth"], 2, "nosuch.pth"),
+    "weights path": (["weights", "path", "decoder"], 1, "decoder.pth"),
+    "weights list": (["weights", "list"], 0, "vgg_normalised"),
+    "dry run": (["stylize", "c.png", "--style", "s.png", "--dry-run", "-o", "o"], 0, "would write"),
+    "spatial dry run": (
+        ["spatial", "c.png", "--mask", "s.png", "--style", "s.png", "--style", "t.png", "--dry-run", "-o", "o"],
+        0, "would write",
+    ),
+    "interpolation sheet dry run": (
+        ["interpolate", "c.png", "s.png", "t.png", "--sheet", "3", "--dry-run", "-o", "o"], 0, "would write"
+    ),
+    "preserve-color dry run": (["preserve-color", "c.png", "--style", "s.png", "--dry-run", "-o", "o"], 0, "would"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", CHEAP_CHECKS, ids=list(CHEAP_CHECKS))
+def test_cheap_checks_answer_before_torch_is_imported(images: Path, case: str) -> None:
+    args, status, expected = CHEAP_CHECKS[case]
+    result = run_fresh(*args, cwd=images)
+    assert result.returncode == status, result.stderr
+    assert expected in result.stdout + result.stderr
+    assert result.stderr.rstrip().endswith("torch not imported"), result.stderr
+
+
+def weights_args(weight_files: tuple[Path, Path]) -> list[str]:
+    encoder, decoder = weight_files
+    return ["--encoder", str(encoder), "--decoder", str(decoder), "--content-size", "0", "--style-size", "0"]
+
+
+@pytest.mark.parametrize(("name", "kind"), [("result.png", "PNG"), ("result.jpg", "JPEG"), ("r.webp", "WEBP")])
+def test_one_output_goes_to_the_file_o_names(run_adain, images: Path, name: str, kind: str) -> None:
+    from PIL import Image
+
+    result = run_adain("stylize", images / "c.png", "--style", images / "s.png", "-o", images / name,
+                       "--content-size", "0", "--style-size", "0")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert (images / name).is_file()
+    with Image.open(images / name) as written:
+        assert written.format == kind and written.size == (32, 24)
+
+
+def test_a_file_o_with_more_outputs_is_a_usage_error_naming_the_count(run_adain, images: Path) -> None:
+    result = run_adain("stylize", images / "c.png", "--style", images / "s.png", "--style", images / "t.png",
+                       "-o", images / "result.png")  # fmt: skip
+    assert result.exit_code == 2
+    assert "writes 2 outputs" in result.output
+    assert not (images / "result.png").exists()
+
+
+def test_stdin_in_and_stdout_out(weight_files, images: Path) -> None:
+    from io import BytesIO
+
+    from PIL import Image
+
+    command = [sys.executable, "-m", "adain_cli", "stylize", "-", "--style", "s.png", "-o", "-"]
+    result = subprocess.run([*command, *weights_args(weight_files)], cwd=images, input=(images / "c.png").read_bytes(),
+                            capture_output=True, timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    with Image.open(BytesIO(result.stdout)) as written:  # stdout holds the PNG and nothing else
+        assert written.format == "PNG" and written.size == (32, 24)
+    assert b"1 written" in result.stderr
+    assert sorted(p.name for p in images.iterdir()) == ["c.png", "empty", "s.png", "t.png"]
+
+
+def test_under_torchrun_the_summary_counts_every_rank(weight_files, images: Path) -> None:
+    from tests.conftest import run_module
+
+    contents = [images / name for name in ("c.png", "s.png", "t.png")]
+    styles = ["--style", str(images / "s.png"), "--style", str(images / "t.png")]
+    args = ["stylize", *map(str, contents), *styles, "-o", str(images / "out"), *weights_args(weight_files)]
+    done = run_module(*args, processes=2)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "6 written, 0 skipped, 0 failed" in done.stderr
+    assert f"→ {images / 'out'}" in done.stderr
+
+
+def test_the_pipe_display_names_each_stage_and_the_summary_the_folder(run_adain, images: Path) -> None:
+    result = run_adain("stylize", images / "c.png", "--style", images / "s.png", "-o", images / "out",
+                       "--content-size", "0", "--style-size", "0")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    lines = result.stderr.splitlines()
+    stages = [line for line in lines if line.endswith("…")]
+    assert stages == ["loading weights…", "encoding styles…", "stylizing…"]
+    assert lines[-1].endswith(f"→ {images / 'out'}")
+
+
+def test_the_bar_ends_on_the_summary_rate() -> None:
+    from rich.progress import Progress
+
+    from adain_cli.progress import RateColumn
+
+    with Progress(disable=True) as progress:
+        task_id = progress.add_task("", total=4)
+        progress.update(task_id, completed=4, seconds=2.0)
+        task = progress.tasks[0]
+        assert RateColumn().render(task).plain == "2.00 img/s"
+
+
+def test_styles_sharing_a_name_are_told_apart_and_said_so_before_any_work(run_adain, images: Path) -> None:
+    make_image(images / "styles" / "s.png", 32, 24, seed=4)
+    result = run_adain("stylize", images / "c.png", "--style", images / "s.png", "--style", images / "styles" / "s.png",
+                       "-o", images / "out", "--content-size", "0", "--style-size", "0", "--no-grid")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    first = result.stderr.splitlines()[0]
+    assert first == f"note: {images / 'styles' / 's.png'} is named s_2 in outputs (another input has the same name)"
+    assert sorted(p.name for p in (images / "out").iterdir()) == ["c_stylized_s.png", "c_stylized_s_2.png"]
+
+
+def test_interpolation_sheet_labels_are_whole_percents() -> None:
+    from adain_cli.inputs import Source, with_unique_labels
+    from adain_cli.looks import sheet_looks
+
+    looks, shape, _ = sheet_looks(with_unique_labels([Source(Path(f"{name}.png")) for name in "abcd"]), 4)
+    assert shape == (4, 4)
+    assert looks[5].label == "a 44% · b 22% · c 22% · d 11%"
+    assert all("." not in look.label for look in looks)
