@@ -85,13 +85,14 @@ class Job:
     @cached_property
     def key(self) -> str:
         """A short id of what this job writes: its contents and looks. Re-running the same job gives the same
-        key (so it resumes); another job into the same folder gets its own grids and manifest."""
+        key (so it resumes), whatever order its inputs are given in; another job into the same folder gets its
+        own grids and manifest."""
         identity = [
             self.command,
             self.color.value if self.color else None,
             self.sheet_name if self.sheet else None,
-            [look.name for look in self.looks],
-            [str(content.rel_dir / content.label) for content in self.contents],
+            sorted(look.name for look in self.looks),
+            sorted(str(content.rel_dir / content.label) for content in self.contents),
         ]
         return hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:8]
 
