@@ -11,10 +11,11 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from PIL import Image
 
 from adain_cli import defaults
-from adain_cli.errors import AdainError
+from adain_cli.errors import AdainError, UsageError
 from adain_cli.grid import Labels
 from adain_cli.inputs import Source, output_ext
 from adain_cli.looks import ColorMethod, Look
@@ -55,6 +56,15 @@ class Output:
     renders: tuple[tuple[int, float], ...]  # (look index, α), row-major on a sheet
 
 
+def draw(seed: int, rel_path: str, population: int, count: int) -> list[int]:
+    """`count` distinct indices of range(`population`) drawn for one content: from a generator seeded by the
+    SHA-256 of the seed and the content's relative path alone, so a content draws the same whatever the order
+    of the inputs, the shard, a resume or the machine."""
+    digest = hashlib.sha256(f"{seed}\0{rel_path}".encode()).digest()
+    rng = np.random.default_rng(int.from_bytes(digest[:16], "little"))
+    return [int(index) for index in rng.choice(population, size=count, replace=False)]
+
+
 @dataclass(frozen=True)
 class Job:
     """Everything `run_job` needs; built by a command from its options (the engine never sees click).
@@ -81,6 +91,14 @@ class Job:
     shard: tuple[int, int] = (0, 1)  # (index, count): this process writes one contiguous slice of the outputs
     command: str = "stylize"  # the command that made the looks, for grid names and reports
     video: VideoOptions = VideoOptions()
+    styles_per_content: int = 0  # dataset mode: each content gets this many looks drawn for it; 0: every look
+    seed: int = 0  # the seed of those draws
+
+    def __post_init__(self) -> None:
+        if self.styles_per_content > len(self.looks):
+            raise UsageError(
+                f"--styles-per-content {self.styles_per_content} is more than the {len(self.looks)} style(s) given"
+            )
 
     @cached_property
     def key(self) -> str:
@@ -94,6 +112,8 @@ class Job:
             sorted(look.name for look in self.looks),
             sorted(str(content.rel_dir / content.label) for content in self.contents),
         ]
+        if self.styles_per_content:
+            identity.append(["draw", self.styles_per_content, self.seed])
         return hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:8]
 
     def _suffix(self, alpha: float) -> str:
@@ -111,6 +131,20 @@ class Job:
             return self.video.ext or content.path.suffix.lower().lstrip(".")
         return output_ext(self.images.ext, content.path)
 
+    @cached_property
+    def _draw_order(self) -> tuple[int, ...]:
+        """The look indices sorted by their style files, so a draw does not depend on the order styles are given."""
+        style_paths = lambda col: [str(self.styles[k].path) for k in self.looks[col].styles]  # noqa: E731
+        return tuple(sorted(range(len(self.looks)), key=style_paths))
+
+    def drawn_looks(self, content: Source) -> list[int]:
+        """The indices of the looks `content` gets: every look, or in dataset mode the ones drawn for it."""
+        if not self.styles_per_content:
+            return list(range(len(self.looks)))
+        rel_path = (content.rel_dir / content.path.name).as_posix()
+        picks = draw(self.seed, rel_path, len(self.looks), self.styles_per_content)
+        return sorted(self._draw_order[pick] for pick in picks)
+
     def outputs(self, content: Source) -> list[Output]:
         if self.sheet is not None:
             looks = range(len(self.looks))
@@ -118,8 +152,8 @@ class Job:
                 Output(self.output_path(content, self.sheet_name, a), tuple((k, a) for k in looks)) for a in self.alphas
             ]
         return [
-            Output(self.output_path(content, look.name, alpha), ((col, alpha),))
-            for col, look in enumerate(self.looks)
+            Output(self.output_path(content, self.looks[col].name, alpha), ((col, alpha),))
+            for col in self.drawn_looks(content)
             for alpha in self.alphas
         ]
 
@@ -171,7 +205,13 @@ class Job:
         return self.output_dir / f"grid_{self.command}{method}_{self.key}_alpha{alpha:.2f}.{ext}"
 
     def wants_grids(self) -> bool:
-        return self.grid and self.sheet is None and (len(self.contents) > 1 or len(self.looks) > 1)
+        # Dataset mode: a contents × looks sheet would be nearly empty (grids of the drawn looks are to come).
+        return (
+            self.grid
+            and self.sheet is None
+            and not self.styles_per_content
+            and (len(self.contents) > 1 or len(self.looks) > 1)
+        )
 
     def check_names(self) -> None:
         """Refuse a job in which two outputs would get the same file name."""

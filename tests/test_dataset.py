@@ -3,6 +3,7 @@ size, and a job id that does not depend on the order of the inputs."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from tests.conftest import make_image
@@ -30,3 +31,102 @@ def test_job_id_does_not_depend_on_the_order_of_the_inputs(run_adain, tmp_path: 
         assert result.exit_code == 0, result.output
         runs.append(_grid_lines(result.output))
     assert runs[0] and runs[0] == runs[1]
+
+
+# ---------------------------------------------------------------------------------------------
+# --styles-per-content: styles drawn per content
+
+
+def _dataset(tmp_path: Path) -> tuple[list[Path], list[Path]]:
+    contents = _images(tmp_path / "photos", ["a.png", "b.jpg", "sub/c.png", "sub/d.png", "sub/deep/e.png", "f.png"])
+    styles = _images(tmp_path / "paintings", [f"p{index}.png" for index in range(5)], size=(24, 24))
+    return contents, styles
+
+
+def _records(output: str) -> list[dict]:
+    return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+
+
+def _draws(records: list[dict]) -> dict[tuple[str, float], frozenset[str]]:
+    """Which styles each content was given, at each α: {(content file, α): {style files}}."""
+    drawn: dict[tuple[str, float], set[str]] = {}
+    for record in records:
+        styles = {Path(style["path"]).name for style in record["styles"]}
+        drawn.setdefault((Path(record["content"]).name, record["alpha"]), set()).update(styles)
+    return {key: frozenset(styles) for key, styles in drawn.items()}
+
+
+def _plan(run_adain, contents: list[Path], styles: list[Path], out: Path, *extra: str) -> list[dict]:
+    listing = out.parent / f"{out.name}-list.txt"
+    listing.write_text("".join(f"{path}\n" for path in contents))
+    style_args = [arg for style in styles for arg in ("--style", style)]
+    result = run_adain("stylize", "--files-from", listing, *style_args, "-o", out, "--styles-per-content", "2",
+                       "--alpha", "0.5", "1", "--dry-run", "--json-lines", *extra)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return _records(result.output)
+
+
+def test_each_content_gets_n_distinct_styles_the_same_whatever_the_input_order(run_adain, tmp_path: Path) -> None:
+    contents, styles = _dataset(tmp_path)
+    forward = _plan(run_adain, contents, styles, tmp_path / "out")
+    backward = _plan(run_adain, contents[::-1], styles[::-1], tmp_path / "out")
+    assert len(forward) == len(contents) * 2 * 2
+    drawn = _draws(forward)
+    assert all(len(styles) == 2 for styles in drawn.values())
+    assert len({styles for styles in drawn.values()}) > 1  # not one draw for all
+    assert _draws(backward) == drawn
+    assert sorted(r["path"] for r in backward) == sorted(r["path"] for r in forward)
+
+
+def test_the_draw_depends_on_the_seed(run_adain, tmp_path: Path) -> None:
+    contents, styles = _dataset(tmp_path)
+    seeds = [_draws(_plan(run_adain, contents, styles, tmp_path / "out", "--seed", seed)) for seed in ("0", "1")]
+    assert seeds[0] != seeds[1]
+    assert _draws(_plan(run_adain, contents, styles, tmp_path / "out")) == seeds[0]  # 0 is the default
+
+
+def test_shards_together_draw_what_the_whole_job_draws(run_adain, tmp_path: Path) -> None:
+    contents, styles = _dataset(tmp_path)
+    whole = _plan(run_adain, contents, styles, tmp_path / "out")
+    shards = [_plan(run_adain, contents, styles, tmp_path / "out", "--shard", f"{k}/3") for k in (1, 2, 3)]
+    assert all(shards)
+    assert sorted(r["path"] for shard in shards for r in shard) == sorted(r["path"] for r in whole)
+    assert _draws([r for shard in shards for r in shard]) == _draws(whole)
+
+
+def test_a_resumed_dataset_job_draws_the_same_and_encodes_only_drawn_styles(run_adain, tmp_path: Path) -> None:
+    contents, styles = _dataset(tmp_path)
+    args = ["stylize", tmp_path / "photos", "-r", "--style", tmp_path / "paintings", "--styles-per-content", "1",
+            "-o", tmp_path / "out", "--json", *_TINY]  # fmt: skip
+    first = run_adain(*args)
+    assert first.exit_code == 0, first.output
+    summary = json.loads(first.stdout)
+    assert summary["written"] == len(contents) and not summary["grids"]
+    drawn = _draws(summary["records"])
+    used = set().union(*drawn.values())
+    assert summary["encoder_calls"] == len(contents) + len(used)  # styles no content drew are not encoded
+    removed = [Path(record["path"]) for record in summary["records"][::2]]
+    for path in removed:
+        path.unlink()
+    resumed = json.loads(run_adain(*args, "--skip-existing").stdout)
+    assert resumed["written"] == len(removed) and resumed["skipped"] == len(contents) - len(removed)
+    assert _draws(resumed["records"]) == drawn
+    assert sorted(resumed["outputs"]) == sorted(str(path) for path in removed)
+
+
+def test_preserve_color_draws_styles_too(run_adain, tmp_path: Path) -> None:
+    contents, styles = _dataset(tmp_path)
+    result = run_adain("preserve-color", tmp_path / "photos", "-r", "--style", tmp_path / "paintings",
+                       "--styles-per-content", "2", "-o", tmp_path / "out", "--json", *_TINY)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["written"] == 2 * len(contents)
+    assert all(len(styles) == 2 for styles in _draws(summary["records"]).values())
+    assert all(Path(path).is_file() for path in summary["outputs"])
+
+
+def test_more_styles_per_content_than_styles_is_a_usage_error(run_adain, tmp_path: Path) -> None:
+    contents, styles = _dataset(tmp_path)
+    result = run_adain("stylize", contents[0], "--style", styles[0], "--styles-per-content", "2", "-o", tmp_path)
+    assert result.exit_code == 2
+    assert "--styles-per-content 2 is more than the 1 style(s) given" in result.output
