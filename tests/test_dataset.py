@@ -95,7 +95,7 @@ def test_shards_together_draw_what_the_whole_job_draws(run_adain, tmp_path: Path
 
 
 def test_a_resumed_dataset_job_draws_the_same_and_encodes_only_drawn_styles(run_adain, tmp_path: Path) -> None:
-    contents, styles = _dataset(tmp_path)
+    contents, _ = _dataset(tmp_path)
     args = ["stylize", tmp_path / "photos", "-r", "--style", tmp_path / "paintings", "--styles-per-content", "1",
             "-o", tmp_path / "out", "--json", *_TINY]  # fmt: skip
     first = run_adain(*args)
@@ -115,7 +115,7 @@ def test_a_resumed_dataset_job_draws_the_same_and_encodes_only_drawn_styles(run_
 
 
 def test_preserve_color_draws_styles_too(run_adain, tmp_path: Path) -> None:
-    contents, styles = _dataset(tmp_path)
+    contents, _ = _dataset(tmp_path)
     result = run_adain("preserve-color", tmp_path / "photos", "-r", "--style", tmp_path / "paintings",
                        "--styles-per-content", "2", "-o", tmp_path / "out", "--json", *_TINY)  # fmt: skip
     assert result.exit_code == 0, result.output
