@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import string
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
@@ -65,6 +66,23 @@ def draw(seed: int, rel_path: str, population: int, count: int) -> list[int]:
     return [int(index) for index in rng.choice(population, size=count, replace=False)]
 
 
+NAME_FIELDS = ("content", "style", "alpha", "method", "look")
+
+
+def check_name_template(template: str) -> None:
+    """Refuse a --name template that cannot make file names: a bad brace, an unknown field, a path separator."""
+    try:
+        fields = [field for _, field, _, _ in string.Formatter().parse(template) if field is not None]
+    except ValueError as error:
+        raise UsageError(f"--name {template!r}: {error}") from None
+    unknown = next((field for field in fields if field not in NAME_FIELDS), None)
+    if unknown is not None:
+        known = ", ".join(f"{{{field}}}" for field in NAME_FIELDS)
+        raise UsageError(f"--name {template!r}: unknown field {{{unknown}}} (use {known})")
+    if "/" in template or "\\" in template:
+        raise UsageError(f"--name {template!r}: a name cannot hold a path separator (outputs mirror the input folders)")
+
+
 @dataclass(frozen=True)
 class Job:
     """Everything `run_job` needs; built by a command from its options (the engine never sees click).
@@ -93,8 +111,11 @@ class Job:
     video: VideoOptions = VideoOptions()
     styles_per_content: int = 0  # dataset mode: each content gets this many looks drawn for it; 0: every look
     seed: int = 0  # the seed of those draws
+    name_template: str | None = None  # output names from NAME_FIELDS, e.g. "{content}"; None: the usual names
 
     def __post_init__(self) -> None:
+        if self.name_template is not None:
+            check_name_template(self.name_template)
         if self.styles_per_content > len(self.looks):
             raise UsageError(
                 f"--styles-per-content {self.styles_per_content} is more than the {len(self.looks)} style(s) given"
@@ -121,7 +142,28 @@ class Job:
         return method + (f"_alpha{alpha:.2f}" if len(self.alphas) > 1 else "")
 
     def output_path(self, content: Source, name: str, alpha: float) -> Path:
-        return self.companion_path(content, f"{name}{self._suffix(alpha)}")
+        """Where the output of look (or sheet) `name` at `alpha` goes: `{content}_{name}{suffix}.{ext}`, or the
+        --name template's name."""
+        if self.name_template is None:
+            return self.companion_path(content, f"{name}{self._suffix(alpha)}")
+        return self.output_dir / content.rel_dir / f"{self._templated_name(content, name, alpha)}.{self._ext(content)}"
+
+    def _templated_name(self, content: Source, name: str, alpha: float) -> str:
+        look = self._looks_by_name.get(name)
+        styles = "-".join(self.styles[k].label for k in look.styles) if look else ""
+        method = self.color.value if self.color else ""
+        try:
+            stem = self.name_template.format(content=content.path.stem, style=styles, alpha=f"{alpha:.2f}",
+                                             method=method, look=name)  # fmt: skip
+        except (ValueError, TypeError) as error:  # a format spec that does not suit a name, e.g. {alpha:.1f}
+            raise UsageError(f"--name {self.name_template!r}: {error} (every field is text)") from None
+        if not stem.strip() or stem in (".", "..") or "/" in stem:
+            raise UsageError(f"--name {self.name_template!r} gives no usable file name for {content.path}: {stem!r}")
+        return stem
+
+    @cached_property
+    def _looks_by_name(self) -> dict[str, Look]:
+        return {look.name: look for look in self.looks}
 
     def companion_path(self, content: Source, name: str) -> Path:
         return self.output_dir / content.rel_dir / f"{content.label}_{name}.{self._ext(content)}"
@@ -214,7 +256,7 @@ class Job:
         )
 
     def check_names(self) -> None:
-        """Refuse a job in which two outputs would get the same file name."""
+        """Refuse a job in which two outputs would get the same file name (one pass, a dict of the names)."""
         seen: dict[Path, Path] = {}
         for content in self.contents:
             for output in self.outputs(content):

@@ -66,6 +66,7 @@ class _StyleBank:
     """
 
     def __init__(self, stylizer: Stylizer, job: Job, needed: set[int], *, headers: bool) -> None:
+        """Encode the `needed` styles; with `headers`, read every style of the job's looks for the grids."""
         self.stylizer, self.job = stylizer, job
         self.errors: dict[int, str] = {}
         self.headers: dict[int, Image.Image] = {}  # column headers of the grids, when there are grids
@@ -74,22 +75,23 @@ class _StyleBank:
         kept = _STYLE_IMAGES_KEPT if job.styles_per_content else None
         self._image = functools.lru_cache(maxsize=kept)(self._load)
         by_path: dict[Path, int] = {}
-        for k in sorted(needed):
-            first = self._first[k] = by_path.setdefault(job.styles[k].path.resolve(), k)
-            if first != k:
-                if first in self.errors:
-                    self.errors[k] = self.errors[first]
-                continue
+        every = {k for look in job.looks for k in look.styles} if headers else set()
+        for k in sorted(needed | every):
+            self._first[k] = by_path.setdefault(job.styles[k].path.resolve(), k)
+        encode = {self._first[k] for k in needed} if job.color is None else set()
+        for first in by_path.values():
             try:
-                image = self._image(k)
+                image = self._image(first)
             except ImageError as error:
-                self.errors[k] = str(error)
+                self.errors[first] = str(error)
                 continue
             if headers:
-                self.headers[k] = images.to_pil(image.rgb)
+                self.headers[first] = images.to_pil(image.rgb)
+            if first in encode:
+                self._stats[first] = stylizer.style_stats(image.rgb)
             if job.color is None:
-                self._stats[k] = stylizer.style_stats(image.rgb)
                 self._image.cache_clear()
+        self.errors |= {k: self.errors[first] for k, first in self._first.items() if first in self.errors}
 
     def _load(self, k: int) -> LoadedImage:
         options = self.job.images
@@ -120,8 +122,9 @@ class _StyleBank:
 
 
 def _styles_used(job: Job, work: dict[int, list[Output]]) -> set[int]:
-    """The styles this shard's outputs need (in dataset mode, only those drawn by its contents)."""
-    looks = {col for outputs in work.values() for output in outputs for col, _ in output.renders}
+    """The styles this shard's outputs with work left need (in dataset mode, only those its contents drew)."""
+    left = lambda output: not (job.skip_existing and output.path.is_file())  # noqa: E731
+    looks = {col for outputs in work.values() for output in outputs if left(output) for col, _ in output.renders}
     return {k for col in looks for k in job.looks[col].styles}
 
 
@@ -314,7 +317,7 @@ class _ContentRunner:
         todo = [output for output in outputs if not self._skip_existing(row, output)]
         if not todo:
             return
-        ext = todo[0].path.suffix.lstrip(".")
+        ext = todo[0].path.suffix.lstrip(".").lower()
         if loaded.transparency is not None and ext not in images.FORMATS_WITH_ALPHA:
             self.reporter.note(f"{source.path}: transparency composited on white ({ext} has no alpha)")
         try:

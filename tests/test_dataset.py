@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import make_image
 
 _TINY = ("--content-size", "0", "--style-size", "0")
@@ -130,3 +132,65 @@ def test_more_styles_per_content_than_styles_is_a_usage_error(run_adain, tmp_pat
     result = run_adain("stylize", contents[0], "--style", styles[0], "--styles-per-content", "2", "-o", tmp_path)
     assert result.exit_code == 2
     assert "--styles-per-content 2 is more than the 1 style(s) given" in result.output
+
+
+# ---------------------------------------------------------------------------------------------
+# --name TEMPLATE
+
+
+def _relative_files(folder: Path) -> set[str]:
+    return {path.relative_to(folder).as_posix() for path in folder.rglob("*") if path.is_file()}
+
+
+def test_name_content_with_recursive_and_ext_auto_mirrors_the_tree(run_adain, tmp_path: Path) -> None:
+    tree = tmp_path / "dataset"
+    names = ["a.jpg", "a.png", "B.JPG", "n01/x.jpeg", "n01/y.webp", "n01/deep/z.tif", "n02/x.png", "n02/w.bmp"]
+    _images(tree, names)
+    styles = _images(tmp_path / "paintings", ["p0.png", "p1.png", "p2.png"], size=(24, 24))
+    out = tmp_path / "stylized"
+    result = run_adain("stylize", tree, "-r", "--style", styles[0].parent, "--styles-per-content", "1",
+                       "--name", "{content}", "--ext", "auto", "-o", out, "--no-grid", *_TINY)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    mirrored = {name if not name.endswith(".bmp") else name[:-4] + ".png" for name in names}  # bmp is not written
+    assert _relative_files(out) == mirrored
+
+
+def test_name_fields_make_the_names(run_adain, tmp_path: Path) -> None:
+    content = make_image(tmp_path / "photo.png", 32, 24)
+    style = make_image(tmp_path / "ink.png", 24, 24)
+    out = tmp_path / "out"
+    result = run_adain("preserve-color", content, "--style", style, "--alpha", "0.5", "1", "-o", out,
+                       "--name", "{style}-{content}-{alpha}-{method}-{look}", *_TINY)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    expected = {f"ink-photo-{alpha}-coral-stylized_ink.png" for alpha in ("0.50", "1.00")}
+    assert _relative_files(out) >= expected
+
+
+def test_without_name_outputs_keep_their_usual_names(run_adain, tmp_path: Path) -> None:
+    content = make_image(tmp_path / "photo.png", 32, 24)
+    style = make_image(tmp_path / "ink.png", 24, 24)
+    result = run_adain("stylize", content, "--style", style, "-o", tmp_path / "out", "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert str(tmp_path / "out" / "photo_stylized_ink.png") in result.output
+
+
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [
+        ("{content}/{style}", "path separator"),
+        ("{nope}", "unknown field {nope}"),
+        ("{content", "--name '{content'"),
+        ("{method}", "gives no usable file name"),
+        ("{alpha:.1f}", "every field is text"),
+        ("{style}", "would both be written to"),
+    ],
+)
+def test_a_name_template_that_cannot_name_the_outputs_is_refused(
+    run_adain, tmp_path: Path, template: str, message: str
+) -> None:
+    contents = _images(tmp_path / "c", ["a.png", "b.png"])
+    style = make_image(tmp_path / "ink.png", 24, 24)
+    result = run_adain("stylize", *contents, "--style", style, "-o", tmp_path / "out", "--name", template, *_TINY)
+    assert result.exit_code == 2 if "would both" not in message else result.exit_code != 0
+    assert message in result.output
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

@@ -115,6 +115,7 @@ def build_job(
         color=ColorMethod(color) if color else None,
         command=command,
         video=VideoOptions(ext=opts.video_ext, max_frames=opts.frames, stabilize=stabilize),
+        name_template=opts.name_template,
         **extra,
     )
 

@@ -191,6 +191,14 @@ class CommonOptions:
         show_default=True,
         help="Resize styles so the shorter side is this (0 keeps the original size).",
     )
+    name_template: str | None = _option(
+        "--name",
+        default=None,
+        metavar="TEMPLATE",
+        help="Output file names from {content} (the file name without extension), {style}, {alpha}, {method} and "
+        "{look}, e.g. '{content}' to mirror the inputs.  [default: {content}_{look}, then _{method} and _alpha{alpha} "
+        "where they tell outputs apart]",
+    )
     crop: bool = _flag("--crop", help="Centre-crop contents and styles to squares after resizing.")
     ext: str = _option(
         "--ext",
