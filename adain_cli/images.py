@@ -45,6 +45,7 @@ class LoadedImage:
     rgb: Tensor
     transparency: Tensor | None = None
     notes: list[str] = field(default_factory=list)
+    original_size: tuple[int, int] | None = None  # (height, width) of what `rgb` shows, in the file's own pixels
 
     @property
     def size(self) -> tuple[int, int]:
@@ -230,7 +231,8 @@ def load(path: Path, shorter_side: int, *, crop: bool = False, max_pixels: int =
     loaded = _converted(path, image, size, notes=notes)
     if crop:
         transparency = None if loaded.transparency is None else center_square(loaded.transparency)
-        return LoadedImage(center_square(loaded.rgb).contiguous(), transparency, notes)
+        return LoadedImage(center_square(loaded.rgb).contiguous(), transparency, notes, (min(original),) * 2)
+    loaded.original_size = original
     return loaded
 
 
@@ -309,8 +311,18 @@ def save_pil(image: Image.Image, path: Path, quality: int = 95) -> None:
         raise ImageError(f"{path}: cannot write ({error.strerror or error})") from None
 
 
-def save_image(image: Tensor, path: Path, *, quality: int = 95, transparency: Tensor | None = None) -> Image.Image:
-    """Clamp, round and save a (3, H, W) tensor atomically; returns the saved PIL image."""
+def save_image(
+    image: Tensor,
+    path: Path,
+    *,
+    quality: int = 95,
+    transparency: Tensor | None = None,
+    size: tuple[int, int] | None = None,
+) -> Image.Image:
+    """Clamp, round and save a (3, H, W) tensor atomically, resized to `size` (height, width) with Lanczos
+    (antialiased) when given; returns the saved PIL image."""
     pil = to_pil(image, transparency)
+    if size is not None and pil.size != (size[1], size[0]):
+        pil = pil.resize((size[1], size[0]), Image.Resampling.LANCZOS)
     save_pil(pil, path, quality)
     return pil

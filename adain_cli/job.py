@@ -34,6 +34,7 @@ class ImageOptions:
     ext: str = "png"
     quality: int = 95
     max_pixels: int = defaults.MAX_PIXELS
+    output_size: str = "processed"  # "original": each output resized back to its content's own size
 
 
 # Extra images written beside a content's outputs, as (name, image): e.g. spatial's mask preview.

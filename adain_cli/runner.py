@@ -411,7 +411,8 @@ class _ContentRunner:
                 self._fail(row, [output], output.path, message)
                 continue
             if len(pictures) == 1:
-                future = self.saver.submit(self._save, pictures[0], output.path, loaded.transparency)
+                size = loaded.original_size if self.job.images.output_size == "original" else None
+                future = self.saver.submit(self._save, pictures[0], output.path, loaded.transparency, size)
             else:
                 shape = self.job.sheet or (1, len(pictures))
                 future = self.saver.submit(self._save_sheet, pictures, output.path, shape)
@@ -420,9 +421,12 @@ class _ContentRunner:
         for note in content.notes:  # what the looks found while making their targets
             self.reporter.note(note)
 
-    def _save(self, result: Tensor, path: Path, transparency: Tensor | None) -> tuple[Image.Image, float]:
+    def _save(
+        self, result: Tensor, path: Path, transparency: Tensor | None, size: tuple[int, int] | None
+    ) -> tuple[Image.Image, float]:
         started = time.perf_counter()
-        saved = images.save_image(result, path, quality=self.job.images.quality, transparency=transparency)
+        quality = self.job.images.quality
+        saved = images.save_image(result, path, quality=quality, transparency=transparency, size=size)
         return thumbnail(saved, self.job.grid_cell) if self.grids else saved, time.perf_counter() - started
 
     def _save_sheet(self, results: Sequence[Tensor], path: Path, shape: tuple[int, int]) -> tuple[Image.Image, float]:

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from tests.conftest import make_image
 
@@ -194,3 +195,42 @@ def test_a_name_template_that_cannot_name_the_outputs_is_refused(
     assert result.exit_code == 2 if "would both" not in message else result.exit_code != 0
     assert message in result.output
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+# ---------------------------------------------------------------------------------------------
+# --output-size
+
+
+def _exif_rotated_jpeg(path: Path, width: int, height: int) -> Path:
+    """A JPEG stored `width`×`height` whose EXIF orientation (6: rotate 90°) makes it `height`×`width` upright."""
+    make_image(path.with_suffix(".png"), width, height)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.open(path.with_suffix(".png")).save(path, exif=exif)
+    path.with_suffix(".png").unlink()
+    return path
+
+
+def _sizes(folder: Path) -> dict[str, tuple[int, int]]:
+    return {path.stem: Image.open(path).size for path in folder.iterdir() if path.is_file()}
+
+
+@pytest.mark.parametrize(("output_size", "expected"), [
+    ("original", {"wide": (40, 30), "tall": (24, 40), "odd": (37, 29), "clear": (34, 26)}),
+    ("processed", {"wide": (21, 16), "tall": (16, 26), "odd": (20, 16), "clear": (20, 16)}),
+])  # fmt: skip
+def test_output_size_original_keeps_every_content_size(
+    run_adain, tmp_path: Path, output_size: str, expected: dict[str, tuple[int, int]]
+) -> None:
+    contents = tmp_path / "photos"
+    make_image(contents / "wide.png", 40, 30)
+    _exif_rotated_jpeg(contents / "tall.jpg", 40, 24)
+    make_image(contents / "odd.webp", 37, 29)
+    make_image(contents / "clear.png", 34, 26, mode="RGBA")
+    style = make_image(tmp_path / "ink.png", 24, 24)
+    out = tmp_path / "out"
+    sizes = ("--content-size", "16", "--style-size", "0", "--output-size", output_size)
+    result = run_adain("stylize", contents, "--style", style, "--name", "{content}", "--ext", "auto", "-o", out,
+                       "--no-grid", *sizes)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert _sizes(out) == expected

@@ -99,7 +99,8 @@ def build_job(
 
     stabilize = opts.stabilize_strength if opts.stabilize else 0.0
     image_options = ImageOptions(content_size=opts.content_size, style_size=opts.style_size, crop=opts.crop,
-                                 ext=opts.ext, quality=opts.quality, max_pixels=opts.max_pixels)  # fmt: skip
+                                 ext=opts.ext, quality=opts.quality, max_pixels=opts.max_pixels,
+                                 output_size=opts.output_size)  # fmt: skip
     return Job(
         contents=tuple(contents),
         styles=tuple(styles),

@@ -199,6 +199,14 @@ class CommonOptions:
         "{look}, e.g. '{content}' to mirror the inputs.  [default: {content}_{look}, then _{method} and _alpha{alpha} "
         "where they tell outputs apart]",
     )
+    output_size: str = _option(
+        "--output-size",
+        default="processed",
+        type=click.Choice(["processed", "original"]),
+        show_default=True,
+        help="processed: outputs at the size the network ran at (--content-size). original: each image output "
+        "resized (Lanczos) to its content's own size; this adds no detail.",
+    )
     crop: bool = _flag("--crop", help="Centre-crop contents and styles to squares after resizing.")
     ext: str = _option(
         "--ext",
