@@ -64,7 +64,8 @@ def stylize(
     adain stylize photos/ --style starry.jpg --alpha 0.5 -o out/
     adain stylize clip.mp4 --style ink.jpg -o out/ --frames 48      # a video: sound kept, stabilised
     find photos -name '*.jpg' -print0 | adain stylize --files-from - -0 --style ink.jpg -o out/
-    adain stylize imagenet/ -r --style wikiart/ --styles-per-content 1 -o out/   # one drawn style each
+    adain stylize imagenet/ -r --style wikiart/ --styles-per-content 1 --name '{content}' --ext auto \\
+        --output-size original -o stylized-imagenet/ --no-grid    # a dataset: one drawn style each
 
     Writes OUTPUT/{content}_stylized_{style}.{ext} (with _alpha{α} when several α are asked for)
     and one content×style grid per α.
