@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from adain_cli.job import draw
 from tests.conftest import make_image
 
 _TINY = ("--content-size", "0", "--style-size", "0")
@@ -67,6 +68,15 @@ def _plan(run_adain, contents: list[Path], styles: list[Path], out: Path, *extra
                        "--alpha", "0.5", "1", "--dry-run", "--json-lines", *extra)  # fmt: skip
     assert result.exit_code == 0, result.output
     return _records(result.output)
+
+
+def test_the_draw_is_fixed_by_seed_and_path_alone() -> None:
+    # Pinned values: a draw must not change with the machine or a library version.
+    assert draw(0, "n01/x.JPEG", 1000, 3) == [131, 76, 33]
+    assert draw(7, "a.png", 80_000, 1) == [27491]
+    assert sorted(draw(1, "c.png", 5, 5)) == [0, 1, 2, 3, 4]
+    picks = [frozenset(draw(1, f"c{index}.png", 5, 2)) for index in range(100)]
+    assert all(len(pick) == 2 and pick <= set(range(5)) for pick in picks) and len(set(picks)) == 10
 
 
 def test_each_content_gets_n_distinct_styles_the_same_whatever_the_input_order(run_adain, tmp_path: Path) -> None:
