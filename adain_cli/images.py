@@ -46,6 +46,7 @@ class LoadedImage:
     rgb: Tensor
     transparency: Tensor | None = None
     notes: list[str] = field(default_factory=list)
+    original_size: tuple[int, int] | None = None  # (height, width) of what `rgb` shows, in the file's own pixels
 
     @property
     def size(self) -> tuple[int, int]:
@@ -245,7 +246,8 @@ def _prepared(path: Path, image: Image.Image, shorter_side: int, *, crop: bool, 
     loaded = _converted(path, image, size, notes=notes)
     if crop:
         transparency = None if loaded.transparency is None else center_square(loaded.transparency)
-        return LoadedImage(center_square(loaded.rgb).contiguous(), transparency, notes)
+        return LoadedImage(center_square(loaded.rgb).contiguous(), transparency, notes, (min(original),) * 2)
+    loaded.original_size = original
     return loaded
 
 
@@ -325,9 +327,17 @@ def save_pil(image: Image.Image, path: Path, quality: int = defaults.QUALITY) ->
 
 
 def save_image(
-    image: Tensor, path: Path, *, quality: int = defaults.QUALITY, transparency: Tensor | None = None
+    image: Tensor,
+    path: Path,
+    *,
+    quality: int = defaults.QUALITY,
+    transparency: Tensor | None = None,
+    size: tuple[int, int] | None = None,
 ) -> Image.Image:
-    """Clamp, round and save a (3, H, W) tensor atomically; returns the saved PIL image."""
+    """Clamp, round and save a (3, H, W) tensor atomically, resized to `size` (height, width) with Lanczos
+    (antialiased) when given; returns the saved PIL image."""
     pil = to_pil(image, transparency)
+    if size is not None and pil.size != (size[1], size[0]):
+        pil = pil.resize((size[1], size[0]), Image.Resampling.LANCZOS)
     save_pil(pil, path, quality)
     return pil

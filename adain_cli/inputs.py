@@ -24,12 +24,12 @@ OUTPUT_FORMATS = {"png": "PNG", "jpg": "JPEG", "jpeg": "JPEG", "webp": "WEBP", "
 
 
 def output_ext(requested: str, content: Path) -> str:
-    """The extension of an output: `requested`, or with `auto` the content's own where it is a format we
-    write (a .jpeg stays .jpeg, a .jfif becomes .jpg), else png."""
+    """The extension of an output: `requested`, or with `auto` the content's own, as it is spelled, where it is
+    a format we write (a .jpeg stays .jpeg, a .JPG stays .JPG, a .jfif becomes .jpg), else png."""
     if requested != "auto":
         return requested
-    own = content.suffix.lower().lstrip(".")
-    return "jpg" if own == "jfif" else own if own in OUTPUT_FORMATS else "png"
+    own = content.suffix.lstrip(".")
+    return "jpg" if own.lower() == "jfif" else own if own.lower() in OUTPUT_FORMATS else "png"
 
 
 # warnings.catch_warnings swaps the process's filter list; our own threads take turns with it, so it is

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import string
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cached_property
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from PIL import Image
 
 from adain_cli import defaults
-from adain_cli.errors import AdainError
+from adain_cli.errors import AdainError, UsageError
 from adain_cli.grid import Labels
 from adain_cli.inputs import Source, output_ext
 from adain_cli.looks import ColorMethod, Look
@@ -33,6 +34,7 @@ class ImageOptions:
     ext: str = "png"
     quality: int = defaults.QUALITY
     max_pixels: int = defaults.MAX_PIXELS
+    output_size: str = "processed"  # "original": each output resized back to its content's own size
 
 
 # Extra images written beside a content's outputs, as (name, image): e.g. spatial's mask preview.
@@ -54,6 +56,39 @@ class Output:
 
     path: Path
     renders: tuple[tuple[int, float], ...]  # (look index, α), row-major on a sheet
+
+
+def draw(seed: int, rel_path: str, population: int, count: int) -> list[int]:
+    """`count` distinct indices of range(`population`) drawn for one content, from the seed and the content's
+    relative path alone, so a content draws the same whatever the order of the inputs, the shard, a resume or
+    the machine. Floyd's sampling without replacement, its random numbers from SHA-256 (no library's
+    generator whose stream could change; the modulo bias is under 2⁻³⁰ for up to 2³⁴ styles)."""
+    chosen: list[int] = []
+    taken: set[int] = set()
+    for top in range(population - count, population):
+        digest = hashlib.sha256(f"{seed}\0{rel_path}\0{top}".encode()).digest()
+        pick = int.from_bytes(digest[:8], "little") % (top + 1)
+        pick = top if pick in taken else pick
+        taken.add(pick)
+        chosen.append(pick)
+    return chosen
+
+
+NAME_FIELDS = ("content", "style", "alpha", "method", "look")
+
+
+def check_name_template(template: str) -> None:
+    """Refuse a --name template that cannot make file names: a bad brace, an unknown field, a path separator."""
+    try:
+        fields = [field for _, field, _, _ in string.Formatter().parse(template) if field is not None]
+    except ValueError as error:
+        raise UsageError(f"--name {template!r}: {error}") from None
+    unknown = next((field for field in fields if field not in NAME_FIELDS), None)
+    if unknown is not None:
+        known = ", ".join(f"{{{field}}}" for field in NAME_FIELDS)
+        raise UsageError(f"--name {template!r}: unknown field {{{unknown}}} (use {known})")
+    if "/" in template or "\\" in template:
+        raise UsageError(f"--name {template!r}: a name cannot hold a path separator (outputs mirror the input folders)")
 
 
 @dataclass(frozen=True)
@@ -84,6 +119,18 @@ class Job:
     video: VideoOptions = VideoOptions()
     output_file: Path | None = None  # the one output's own path (`-o result.png`), instead of a name in output_dir
 
+    styles_per_content: int = 0  # dataset mode: each content gets this many looks drawn for it; 0: every look
+    seed: int = 0  # the seed of those draws
+    name_template: str | None = None  # output names from NAME_FIELDS, e.g. "{content}"; None: the usual names
+
+    def __post_init__(self) -> None:
+        if self.name_template is not None:
+            check_name_template(self.name_template)
+        if self.styles_per_content > len(self.looks):
+            raise UsageError(
+                f"--styles-per-content {self.styles_per_content} is more than the {len(self.looks)} style(s) given"
+            )
+
     @classmethod
     def for_styles(
         cls,
@@ -113,14 +160,17 @@ class Job:
     @cached_property
     def key(self) -> str:
         """A short id of what this job writes: its contents and looks. Re-running the same job gives the same
-        key (so it resumes); another job into the same folder gets its own grids and manifest."""
+        key (so it resumes), whatever order its inputs are given in; another job into the same folder gets its
+        own grids and manifest."""
         identity = [
             self.command,
             self.color.value if self.color else None,
             self.sheet_name if self.sheet else None,
-            [look.name for look in self.looks],
-            [str(content.rel_dir / content.label) for content in self.contents],
+            sorted(look.name for look in self.looks),
+            sorted(str(content.rel_dir / content.label) for content in self.contents),
         ]
+        if self.styles_per_content:
+            identity.append(["draw", self.styles_per_content, self.seed])
         return hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:8]
 
     def _suffix(self, alpha: float) -> str:
@@ -128,9 +178,30 @@ class Job:
         return method + (f"_alpha{alpha:.2f}" if len(self.alphas) > 1 else "")
 
     def output_path(self, content: Source, name: str, alpha: float) -> Path:
+        """Where the output of look (or sheet) `name` at `alpha` goes: `{content}_{name}{suffix}.{ext}`, or the
+        --name template's name."""
         if self.output_file is not None:
             return self.output_file
-        return self.companion_path(content, f"{name}{self._suffix(alpha)}")
+        if self.name_template is None:
+            return self.companion_path(content, f"{name}{self._suffix(alpha)}")
+        return self.output_dir / content.rel_dir / f"{self._templated_name(content, name, alpha)}.{self._ext(content)}"
+
+    def _templated_name(self, content: Source, name: str, alpha: float) -> str:
+        look = self._looks_by_name.get(name)
+        styles = "-".join(self.styles[k].label for k in look.styles) if look else ""
+        method = self.color.value if self.color else ""
+        try:
+            stem = self.name_template.format(content=content.path.stem, style=styles, alpha=f"{alpha:.2f}",
+                                             method=method, look=name)  # fmt: skip
+        except (ValueError, TypeError) as error:  # a format spec that does not suit a name, e.g. {alpha:.1f}
+            raise UsageError(f"--name {self.name_template!r}: {error} (every field is text)") from None
+        if not stem.strip() or stem in (".", "..") or "/" in stem:
+            raise UsageError(f"--name {self.name_template!r} gives no usable file name for {content.path}: {stem!r}")
+        return stem
+
+    @cached_property
+    def _looks_by_name(self) -> dict[str, Look]:
+        return {look.name: look for look in self.looks}
 
     def companion_path(self, content: Source, name: str) -> Path:
         return self.output_dir / content.rel_dir / f"{content.label}_{name}.{self._ext(content)}"
@@ -140,6 +211,20 @@ class Job:
             return self.video.ext or content.path.suffix.lower().lstrip(".")
         return output_ext(self.images.ext, content.path)
 
+    @cached_property
+    def _draw_order(self) -> tuple[int, ...]:
+        """The look indices sorted by their style files, so a draw does not depend on the order styles are given."""
+        style_paths = lambda col: [str(self.styles[k].path) for k in self.looks[col].styles]  # noqa: E731
+        return tuple(sorted(range(len(self.looks)), key=style_paths))
+
+    def drawn_looks(self, content: Source) -> list[int]:
+        """The indices of the looks `content` gets: every look, or in dataset mode the ones drawn for it."""
+        if not self.styles_per_content:
+            return list(range(len(self.looks)))
+        rel_path = (content.rel_dir / content.path.name).as_posix()
+        picks = draw(self.seed, rel_path, len(self.looks), self.styles_per_content)
+        return sorted(self._draw_order[pick] for pick in picks)
+
     def outputs(self, content: Source) -> list[Output]:
         if self.sheet is not None:
             looks = range(len(self.looks))
@@ -147,8 +232,8 @@ class Job:
                 Output(self.output_path(content, self.sheet_name, a), tuple((k, a) for k in looks)) for a in self.alphas
             ]
         return [
-            Output(self.output_path(content, look.name, alpha), ((col, alpha),))
-            for col, look in enumerate(self.looks)
+            Output(self.output_path(content, self.looks[col].name, alpha), ((col, alpha),))
+            for col in self.drawn_looks(content)
             for alpha in self.alphas
         ]
 
@@ -200,10 +285,16 @@ class Job:
         return self.output_dir / f"grid_{self.command}{method}_{self.key}_alpha{alpha:.2f}.{ext}"
 
     def wants_grids(self) -> bool:
-        return self.grid and self.sheet is None and (len(self.contents) > 1 or len(self.looks) > 1)
+        # Dataset mode: a contents × looks sheet would be nearly empty (grids of the drawn looks are to come).
+        return (
+            self.grid
+            and self.sheet is None
+            and not self.styles_per_content
+            and (len(self.contents) > 1 or len(self.looks) > 1)
+        )
 
     def check_names(self) -> None:
-        """Refuse a job in which two outputs would get the same file name."""
+        """Refuse a job in which two outputs would get the same file name (one pass, a dict of the names)."""
         seen: dict[Path, Path] = {}
         for content in self.contents:
             for output in self.outputs(content):

@@ -5,6 +5,7 @@ fill one grid per α, and report progress through a callback."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
@@ -52,38 +53,57 @@ def _prefetch(
         yield window.popleft()
 
 
-class _StyleBank:
-    """Style images loaded once; their statistics encoded once per job (the same file given twice
-    counts once)."""
+# Dataset mode with preserved colours reads a drawn style again for each content that draws it; this many stay.
+_STYLE_IMAGES_KEPT = 64
 
-    def __init__(self, stylizer: Stylizer, job: Job) -> None:
-        self.stylizer = stylizer
-        self.images: dict[int, LoadedImage] = {}
+
+class _StyleBank:
+    """The styles a job's shard uses, each file read once (the same file given twice counts once).
+
+    Without preserved colours only their statistics are kept, encoded once per job: 80,000 styles take about
+    4 KB each. With colours preserved each content recolours the style images, so they are kept too; in
+    dataset mode (a few drawn per content) a bounded number of them, read again when needed.
+    """
+
+    def __init__(self, stylizer: Stylizer, job: Job, needed: set[int], *, headers: bool) -> None:
+        """Encode the `needed` styles; with `headers`, read every style of the job's looks for the grids."""
+        self.stylizer, self.job = stylizer, job
         self.errors: dict[int, str] = {}
+        self.headers: dict[int, Image.Image] = {}  # column headers of the grids, when there are grids
         self._first: dict[int, int] = {}  # style index -> index of the first style with the same file
         self._stats: dict[int, Stats] = {}
+        kept = _STYLE_IMAGES_KEPT if job.styles_per_content else None
+        self._image = functools.lru_cache(maxsize=kept)(self._load)
         by_path: dict[Path, int] = {}
-        for k in sorted({k for look in job.looks for k in look.styles}):
-            source = job.styles[k]
-            first = self._first[k] = by_path.setdefault(source.path.resolve(), k)
-            if first != k:
-                if first in self.errors:
-                    self.errors[k] = self.errors[first]
-                else:
-                    self.images[k] = self.images[first]
-                continue
+        every = {k for look in job.looks for k in look.styles} if headers else set()
+        for k in sorted(needed | every):
+            self._first[k] = by_path.setdefault(job.styles[k].path.resolve(), k)
+        encode = {self._first[k] for k in needed} if job.color is None else set()
+        for first in by_path.values():
             try:
-                self.images[k] = images.load(
-                    source.path, job.images.style_size, crop=job.images.crop, max_pixels=job.images.max_pixels
-                )
+                image = self._image(first)
             except ImageError as error:
-                self.errors[k] = str(error)
+                self.errors[first] = str(error)
+                continue
+            if headers:
+                self.headers[first] = images.to_pil(image.rgb)
+            if first in encode:
+                self._stats[first] = stylizer.style_stats(image.rgb)
+            if job.color is None:
+                self._image.cache_clear()
+        self.errors |= {k: self.errors[first] for k, first in self._first.items() if first in self.errors}
+
+    def _load(self, k: int) -> LoadedImage:
+        options = self.job.images
+        return images.load(
+            self.job.styles[k].path, options.style_size, crop=options.crop, max_pixels=options.max_pixels
+        )
+
+    def header(self, k: int) -> Image.Image | None:
+        return self.headers.get(self._first[k])
 
     def stats(self, k: int) -> Stats:
-        first = self._first[k]
-        if first not in self._stats:
-            self._stats[first] = self.stylizer.style_stats(self.images[first].rgb)
-        return self._stats[first]
+        return self._stats[self._first[k]]
 
     def lookup_for(self, color: ColorMethod | None, content: Tensor) -> StyleLookup:
         """Style statistics for one content: shared by the job, or recoloured to this content."""
@@ -94,11 +114,18 @@ class _StyleBank:
         def recolored(k: int) -> Stats:
             first = self._first[k]
             if first not in cache:
-                style = color.recolored_style(self.images[first].rgb, content)
+                style = color.recolored_style(self._image(first).rgb, content)
                 cache[first] = self.stylizer.style_stats(style)
             return cache[first]
 
         return recolored
+
+
+def _styles_used(job: Job, work: dict[int, list[Output]]) -> set[int]:
+    """The styles this shard's outputs with work left need (in dataset mode, only those its contents drew)."""
+    left = lambda output: not (job.skip_existing and output.path.is_file())  # noqa: E731
+    looks = {col for outputs in work.values() for output in outputs if left(output) for col, _ in output.renders}
+    return {k for col in looks for k in job.looks[col].styles}
 
 
 def run_job(stylizer: Stylizer, job: Job, *, progress: ProgressFn = lambda event: None) -> Summary:
@@ -116,8 +143,9 @@ def run_job(stylizer: Stylizer, job: Job, *, progress: ProgressFn = lambda event
     progress(Event("start", total=summary.total, count=0))
     calls_before = stylizer.encoder_calls
     progress(Event("stage", message="encoding styles", count=0))
-    bank = _StyleBank(stylizer, job)
-    grids = _make_grids(job, bank, reporter) if job.shard == (0, 1) else _Grids({})
+    whole = job.shard == (0, 1)
+    bank = _StyleBank(stylizer, job, _styles_used(job, work), headers=whole and job.wants_grids())
+    grids = _make_grids(job, bank, reporter) if whole else _Grids({})
     dropped = _drop_looks_with_bad_styles(job, work, bank, reporter, grids)
 
     loader = ThreadPoolExecutor(max_workers=2, thread_name_prefix="adain-load")
@@ -167,21 +195,29 @@ def _check_output_dir(folder: Path) -> None:
 def _drop_looks_with_bad_styles(
     job: Job, work: dict[int, list[Output]], bank: _StyleBank, reporter: Reporter, grids: _Grids
 ) -> set[int]:
-    """The indices of looks whose styles did not load; the outputs they spoil are reported as failed."""
-    dropped: set[int] = set()
-    for k, error in bank.errors.items():
-        spoiled = {col for col, look in enumerate(job.looks) if k in look.styles} - dropped
-        dropped |= spoiled
-        affected = [
-            (row, output) for row, outputs in work.items() for output in outputs
-            if any(col in spoiled for col, _ in output.renders)
-        ]  # fmt: skip
+    """The indices of looks whose styles did not load; the outputs they spoil are reported as failed, under
+    the first bad style of each (one pass over the outputs, however many styles failed)."""
+    if not bank.errors:
+        return set()
+    bad_style = {}  # look index -> its first style that did not load
+    for col, look in enumerate(job.looks):
+        bad = next((k for k in look.styles if k in bank.errors), None)
+        if bad is not None:
+            bad_style[col] = bad
+    affected: dict[int, list[tuple[int, Output]]] = {k: [] for k in bank.errors}
+    for row, outputs in work.items():
+        for output in outputs:
+            bad = next((bad_style[col] for col, _ in output.renders if col in bad_style), None)
+            if bad is not None:
+                affected[bad].append((row, output))
+    for k, spoiled in affected.items():
+        error = bank.errors[k]
         reporter.failed(
-            job.styles[k].path, error, [job.record(row, output, "failed", error=error) for row, output in affected]
+            job.styles[k].path, error, [job.record(row, output, "failed", error=error) for row, output in spoiled]
         )
-        for row, output in affected:
+        for row, output in spoiled:
             grids.fail(row, output)
-    return dropped
+    return set(bad_style)
 
 
 class _Grids:
@@ -231,8 +267,8 @@ def _make_grids(job: Job, bank: _StyleBank, reporter: Reporter) -> _Grids:
     canvases = {alpha: GridCanvas(rows, cols, job.grid_cell, labels=job.grid_labels_for(alpha)) for alpha in job.alphas}
     for col, look in enumerate(job.looks):
         # A look of one style is headed by that style (what the manifest records for a rebuild too).
-        if len(look.styles) == 1 and look.styles[0] in bank.images:
-            header = images.to_pil(bank.images[look.styles[0]].rgb)
+        header = bank.header(look.styles[0]) if len(look.styles) == 1 else None
+        if header is not None:
             for canvas in canvases.values():
                 canvas.put_col_header(col, header)
     return _Grids(canvases)
@@ -283,7 +319,7 @@ class _ContentRunner:
         todo = [output for output in outputs if not self._skip_existing(row, output)]
         if not todo:
             return
-        ext = todo[0].path.suffix.lstrip(".")
+        ext = todo[0].path.suffix.lstrip(".").lower()
         if loaded.transparency is not None and ext not in images.FORMATS_WITH_ALPHA:
             self.reporter.note(f"{source.path}: transparency composited on white ({ext} has no alpha)")
         try:
@@ -377,7 +413,8 @@ class _ContentRunner:
                 self._fail(row, [output], output.path, message)
                 continue
             if len(pictures) == 1:
-                future = self.saver.submit(self._save, pictures[0], output.path, loaded.transparency)
+                size = loaded.original_size if self.job.images.output_size == "original" else None
+                future = self.saver.submit(self._save, pictures[0], output.path, loaded.transparency, size)
             else:
                 shape = self.job.sheet or (1, len(pictures))
                 future = self.saver.submit(self._save_sheet, pictures, output.path, shape)
@@ -386,9 +423,12 @@ class _ContentRunner:
         for note in content.notes:  # what the looks found while making their targets
             self.reporter.note(note)
 
-    def _save(self, result: Tensor, path: Path, transparency: Tensor | None) -> tuple[Image.Image, float]:
+    def _save(
+        self, result: Tensor, path: Path, transparency: Tensor | None, size: tuple[int, int] | None
+    ) -> tuple[Image.Image, float]:
         started = time.perf_counter()
-        saved = images.save_image(result, path, quality=self.job.images.quality, transparency=transparency)
+        quality = self.job.images.quality
+        saved = images.save_image(result, path, quality=quality, transparency=transparency, size=size)
         return thumbnail(saved, self.job.grid_cell) if self.grids else saved, time.perf_counter() - started
 
     def _save_sheet(self, results: Sequence[Tensor], path: Path, shape: tuple[int, int]) -> tuple[Image.Image, float]:

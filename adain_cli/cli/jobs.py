@@ -155,7 +155,8 @@ def build_job(
                              styles=styles, looks=looks, alphas=alphas, color=color, **extra))  # fmt: skip
     stabilize = opts.stabilize_strength if opts.stabilize else 0.0
     image_options = ImageOptions(content_size=opts.content_size, style_size=opts.style_size, crop=opts.crop,
-                                 ext=opts.ext, quality=opts.quality, max_pixels=opts.max_pixels)  # fmt: skip
+                                 ext=opts.ext, quality=opts.quality, max_pixels=opts.max_pixels,
+                                 output_size=opts.output_size)  # fmt: skip
     return Job(
         contents=tuple(contents),
         styles=tuple(styles),
@@ -171,6 +172,7 @@ def build_job(
         color=ColorMethod(color) if color else None,
         command=command,
         video=VideoOptions(ext=opts.video_ext, max_frames=opts.frames, stabilize=stabilize),
+        name_template=opts.name_template,
         **extra,
     )
 

@@ -210,6 +210,22 @@ class CommonOptions:
         show_default=True,
         help="Resize styles so the shorter side is this (0 keeps the original size).",
     )
+    name_template: str | None = _option(
+        "--name",
+        default=None,
+        metavar="TEMPLATE",
+        help="Output file names from {content} (the file name without extension), {style}, {alpha}, {method} and "
+        "{look}, e.g. '{content}' to mirror the inputs.  [default: {content}_{look}, then _{method} and _alpha{alpha} "
+        "where they tell outputs apart]",
+    )
+    output_size: str = _option(
+        "--output-size",
+        default="processed",
+        type=click.Choice(["processed", "original"]),
+        show_default=True,
+        help="processed: outputs at the size the network ran at (--content-size). original: each image output "
+        "resized (Lanczos) to its content's own size; this adds no detail.",
+    )
     crop: bool = _flag("--crop", help="Centre-crop contents and styles to squares after resizing.")
     ext: str = _option(
         "--ext",
@@ -341,12 +357,50 @@ class CommonOptions:
     @classmethod
     def pop(cls, kwargs: dict[str, Any]) -> CommonOptions:
         """Take this table's values out of a command's keyword arguments."""
-        return cls(**{option.name: kwargs.pop(option.name) for option in fields(cls)})
+        return _pop(cls, kwargs)
 
     @classmethod
     def option(cls, name: str) -> Callable[[Callable], Callable]:
         """The click option of one field, for a command that wants it alone (e.g. `weights download`)."""
         return _click_option(next(option for option in fields(cls) if option.name == name))
+
+
+@dataclass(frozen=True)
+class DrawOptions:
+    """Dataset mode of `stylize` and `preserve-color`: a few styles drawn for each content."""
+
+    styles_per_content: int = _option(
+        "--styles-per-content",
+        default=0,
+        type=click.IntRange(min=0),
+        metavar="N",
+        help="Dataset mode: each content gets N distinct styles drawn from the --style inputs (0: every style).",
+    )
+    seed: int = _option(
+        "--seed",
+        default=0,
+        type=int,
+        show_default=True,
+        help="Seed of the --styles-per-content draw (a content's draw depends only on it and its relative path).",
+    )
+
+    @classmethod
+    def pop(cls, kwargs: dict[str, Any]) -> DrawOptions:
+        return _pop(cls, kwargs)
+
+
+def draw_options(func: Callable) -> Callable:
+    return _table_options(DrawOptions, func)
+
+
+def _pop(table: Any, kwargs: dict[str, Any]) -> Any:
+    return table(**{option.name: kwargs.pop(option.name) for option in fields(table)})
+
+
+def _table_options(table: Any, func: Callable) -> Callable:
+    for option in reversed(fields(table)):
+        func = _click_option(option)(func)
+    return func
 
 
 def _click_option(option: Any) -> Callable[[Callable], Callable]:
@@ -355,9 +409,7 @@ def _click_option(option: Any) -> Callable[[Callable], Callable]:
 
 
 def common_options(func: Callable) -> Callable:
-    for option in reversed(fields(CommonOptions)):
-        func = _click_option(option)(func)
-    return func
+    return _table_options(CommonOptions, func)
 
 
 def read_files_from(source: Path, null: bool) -> list[Path]:

@@ -8,7 +8,15 @@ from typing import Any
 import click
 
 from adain_cli.cli.jobs import build_job, find_contents, find_inputs, run
-from adain_cli.cli.options import AdainCommand, CommonOptions, alpha_option, common_options, preserve_color_option
+from adain_cli.cli.options import (
+    AdainCommand,
+    CommonOptions,
+    DrawOptions,
+    alpha_option,
+    common_options,
+    draw_options,
+    preserve_color_option,
+)
 
 _EXISTING = click.Path(exists=True, path_type=Path)
 
@@ -32,12 +40,12 @@ def _stylize_every_pair(
 ) -> None:  # fmt: skip
     from adain_cli.looks import style_looks
 
-    opts = CommonOptions.pop(kwargs)
+    opts, draws = CommonOptions.pop(kwargs), DrawOptions.pop(kwargs)
     contents = find_contents(opts, content)
     style_sources = find_inputs(styles, opts.recursive, "style", mirror=False, output=opts.output, quiet=opts.quiet)
     looks = style_looks(style_sources)
     job = build_job(opts, command=command, contents=contents, styles=style_sources, looks=looks, alphas=alphas,
-                    color=color)  # fmt: skip
+                    color=color, styles_per_content=draws.styles_per_content, seed=draws.seed)  # fmt: skip
     run(opts, job)
 
 
@@ -45,6 +53,7 @@ def _stylize_every_pair(
 @_contents_and_styles
 @alpha_option
 @preserve_color_option
+@draw_options
 @common_options
 def stylize(
     content: tuple[Path, ...], styles: tuple[Path, ...], alphas: tuple[float, ...], color: str | None, **kwargs: Any
@@ -55,6 +64,8 @@ def stylize(
     adain stylize photos/ --style starry.jpg --alpha 0.5 -o out/
     adain stylize clip.mp4 --style ink.jpg -o out/ --frames 48      # a video: sound kept, stabilised
     find photos -name '*.jpg' -print0 | adain stylize --files-from - -0 --style ink.jpg -o out/
+    adain stylize imagenet/ -r --style wikiart/ --styles-per-content 1 --name '{content}' --ext auto \\
+        --output-size original -o stylized-imagenet/ --no-grid    # a dataset: one drawn style each
 
     Writes OUTPUT/{content}_stylized_{style}.{ext} (with _alpha{α} when several α are asked for)
     and one content×style grid per α.
@@ -73,6 +84,7 @@ def stylize(
     help="coral: recolour the style to the content first. luminance: stylize the luminance only.",
 )
 @alpha_option
+@draw_options
 @common_options
 def preserve_color(
     content: tuple[Path, ...], styles: tuple[Path, ...], method: str, alphas: tuple[float, ...], **kwargs: Any
