@@ -278,8 +278,9 @@ def test_missing_weights_say_where_they_were_looked_for(run_adain, job_folders, 
     monkeypatch.setenv("ADAIN_OFFLINE", "1")
     result = run_adain("stylize", contents, "--style", styles, "-o", tmp_path / "out", weights=False)
     assert result.exit_code == 1
-    message = result.stderr.strip()
-    assert message.count("\n") == 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("adain: error:")]
+    assert len(errors) == 1 and result.stderr.strip().endswith(errors[0])  # after the stage line, one line
+    message = errors[0]
     assert str(tmp_path / "adain-home" / "vgg_normalised.pth") in message
     assert "offline" in message
 
