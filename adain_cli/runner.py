@@ -275,7 +275,7 @@ class _ContentRunner:
             self._fail(row, outputs, source.path, str(error))
             return
         for note in loaded.notes:
-            self.reporter.note(f"{source.path}: {note}")
+            self.reporter.note(note, source.path)
         if self.grids:
             self.grids.put_row_header(row, images.to_pil(loaded.rgb))
         todo = [output for output in outputs if not self._skip_existing(row, output)]
@@ -283,7 +283,7 @@ class _ContentRunner:
             return
         ext = todo[0].path.suffix.lstrip(".")
         if loaded.transparency is not None and ext not in images.FORMATS_WITH_ALPHA:
-            self.reporter.note(f"{source.path}: transparency composited on white ({ext} has no alpha)")
+            self.reporter.note(f"transparency composited on white ({ext} has no alpha)", source.path)
         try:
             self._write_companions(source, loaded)
             self._stylize(row, source, loaded, todo)

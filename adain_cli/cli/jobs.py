@@ -173,7 +173,7 @@ def run(opts: CommonOptions, job: Job) -> None:
                                    compile=opts.compile_model, tile=tile, max_memory=opts.max_memory)  # fmt: skip
     # Only a barrier is needed between the ranks, so gloo serves on any device.
     with process_group(launch, "gloo"):
-        with JobProgress(console, quiet=quiet) as progress:
+        with JobProgress(console, quiet=quiet, verbose=opts.verbose) as progress:
             summary = run_job(stylizer, job, _with_json_lines(progress) if opts.json_lines else progress)
         if launch.world > 1:
             import torch.distributed as dist
@@ -228,7 +228,7 @@ def print_summary(console: Console, summary: Summary) -> None:
         f"{summary.failed} failed in {summary.seconds:.1f} s ({rate:.2f} images/s)"
         + (f"; {len(summary.grids)} grid(s)" if summary.grids else "")
     )
-    for note in summary.notes:
+    for note in summary.counted_notes():
         console.print(f"  note: {note}", markup=False)
     for failure in summary.failures:
         console.print(f"  failed: {failure.error}", markup=False)

@@ -314,6 +314,7 @@ class CommonOptions:
     skip_existing: bool = _flag("--skip-existing", help="Leave outputs that already exist (resume a job).")
     dry_run: bool = _flag("--dry-run", help="Print what would be written (and skipped) without loading the networks.")
     quiet: bool = _flag("--quiet", "-q", help="No progress or summary; errors only.")
+    verbose: bool = _flag("--verbose", help="In a pipe, a line per output too (not only a progress line now and then).")
     json: bool = _flag("--json", help="Print a JSON summary with one record per output on stdout.")
     json_lines: bool = _flag("--json-lines", help="Print one JSON record per output on stdout as each finishes.")
 
