@@ -13,17 +13,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 from torch import Tensor
 
 from adain_cli import images, ops
 from adain_cli.clips import ClipRunner, load_clip
 from adain_cli.device import auto_batch_size
 from adain_cli.errors import AdainError, ImageError
+from adain_cli.existing import is_complete
 from adain_cli.files import ensure_writable_folder
 from adain_cli.grid import GridCanvas, Labels, thumbnail
 from adain_cli.images import LoadedImage
-from adain_cli.inputs import Source
+from adain_cli.inputs import Source, open_header
 from adain_cli.job import Job, Output
 from adain_cli.looks import ColorMethod, Content, StyleLookup
 from adain_cli.manifest import write_manifest
@@ -131,10 +132,15 @@ def run_job(stylizer: Stylizer, job: Job, progress: ProgressFn = lambda event: N
                 source.path, job.images.content_size, crop=job.images.crop, max_pixels=job.images.max_pixels
             )
 
-        rows = sorted(work)
+        # --skip-existing decides from the names (and a cheap completeness check) before anything is decoded:
+        # a content all of whose outputs exist is never loaded.
+        todo = {row: runner.remaining(row, outputs) for row, outputs in sorted(work.items())}
+        for row in (row for row, outputs in todo.items() if not outputs):
+            runner.header_without_decoding(row, job.contents[row])
+        rows = [row for row, outputs in todo.items() if outputs]
         prefetched = _prefetch(loader, [job.contents[row] for row in rows], load, ahead=4)
         for row, (source, future) in zip(rows, prefetched, strict=True):
-            runner.run(row, source, future, work[row])
+            runner.run(row, source, future, todo[row])
         runner.drain(0)
         if job.wants_grids() and (summary.written or summary.skipped):
             _write_manifest(job)
@@ -264,8 +270,24 @@ class _ContentRunner:
         styles_for = lambda rgb: bank.lookup_for(job.color, rgb)  # noqa: E731
         self.clips = ClipRunner(stylizer, job, reporter, styles_for, self.batch_size)
 
+    def remaining(self, row: int, outputs: list[Output]) -> list[Output]:
+        """The outputs of content `row` still to make: less those of looks whose styles failed, and with
+        --skip-existing less those already complete on disk (reported as skipped here)."""
+        live = [o for o in outputs if not any(col in self.dropped for col, _ in o.renders)]
+        return [output for output in live if not self._skip_existing(row, output)]
+
+    def header_without_decoding(self, row: int, source: Source) -> None:
+        """A fully skipped content's grid header from a reduced read of its file (JPEG's draft mode), not a
+        decode at --content-size."""
+        if not self.grids or source.clip:
+            return
+        cell = self.job.grid_cell
+        with contextlib.suppress(OSError, ValueError, Image.DecompressionBombError), open_header(source.path) as image:
+            image.draft("RGB", (cell, cell))
+            self.grids.put_row_header(row, ImageOps.exif_transpose(image))
+
     def run(self, row: int, source: Source, future: Future, outputs: list[Output]) -> None:
-        outputs = [o for o in outputs if not any(col in self.dropped for col, _ in o.renders)]
+        """Make `outputs` (what `remaining` left) of content `row` from its loading `future`."""
         if source.clip:
             self._run_clip(row, source, future, outputs)
             return
@@ -278,9 +300,7 @@ class _ContentRunner:
             self.reporter.note(note, source.path)
         if self.grids:
             self.grids.put_row_header(row, images.to_pil(loaded.rgb))
-        todo = [output for output in outputs if not self._skip_existing(row, output)]
-        if not todo:
-            return
+        todo = outputs
         ext = todo[0].path.suffix.lstrip(".")
         if loaded.transparency is not None and ext not in images.FORMATS_WITH_ALPHA:
             self.reporter.note(f"transparency composited on white ({ext} has no alpha)", source.path)
@@ -295,10 +315,7 @@ class _ContentRunner:
             self._fail(row, todo, source.path, message)
 
     def _run_clip(self, row: int, source: Source, future: Future, outputs: list[Output]) -> None:
-        todo = [output for output in outputs if not self._skip_existing(row, output)]
-        if not todo:
-            return
-        for written in self.clips.run(row, source, future, todo, self._fail):
+        for written in self.clips.run(row, source, future, outputs, self._fail):
             if self.grids and written.first is not None:  # the clip's cell shows its first frame
                 self.grids.put(row, written.output, thumbnail(images.to_pil(written.first), self.job.grid_cell))
 
@@ -318,7 +335,7 @@ class _ContentRunner:
             self.reporter.summary.companions.append(path)
 
     def _skip_existing(self, row: int, output: Output) -> bool:
-        if not (self.job.skip_existing and output.path.is_file()):
+        if not (self.job.skip_existing and is_complete(output.path)):
             return False
         self.reporter.skipped(self.job.record(row, output, "skipped"))
         if self.grids:

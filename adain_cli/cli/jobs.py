@@ -199,8 +199,10 @@ def _with_json_lines(progress: Any) -> Any:
 
 def _dry_run(opts: CommonOptions, job: Job) -> None:
     """Print every output the job would write (and those --skip-existing would leave), loading nothing."""
+    from adain_cli.existing import is_complete
+
     plan = [
-        (row, output, "skipped" if job.skip_existing and output.path.is_file() else "planned")
+        (row, output, "skipped" if job.skip_existing and is_complete(output.path) else "planned")
         for row, outputs in sorted(job.shard_outputs().items())
         for output in outputs
     ]
