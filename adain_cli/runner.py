@@ -117,7 +117,7 @@ def run_job(stylizer: Stylizer, job: Job, progress: ProgressFn = lambda event: N
     progress(Event("start", total=summary.total, count=0))
     calls_before = stylizer.encoder_calls
     bank = _StyleBank(stylizer, job)
-    grids = _make_grids(job, bank, reporter) if job.shard == (0, 1) else _Grids({})
+    grids = _make_grids(job, bank, reporter)
     dropped = _drop_looks_with_bad_styles(job, work, bank, reporter, grids)
 
     loader = ThreadPoolExecutor(max_workers=2, thread_name_prefix="adain-load")
@@ -134,17 +134,21 @@ def run_job(stylizer: Stylizer, job: Job, progress: ProgressFn = lambda event: N
 
         # --skip-existing decides from the names (and a cheap completeness check) before anything is decoded:
         # a content all of whose outputs exist is never loaded.
-        todo = {row: runner.remaining(row, outputs) for row, outputs in sorted(work.items())}
-        for row in (row for row, outputs in todo.items() if not outputs):
-            runner.header_without_decoding(row, job.contents[row])
-        rows = [row for row, outputs in todo.items() if outputs]
+        todo = {row: runner.split(outputs) for row, outputs in sorted(work.items())}
+        rows = [row for row, (outputs, _) in todo.items() if outputs]
         prefetched = _prefetch(loader, [job.contents[row] for row in rows], load, ahead=4)
-        for row, (source, future) in zip(rows, prefetched, strict=True):
-            runner.run(row, source, future, todo[row])
+        for row, (outputs, existing) in todo.items():
+            runner.skip(row, existing)
+            if outputs:
+                source, future = next(prefetched)
+                runner.run(row, source, future, outputs)
+            else:
+                runner.header_without_decoding(row, job.contents[row])
+            grids.flush(runner.oldest_pending_row(row + 1), reporter)
         runner.drain(0)
         if job.wants_grids() and (summary.written or summary.skipped):
             _write_manifest(job)
-        grids.save(job, reporter)
+        grids.flush(len(job.contents), reporter)
     finally:
         loader.shutdown(wait=True, cancel_futures=True)
         saver.shutdown(wait=True, cancel_futures=True)
@@ -189,57 +193,88 @@ def _drop_looks_with_bad_styles(
 
 
 class _Grids:
-    """One contact sheet per α, filled as results arrive; a sheet with no result in it is not written."""
+    """The contact sheets of a job: per α, pages of at most `job.grid_rows` contents, each made when its first
+    result arrives and written (then dropped) once every row on it is done, so memory holds a page per α.
+    A page with no result on it is not written; one that cannot be written is a note, not a failure."""
 
-    def __init__(self, canvases: dict[float, GridCanvas]) -> None:
-        self.canvases = canvases
-        self.filled: Counter[float] = Counter()
+    def __init__(self, job: Job, pages: list[range], col_headers: dict[int, Image.Image]) -> None:
+        self.job, self.pages, self.col_headers = job, pages, col_headers
+        self.per_page = len(pages[0]) if pages else 1
+        self.canvases: dict[tuple[float, int], GridCanvas] = {}
+        self.filled: Counter[tuple[float, int]] = Counter()
+        self.done_pages: set[int] = set()
 
     def __bool__(self) -> bool:
-        return bool(self.canvases)
+        return bool(self.pages)
+
+    def _canvas(self, alpha: float, row: int) -> tuple[GridCanvas | None, int]:
+        """The canvas of the page holding `row`, and the row's place on it (None once it is written)."""
+        page = row // self.per_page
+        if page in self.done_pages or alpha not in self.job.alphas or not self.pages:
+            return None, 0
+        key = (alpha, page)
+        if key not in self.canvases:
+            rows = self.pages[page]
+            canvas = GridCanvas(len(rows), len(self.job.looks), self.job.grid_cell,
+                                labels=self.job.grid_labels_for(alpha, rows))  # fmt: skip
+            for col, header in self.col_headers.items():  # the style headers on every page
+                canvas.put_col_header(col, header)
+            self.canvases[key] = canvas
+        return self.canvases[key], row - self.pages[page].start
 
     def put(self, row: int, output: Output, image: Image.Image) -> None:
         (col, alpha), *_ = output.renders
-        if alpha in self.canvases:
-            self.canvases[alpha].put(row, col, image)
-            self.filled[alpha] += 1
+        canvas, place = self._canvas(alpha, row)
+        if canvas is not None:
+            canvas.put(place, col, image)
+            self.filled[(alpha, row // self.per_page)] += 1
 
     def fail(self, row: int, output: Output) -> None:
         (col, alpha), *_ = output.renders
-        if alpha in self.canvases:
-            self.canvases[alpha].mark_failed(row, col)
+        canvas, place = self._canvas(alpha, row)
+        if canvas is not None:
+            canvas.mark_failed(place, col)
 
     def put_row_header(self, row: int, image: Image.Image) -> None:
-        for canvas in self.canvases.values():
-            canvas.put_row_header(row, image)
+        for alpha in self.job.alphas:
+            canvas, place = self._canvas(alpha, row)
+            if canvas is not None:
+                canvas.put_row_header(place, image)
 
-    def save(self, job: Job, reporter: Reporter) -> None:
-        for alpha, canvas in self.canvases.items():
-            if not self.filled[alpha]:
-                continue
-            path = job.grid_path(alpha)
-            try:
-                images.save_pil(canvas.image, path, job.images.quality)
-                reporter.summary.grids.append(path)
-            except ImageError as error:
-                reporter.failed(path, str(error))
+    def flush(self, done_below: int, reporter: Reporter) -> None:
+        """Write the pages all of whose rows are below `done_below` (finished), and forget them."""
+        for page, rows in enumerate(self.pages):
+            if page not in self.done_pages and rows.stop <= done_below:
+                self.done_pages.add(page)
+                for alpha in self.job.alphas:
+                    self._write(alpha, page, reporter)
+
+    def _write(self, alpha: float, page: int, reporter: Reporter) -> None:
+        canvas = self.canvases.pop((alpha, page), None)
+        if canvas is None or not self.filled[(alpha, page)]:
+            return
+        path = self.job.grid_paths(alpha)[page]
+        try:
+            images.save_pil(canvas.image, path, self.job.images.quality)
+            reporter.summary.grids.append(path)
+        except (ImageError, OSError, ValueError) as error:
+            reporter.note(f"warning: grid {path} not written: {error}")
 
 
 def _make_grids(job: Job, bank: _StyleBank, reporter: Reporter) -> _Grids:
-    if not job.wants_grids():
-        return _Grids({})
+    """The job's grids, decided before any work and said at the start when they are paged or not written."""
+    if not (job.wants_grids() and job.shard == (0, 1)):
+        return _Grids(job, [], {})
+    pages = job.grid_pages()
     rows, cols = len(job.contents), len(job.looks)
-    if not GridCanvas.fits(rows, cols, job.grid_cell, labels=job.grid_labels):
-        reporter.note(f"grids skipped: {rows}×{cols} cells of {job.grid_cell} px is over the image size limit")
-        return _Grids({})
-    canvases = {alpha: GridCanvas(rows, cols, job.grid_cell, labels=job.grid_labels_for(alpha)) for alpha in job.alphas}
-    for col, look in enumerate(job.looks):
-        # A look of one style is headed by that style (what the manifest records for a rebuild too).
-        if len(look.styles) == 1 and look.styles[0] in bank.images:
-            header = images.to_pil(bank.images[look.styles[0]].rgb)
-            for canvas in canvases.values():
-                canvas.put_col_header(col, header)
-    return _Grids(canvases)
+    if not pages:
+        reporter.note(f"grids not written: a row of {cols} cells of {job.grid_cell} px is over the image size limit")
+    elif len(pages) > 1:
+        reporter.note(f"grids: {len(pages)} pages per α of up to {len(pages[0])} of the {rows} contents (PNG)")
+    # A look of one style is headed by that style (what the manifest records for a rebuild too).
+    headers = {col: images.to_pil(bank.images[look.styles[0]].rgb) for col, look in enumerate(job.looks)
+               if len(look.styles) == 1 and look.styles[0] in bank.images}  # fmt: skip
+    return _Grids(job, pages, headers)
 
 
 @dataclass(frozen=True)
@@ -270,11 +305,24 @@ class _ContentRunner:
         styles_for = lambda rgb: bank.lookup_for(job.color, rgb)  # noqa: E731
         self.clips = ClipRunner(stylizer, job, reporter, styles_for, self.batch_size)
 
-    def remaining(self, row: int, outputs: list[Output]) -> list[Output]:
-        """The outputs of content `row` still to make: less those of looks whose styles failed, and with
-        --skip-existing less those already complete on disk (reported as skipped here)."""
+    def split(self, outputs: list[Output]) -> tuple[list[Output], list[Output]]:
+        """(to make, to skip) of a content's outputs, less those of looks whose styles failed: with
+        --skip-existing, those already complete on disk are skipped."""
         live = [o for o in outputs if not any(col in self.dropped for col, _ in o.renders)]
-        return [output for output in live if not self._skip_existing(row, output)]
+        existing = [o for o in live if self.job.skip_existing and is_complete(o.path)]
+        return [o for o in live if o not in existing], existing
+
+    def skip(self, row: int, existing: list[Output]) -> None:
+        """Report the outputs of `row` left as they are; on the grid they show what is on disk."""
+        for output in existing:
+            self.reporter.skipped(self.job.record(row, output, "skipped"))
+            if self.grids:
+                with contextlib.suppress(OSError, ValueError), Image.open(output.path) as image:
+                    self.grids.put(row, output, image)
+
+    def oldest_pending_row(self, otherwise: int) -> int:
+        """The first row whose saves are still running (grid pages before it are finished)."""
+        return self.pending[0].row if self.pending else otherwise
 
     def header_without_decoding(self, row: int, source: Source) -> None:
         """A fully skipped content's grid header from a reduced read of its file (JPEG's draft mode), not a
@@ -333,15 +381,6 @@ class _ContentRunner:
             path = self.job.companion_path(source, name)
             images.save_pil(image, path, self.job.images.quality)
             self.reporter.summary.companions.append(path)
-
-    def _skip_existing(self, row: int, output: Output) -> bool:
-        if not (self.job.skip_existing and is_complete(output.path)):
-            return False
-        self.reporter.skipped(self.job.record(row, output, "skipped"))
-        if self.grids:
-            with contextlib.suppress(OSError, ValueError), Image.open(output.path) as existing:
-                self.grids.put(row, output, existing)
-        return True
 
     def _decoded(self, content: Content, renders: list[tuple[int, float]]) -> Iterator[tuple[Tensor, float]]:
         """The result of every (look, α) render and its share of the decode time, in order: targets once per

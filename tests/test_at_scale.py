@@ -8,10 +8,15 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
+import pytest
+from click.testing import CliRunner
 from PIL import Image
 from rich.console import Console
 
 from adain_cli import images
+from adain_cli.cli import cli
+from adain_cli.grid import caption_height
 from adain_cli.inputs import Source, with_unique_labels
 from adain_cli.progress import JobProgress
 from adain_cli.report import Event, Reporter, Summary
@@ -94,3 +99,105 @@ def test_a_zero_byte_or_truncated_output_is_made_again(run_adain, tmp_path):
     Image.open(empty).verify()
     dry = run_adain(*args[:-1], "--skip-existing", "--dry-run")
     assert dry.stdout.count("would skip (exists)") == 6
+
+
+@pytest.fixture(scope="module")
+def thousand_contents(tmp_path_factory) -> tuple[Path, Path]:
+    """1,000 tiny contents (16–24 px) and one style."""
+    folder = tmp_path_factory.mktemp("thousand")
+    (folder / "in").mkdir()
+    rng = np.random.default_rng(0)
+    for index in range(1000):
+        side = 16 + index % 9
+        pixels = rng.integers(0, 256, (side, side, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(folder / "in" / f"c{index:04d}.png")
+    make_image(folder / "s" / "ink.png", 20, 20, seed=1)
+    return folder / "in", folder / "s"
+
+
+FORMAT_SIDE_LIMIT = {"png": 2**31 - 1, "jpg": 65_535, "webp": 16_383}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("ext", ["png", "jpg", "webp"])
+def test_grid_pages_for_a_thousand_contents(run_adain, thousand_contents, tmp_path, ext):
+    contents, styles = thousand_contents
+    out = tmp_path / "out"
+    args = ("stylize", contents, "--style", styles, "-o", out, "--content-size", "0", "--grid-cell", "16",
+            "--ext", ext, "--batch-size", "8")  # fmt: skip
+    planned = run_adain(*args, "--dry-run").stdout
+    result = run_adain(*args, "--json")
+    assert result.exit_code == 0, result.stderr[-2000:]
+    summary = json.loads(result.stdout)
+    pages = sorted(out.glob("grid_stylize_*.png"))
+    assert [Path(path) for path in summary["grids"]] == pages and len(pages) == 10  # 100 contents a page
+    assert all(f"would write\t{page}" in planned for page in pages)  # said before any work
+    assert pages[0].name.endswith("_alpha1.00_p01.png") and pages[-1].name.endswith("_p10.png")
+    assert any("10 pages" in note for note in summary["notes"])
+    for page in pages:
+        with Image.open(page) as image:
+            assert image.format == "PNG" and max(image.size) <= FORMAT_SIDE_LIMIT[ext]
+            header = np.asarray(image.convert("L"))[16 : 16 + caption_height(16), 64:128]
+            assert (header < 100).sum() > 12  # "ink" written out (one "…" is a few pixels)
+    assert summary["failed"] == 0 and summary["written"] == 1000
+
+
+def manifest_job(run_adain, tmp_path: Path) -> Path:
+    contents, styles = small_job(tmp_path)
+    out = tmp_path / "out"
+    assert run_adain("stylize", contents, "--style", styles, "-o", out, "--content-size", "0").exit_code == 0
+    (manifest,) = out.glob(".adain-job-*.json")
+    return manifest
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("grids", {"1.00": "../x.png"}),
+        ("grids", {"1.00": "/tmp/adain-hostile.png"}),
+        ("cells", "first-cell:../../etc/passwd"),
+        ("grid_cell", 0),
+        ("grid_cell", -64),
+        ("labels", {"columns": "s0", "rows": 3}),
+        ("alpha", "one"),
+    ],
+)
+def test_a_hostile_or_malformed_manifest_is_one_line(run_adain, tmp_path, field, value):
+    manifest = manifest_job(run_adain, tmp_path)
+    raw = json.loads(manifest.read_text())
+    if field == "cells":
+        raw["cells"]["1.00"][0][0] = value.split(":", 1)[1]
+    elif field == "alpha":
+        raw["cells"] = {value: raw["cells"]["1.00"]}
+        raw["grids"] = {value: raw["grids"]["1.00"]}
+    else:
+        raw[field] = value
+    manifest.write_text(json.dumps(raw))
+    before = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*") if p.is_file()}
+    result = CliRunner().invoke(cli, ["grid", str(manifest.parent)])
+    assert result.exit_code == 1, result.output
+    assert len(result.stderr.strip().splitlines()) == 1 and "not a valid job manifest" in result.stderr
+    assert not (tmp_path / "x.png").exists() and not Path("/tmp/adain-hostile.png").exists()
+    assert {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*") if p.is_file()} == before
+
+
+def test_adain_grid_over_deleted_outputs_writes_no_grey_grid(run_adain, tmp_path):
+    manifest = manifest_job(run_adain, tmp_path)
+    out = manifest.parent
+    (grid,) = out.glob("grid_*.png")
+    grid.unlink()
+    for output in out.glob("c*_stylized_*.png"):
+        output.unlink()
+    result = CliRunner().invoke(cli, ["grid", str(out)])
+    assert result.exit_code == 1 and "no grid is written" in result.stderr
+    assert not list(out.glob("grid_*.png"))
+
+
+def test_adain_grid_at_another_cell_size_keeps_the_jobs_sheets(run_adain, tmp_path):
+    manifest = manifest_job(run_adain, tmp_path)
+    (grid,) = manifest.parent.glob("grid_*.png")
+    before = grid.read_bytes()
+    result = CliRunner().invoke(cli, ["grid", str(manifest.parent), "--grid-cell", "16"])
+    assert result.exit_code == 0, result.output
+    assert grid.read_bytes() == before
+    assert (grid.parent / f"{grid.stem}_c16.png").is_file()

@@ -110,6 +110,7 @@ def build_job(
         grid=opts.grid,
         grid_cell=opts.grid_cell,
         grid_labels=opts.grid_labels,
+        grid_rows=opts.grid_rows,
         skip_existing=opts.skip_existing,
         batch_size=opts.batch_size,
         color=ColorMethod(color) if color else None,
@@ -207,7 +208,7 @@ def _dry_run(opts: CommonOptions, job: Job) -> None:
         for output in outputs
     ]
     records = [job.record(row, output, status) for row, output, status in plan]
-    grids = [job.grid_path(alpha) for alpha in job.alphas] if job.wants_grids() and job.shard == (0, 1) else []
+    grids = [path for alpha in job.alphas for path in job.grid_paths(alpha)]
     if opts.json or opts.json_lines:
         if opts.json_lines:
             for record in records:

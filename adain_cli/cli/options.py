@@ -285,6 +285,13 @@ class CommonOptions:
         show_default=True,
         help="Side of one grid cell in pixels.",
     )
+    grid_rows: int = _option(
+        "--grid-rows",
+        default=100,
+        type=click.IntRange(min=1),
+        show_default=True,
+        help="Contents on one page of a grid; a taller sheet is split into pages (style headers on each).",
+    )
     frames: int | None = _option(
         "--frames",
         default=None,
