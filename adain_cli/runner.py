@@ -21,7 +21,7 @@ from adain_cli.clips import ClipRunner, load_clip
 from adain_cli.device import auto_batch_size
 from adain_cli.errors import AdainError, ImageError
 from adain_cli.existing import is_complete
-from adain_cli.files import ensure_writable_folder
+from adain_cli.files import batched_folder_syncs, ensure_writable_folder
 from adain_cli.grid import GridCanvas, Labels, thumbnail
 from adain_cli.images import LoadedImage
 from adain_cli.inputs import Source, open_header
@@ -106,8 +106,14 @@ def run_job(stylizer: Stylizer, job: Job, progress: ProgressFn = lambda event: N
     """Run every (content, look, α) of `job` (of its shard); never raises for a bad input, only reports it.
 
     Grids are filled in memory by a whole job; a shard instead leaves the manifest from which
-    `manifest.grids_from_manifest` builds them once every shard is done.
+    `manifest.grids_from_manifest` builds them once every shard is done. Each file is fsynced before its rename;
+    the folders' fsyncs are batched (at most once a second each, and at the end).
     """
+    with batched_folder_syncs():
+        return _run_job(stylizer, job, progress)
+
+
+def _run_job(stylizer: Stylizer, job: Job, progress: ProgressFn) -> Summary:
     started = time.perf_counter()
     job.check_names()
     _check_output_dir(job.output_dir)

@@ -4,6 +4,7 @@ an exact ledger under SIGTERM, and `adain grid` refusing hostile manifests."""
 from __future__ import annotations
 
 import io
+import os
 import json
 import time
 from pathlib import Path
@@ -14,7 +15,7 @@ from click.testing import CliRunner
 from PIL import Image
 from rich.console import Console
 
-from adain_cli import images
+from adain_cli import files, images
 from adain_cli.cli import cli
 from adain_cli.grid import caption_height
 from adain_cli.inputs import Source, with_unique_labels
@@ -201,3 +202,20 @@ def test_adain_grid_at_another_cell_size_keeps_the_jobs_sheets(run_adain, tmp_pa
     assert result.exit_code == 0, result.output
     assert grid.read_bytes() == before
     assert (grid.parent / f"{grid.stem}_c16.png").is_file()
+
+
+def test_folder_fsyncs_are_batched_and_all_done_at_the_end(tmp_path, monkeypatch):
+    synced: list[Path] = []
+    monkeypatch.setattr(files, "fsync_folder", synced.append)
+    file_syncs = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: file_syncs.append(fd) or real_fsync(fd))
+    with files.batched_folder_syncs(interval=3600):
+        for index in range(50):
+            with files.atomic_path(tmp_path / f"f{index}.txt") as tmp:
+                tmp.write_text("x")
+        assert synced == [tmp_path]  # the first rename; the next 49 wait for the batch
+    assert synced == [tmp_path, tmp_path] and len(file_syncs) == 50  # every file itself, before its rename
+    with files.atomic_path(tmp_path / "alone.txt") as tmp:
+        tmp.write_text("x")
+    assert synced[-1] == tmp_path and len(synced) == 3  # outside a job: at once
