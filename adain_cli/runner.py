@@ -138,20 +138,11 @@ def _run_job(stylizer: Stylizer, job: Job, progress: ProgressFn) -> Summary:
                 source.path, job.images.content_size, crop=job.images.crop, max_pixels=job.images.max_pixels
             )
 
-        # --skip-existing decides from the names (and a cheap completeness check) before anything is decoded:
-        # a content all of whose outputs exist is never loaded.
-        todo = {row: runner.split(outputs) for row, outputs in sorted(work.items())}
-        rows = [row for row, (outputs, _) in todo.items() if outputs]
-        prefetched = _prefetch(loader, [job.contents[row] for row in rows], load, ahead=4)
-        for row, (outputs, existing) in todo.items():
-            runner.skip(row, existing)
-            if outputs:
-                source, future = next(prefetched)
-                runner.run(row, source, future, outputs)
-            else:
-                runner.header_without_decoding(row, job.contents[row])
-            grids.flush(runner.oldest_pending_row(row + 1), reporter)
-        runner.drain(0)
+        try:
+            _make_outputs(job, work, runner, grids, reporter, _prefetch_for(loader, load))
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM (signals.Terminated): report what reached its name first
+            runner.settle()
+            raise
         if job.wants_grids() and (summary.written or summary.skipped):
             _write_manifest(job)
         grids.flush(len(job.contents), reporter)
@@ -161,6 +152,34 @@ def _run_job(stylizer: Stylizer, job: Job, progress: ProgressFn) -> Summary:
     summary.encoder_calls = stylizer.encoder_calls - calls_before
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _prefetch_for(
+    loader: ThreadPoolExecutor, load: Callable[[Source], LoadedImage | ClipInfo]
+) -> Callable[[list[Source]], Iterator[tuple[Source, Future]]]:
+    return lambda sources: _prefetch(loader, sources, load, ahead=4)
+
+
+def _make_outputs(
+    job: Job, work: dict[int, list[Output]], runner: _ContentRunner, grids: _Grids, reporter: Reporter,
+    prefetch: Callable[[list[Source]], Iterator[tuple[Source, Future]]],
+) -> None:  # fmt: skip
+    """Every content in order: skip what exists, load ahead what is left, stylize and save it; write each
+    grid page once its rows are done."""
+    # --skip-existing decides from the names (and a cheap completeness check) before anything is decoded:
+    # a content all of whose outputs exist is never loaded.
+    todo = {row: runner.split(outputs) for row, outputs in sorted(work.items())}
+    rows = [row for row, (outputs, _) in todo.items() if outputs]
+    prefetched = prefetch([job.contents[row] for row in rows])
+    for row, (outputs, existing) in todo.items():
+        runner.skip(row, existing)
+        if outputs:
+            source, future = next(prefetched)
+            runner.run(row, source, future, outputs)
+        else:
+            runner.header_without_decoding(row, job.contents[row])
+        grids.flush(runner.oldest_pending_row(row + 1), reporter)
+    runner.drain(0)
 
 
 def _write_manifest(job: Job) -> None:
@@ -308,6 +327,7 @@ class _ContentRunner:
         self.reporter, self.grids, self.saver = reporter, grids, saver
         self.batch_size = job.batch_size or auto_batch_size(stylizer.device)
         self.pending: deque[_Pending] = deque()
+        self._reported: _Pending | None = None  # the save last reported (an interrupt may come before its pop)
         styles_for = lambda rgb: bank.lookup_for(job.color, rgb)  # noqa: E731
         self.clips = ClipRunner(stylizer, job, reporter, styles_for, self.batch_size)
 
@@ -461,16 +481,29 @@ class _ContentRunner:
         images.save_pil(canvas.image, path, self.job.images.quality)
         return canvas.image, time.perf_counter() - started
 
+    def settle(self) -> None:
+        """After an interrupt: drop the saves not yet started, wait for those running, and report every output
+        that reached its final name, so the ledger equals the files on disk."""
+        for item in self.pending:
+            item.future.cancel()
+        self.pending = deque(item for item in self.pending if not item.future.cancelled())
+        self.drain(0)
+
     def drain(self, limit: int) -> None:
         """Collect finished saves, waiting for the oldest while more than `limit` are pending."""
         while self.pending and (len(self.pending) > limit or self.pending[0].future.done()):
-            item = self.pending.popleft()
-            try:
-                saved, save_seconds = item.future.result()
-            except ImageError as error:
-                self._fail(item.row, [item.output], item.output.path, str(error))
-                continue
-            self.reporter.written(
-                self.job.record(item.row, item.output, "written", seconds=item.seconds + save_seconds)
-            )
-            self.grids.put(item.row, item.output, saved)
+            item = self.pending[0]  # popped once reported: an interrupt in between leaves it to `settle`
+            if item is not self._reported:
+                self._report(item)
+            self.pending.popleft()
+
+    def _report(self, item: _Pending) -> None:
+        try:
+            saved, save_seconds = item.future.result()
+        except ImageError as error:
+            self._reported = item
+            self._fail(item.row, [item.output], item.output.path, str(error))
+            return
+        self._reported = item
+        self.reporter.written(self.job.record(item.row, item.output, "written", seconds=item.seconds + save_seconds))
+        self.grids.put(item.row, item.output, saved)

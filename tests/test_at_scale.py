@@ -4,8 +4,11 @@ an exact ledger under SIGTERM, and `adain grid` refusing hostile manifests."""
 from __future__ import annotations
 
 import io
-import os
 import json
+import os
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -22,6 +25,8 @@ from adain_cli.inputs import Source, with_unique_labels
 from adain_cli.progress import JobProgress
 from adain_cli.report import Event, Reporter, Summary
 from tests.conftest import make_image
+
+SUBPROCESS_LIMIT = 300  # seconds; generous, for a loaded machine
 
 
 def test_a_hundred_thousand_notes_are_linear_and_one_counted_line():
@@ -219,3 +224,24 @@ def test_folder_fsyncs_are_batched_and_all_done_at_the_end(tmp_path, monkeypatch
     with files.atomic_path(tmp_path / "alone.txt") as tmp:
         tmp.write_text("x")
     assert synced[-1] == tmp_path and len(synced) == 3  # outside a job: at once
+
+
+@pytest.mark.slow
+def test_json_lines_equal_the_files_on_disk_after_sigterm(weight_files, tmp_path):
+    contents, styles = small_job(tmp_path, contents=40, styles=2, size=32)
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "adain_cli", "stylize", str(contents), "--style", str(styles), "-o", str(out),
+               "--content-size", "0", "--json-lines", "--no-grid", "--batch-size", "1",
+               "--encoder", str(weight_files[0]), "--decoder", str(weight_files[1])]  # fmt: skip
+    job = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
+    first = job.stdout.readline()  # the first finished output: the job is saving now
+    assert json.loads(first)["status"] == "written"
+    job.send_signal(signal.SIGTERM)
+    rest, stderr = job.communicate(timeout=SUBPROCESS_LIMIT)
+    assert job.returncode == 143, stderr[-2000:]
+    records = [json.loads(line) for line in [first, *rest.splitlines()]]
+    written = sorted(Path(record["path"]).name for record in records if record["status"] == "written")
+    on_disk = sorted(path.name for path in out.glob("*.png"))
+    assert written == on_disk and len(on_disk) < 80
+    assert not [path for path in out.iterdir() if path.name.startswith(".") and path.suffix == ".tmp"]

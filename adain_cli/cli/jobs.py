@@ -191,9 +191,9 @@ def run(opts: CommonOptions, job: Job) -> None:
 
 def _with_json_lines(progress: Any) -> Any:
     def render(event: Event) -> None:
-        progress(event)
-        for record in event.records:
+        for record in event.records:  # first: an interrupt during the progress line must not lose a record
             click.echo(json.dumps(record.to_json()))
+        progress(event)
 
     return render
 
