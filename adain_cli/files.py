@@ -3,6 +3,9 @@
 Every file adain creates (outputs, grids, manifests, checkpoints, cached weights) goes through
 `atomic_path`, so a file at its final name is always complete, even after a crash or a power loss,
 and gets the permissions a plain `open()` would give it under the user's umask.
+
+Within `batched_folder_syncs()` (a job's run) the folder fsync that makes a rename durable is batched: at most
+once a second per folder, and for every folder at the end, so a job of many small files is not bound by fsync.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import contextlib
 import os
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -36,6 +40,58 @@ def fsync_folder(folder: Path) -> None:
             os.close(descriptor)
 
 
+class _FolderSyncs:
+    """Folders with renames not yet made durable, fsynced at most once per `interval` seconds each."""
+
+    def __init__(self, interval: float = 1.0) -> None:
+        self.interval = interval
+        self.lock = threading.Lock()
+        self.synced_at: dict[Path, float] = {}
+        self.dirty: set[Path] = set()
+
+    def renamed_in(self, folder: Path) -> None:
+        now = time.monotonic()
+        with self.lock:
+            due = now - self.synced_at.get(folder, float("-inf")) >= self.interval
+            if due:
+                self.synced_at[folder] = now
+                self.dirty.discard(folder)
+            else:
+                self.dirty.add(folder)
+        if due:
+            fsync_folder(folder)
+
+    def flush(self) -> None:
+        with self.lock:
+            folders, self.dirty = self.dirty, set()
+        for folder in sorted(folders):
+            fsync_folder(folder)
+
+
+_batched: _FolderSyncs | None = None
+
+
+@contextlib.contextmanager
+def batched_folder_syncs(interval: float = 1.0) -> Iterator[None]:
+    """Within the block, folder fsyncs after renames are batched (see the module); all are done at its end,
+    also when it ends by an error or an interrupt."""
+    global _batched
+    outer, _batched = _batched, _FolderSyncs(interval)
+    try:
+        yield
+    finally:
+        batch, _batched = _batched, outer
+        batch.flush()
+
+
+def _renamed_in(folder: Path) -> None:
+    batch = _batched
+    if batch is None:
+        fsync_folder(folder)
+    else:
+        batch.renamed_in(folder)
+
+
 def ensure_writable_folder(folder: Path) -> None:
     """Create `folder` if needed and check that a file can be made in it (raises OSError if not)."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -58,7 +114,7 @@ def atomic_path(path: Path, *, suffix: str = ".tmp") -> Iterator[Path]:
         with tmp.open("rb+") as written:
             os.fsync(written.fileno())
         os.replace(tmp, path)
-        fsync_folder(path.parent)
+        _renamed_in(path.parent)
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()

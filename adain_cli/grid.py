@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 from dataclasses import dataclass
+from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
@@ -21,6 +22,36 @@ def thumbnail(image: Image.Image, cell: int) -> Image.Image:
     """The image scaled (up or down) to fit a cell×cell square, keeping its aspect ratio."""
     thumb = image.convert("RGBA") if image.mode in ("RGBA", "LA", "P") else image.convert("RGB")
     return ImageOps.contain(thumb, (cell, cell), Image.Resampling.LANCZOS)
+
+
+MIN_LABEL_WIDTH = 64  # a labelled column is at least this wide, so a caption at a 16 px cell is still a word
+GRID_ROWS = 100  # rows of contents on one page of a grid
+
+
+def column_width(cell: int, labels: bool) -> int:
+    """The width of a column: the cell, or the room a caption needs when that is wider."""
+    return max(cell, MIN_LABEL_WIDTH) if labels else cell
+
+
+def rows_per_page(cols: int, cell: int, *, labels: bool, most: int = GRID_ROWS) -> int:
+    """How many rows of contents one page holds: at most `most`, and within the image size limit with its
+    header row and column (0: not even one row fits)."""
+    row_pixels = (cols + 1) * column_width(cell, labels) * (cell + (caption_height(cell) if labels else 0))
+    return max(0, min(most, MAX_PIXELS // row_pixels - 1))
+
+
+def page_ranges(rows: int, per_page: int) -> list[range]:
+    """The rows of each page; none when a page cannot hold a row."""
+    if per_page <= 0:
+        return []
+    return [range(start, min(rows, start + per_page)) for start in range(0, rows, per_page)]
+
+
+def page_path(base: Path, page: int, pages: int, *, cell: int | None = None) -> Path:
+    """The file of page `page` (0-based) of `pages`: `base` with the cell size when it is not the job's
+    (`_c16`) and the page number when there are several (`_p02`), always a PNG."""
+    tag = (f"_c{cell}" if cell is not None else "") + (f"_p{page + 1:02d}" if pages > 1 else "")
+    return base.with_name(f"{base.stem}{tag}.png")
 
 
 def caption_height(cell: int) -> int:
@@ -57,8 +88,9 @@ class GridCanvas:
     def __init__(self, rows: int, cols: int, cell: int, *, headers: bool = True, labels: Labels | None = None):
         self.cell, self.offset, self.labels = cell, 1 if headers else 0, labels
         self.band = caption_height(cell) if labels is not None else 0
+        self.pitch = column_width(cell, labels is not None)
         self.cols = cols
-        width, height = (cols + self.offset) * cell, (rows + self.offset) * (cell + self.band)
+        width, height = (cols + self.offset) * self.pitch, (rows + self.offset) * (cell + self.band)
         self.image = Image.new("RGB", (width, height), BACKGROUND)
         self.draw = ImageDraw.Draw(self.image)
         for row in range(rows):
@@ -70,11 +102,12 @@ class GridCanvas:
     @staticmethod
     def fits(rows: int, cols: int, cell: int, *, headers: bool = True, labels: bool = False) -> bool:
         extra = 1 if headers else 0
-        pitch = cell + (caption_height(cell) if labels else 0)
-        return (rows + extra) * (cols + extra) * cell * pitch <= MAX_PIXELS
+        height = cell + (caption_height(cell) if labels else 0)
+        return (rows + extra) * (cols + extra) * column_width(cell, labels) * height <= MAX_PIXELS
 
     def _origin(self, row: int, col: int) -> tuple[int, int]:
-        return col * self.cell, row * (self.cell + self.band)
+        """The top left of cell (row, col), centred in its column."""
+        return col * self.pitch + (self.pitch - self.cell) // 2, row * (self.cell + self.band)
 
     def _fill(self, row: int, col: int, color: tuple[int, int, int]) -> None:
         x, y = self._origin(row, col)
@@ -93,10 +126,10 @@ class GridCanvas:
             return
         font = _font(max(9, round(self.band * 0.7)))
         printable = "".join(c if c.isprintable() else " " for c in text)  # a file name may hold a newline
-        fitted = _fit(self.draw, printable, font, self.cell - 4)
-        x, y = self._origin(row, col)
+        fitted = _fit(self.draw, printable, font, self.pitch - 4)
+        x, y = col * self.pitch, self._origin(row, col)[1]
         width = self.draw.textlength(fitted, font=font)
-        self.draw.text((x + (self.cell - width) / 2, y + self.cell + self.band / 2), fitted, font=font, fill=color,
+        self.draw.text((x + (self.pitch - width) / 2, y + self.cell + self.band / 2), fitted, font=font, fill=color,
                        anchor="lm")  # fmt: skip
 
     def _write_labels(self, labels: Labels, rows: int) -> None:

@@ -149,14 +149,17 @@ def with_unique_labels(sources: list[Source]) -> list[Source]:
     stem_counts = Counter(stem_key(s) for s in sources)
     ext_counts = Counter(ext_key(s) for s in sources)
     used: set[tuple[Path, str]] = set()
+    next_number: dict[tuple[Path, str], int] = {}  # where the counter of a label goes on (linear, not quadratic)
     labelled: list[Source] = []
     for source in sources:
         label = safe_stem(source.path)
         if stem_counts[stem_key(source)] > 1 and ext_counts[ext_key(source)] == 1 and source.path.suffix:
             label = f"{label}_{source.path.suffix.lstrip('.').lower()}"
-        candidate, number = label, 2
+        key = (source.rel_dir, label.casefold())
+        candidate, number = label, next_number.get(key, 2)
         while (source.rel_dir, candidate.casefold()) in used:
             candidate, number = f"{label}_{number}", number + 1
+        next_number[key] = number
         used.add((source.rel_dir, candidate.casefold()))
         labelled.append(replace(source, label=candidate))
     return labelled

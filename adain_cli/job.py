@@ -17,7 +17,7 @@ from PIL import Image
 
 from adain_cli import defaults
 from adain_cli.errors import AdainError, UsageError
-from adain_cli.grid import Labels
+from adain_cli.grid import GRID_ROWS, Labels, page_path, page_ranges, rows_per_page
 from adain_cli.inputs import Source, output_ext
 from adain_cli.looks import ColorMethod, Look
 from adain_cli.report import Record, Status
@@ -108,6 +108,7 @@ class Job:
     grid: bool = True
     grid_cell: int = defaults.GRID_CELL
     grid_labels: bool = True  # style and content names, α, weights and failures written on the sheets
+    grid_rows: int = GRID_ROWS  # contents on one page of a grid; a taller sheet is split into pages
     skip_existing: bool = False
     batch_size: int = 0  # decodes per call; 0 picks one for the device (auto_batch_size)
     sheet: tuple[int, int] | None = None
@@ -268,11 +269,11 @@ class Job:
             **extra,
         )
 
-    def grid_labels_for(self, alpha: float) -> Labels | None:
-        """The words on the α grid: look and content names, and α in the corner."""
+    def grid_labels_for(self, alpha: float, page: range | None = None) -> Labels | None:
+        """The words on (a page of) the α grid: look and content names, and α in the corner."""
         if not self.grid_labels:
             return None
-        rows = tuple(self.row_label(content) for content in self.contents)
+        rows = tuple(self.row_label(self.contents[row]) for row in page or range(len(self.contents)))
         return Labels(columns=tuple(look.label for look in self.looks), rows=rows, corner=f"alpha {alpha:.2f}")
 
     @staticmethod
@@ -280,9 +281,10 @@ class Job:
         return str(content.rel_dir / content.label) if content.rel_dir != Path() else content.label
 
     def grid_path(self, alpha: float) -> Path:
+        """The α grid's name (of its first page with a number when it has several); always a PNG, whatever
+        --ext is (PNG holds any sheet within the pixel limit)."""
         method = f"_{self.color.value}" if self.color else ""
-        ext = "png" if self.images.ext == "auto" else self.images.ext
-        return self.output_dir / f"grid_{self.command}{method}_{self.key}_alpha{alpha:.2f}.{ext}"
+        return self.output_dir / f"grid_{self.command}{method}_{self.key}_alpha{alpha:.2f}.png"
 
     def wants_grids(self) -> bool:
         # Dataset mode: a contents × looks sheet would be nearly empty (grids of the drawn looks are to come).
@@ -292,6 +294,18 @@ class Job:
             and not self.styles_per_content
             and (len(self.contents) > 1 or len(self.looks) > 1)
         )
+
+    def grid_pages(self) -> list[range]:
+        """The rows of contents on each page of a grid, decided before any work: none when even one row of
+        looks is over the image size limit, or the job writes no grids (a shard: `adain grid` does)."""
+        if not (self.wants_grids() and self.shard == (0, 1)):
+            return []
+        per_page = rows_per_page(len(self.looks), self.grid_cell, labels=self.grid_labels, most=self.grid_rows)
+        return page_ranges(len(self.contents), per_page)
+
+    def grid_paths(self, alpha: float) -> list[Path]:
+        pages = self.grid_pages()
+        return [page_path(self.grid_path(alpha), page, len(pages)) for page in range(len(pages))]
 
     def check_names(self) -> None:
         """Refuse a job in which two outputs would get the same file name (one pass, a dict of the names)."""

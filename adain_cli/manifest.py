@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from PIL import Image
 from adain_cli import images
 from adain_cli.errors import AdainError
 from adain_cli.files import atomic_path
-from adain_cli.grid import GridCanvas, Labels
+from adain_cli.grid import GRID_ROWS, GridCanvas, Labels, page_path, page_ranges, rows_per_page
 from adain_cli.job import ImageOptions, Job
 
 MANIFEST_GLOB = ".adain-job-*.json"
@@ -39,6 +40,7 @@ def manifest_of(job: Job) -> dict[str, object]:
                                for c in job.contents] for a in job.alphas},
         "grids": {f"{a:.2f}": rel(job.grid_path(a)) for a in job.alphas},
         "grid_cell": job.grid_cell,
+        "grid_rows": job.grid_rows,
         "labels": _labels(job),
         "images": asdict(job.images),
     }  # fmt: skip
@@ -68,6 +70,7 @@ class Manifest:
     grid_cell: int
     images: ImageOptions
     labels: dict[str, list[str]] | None = None  # "columns" and "rows" when the sheets are labelled
+    grid_rows: int = GRID_ROWS
 
 
 def find_manifests(output_dir: Path) -> list[Path]:
@@ -75,7 +78,8 @@ def find_manifests(output_dir: Path) -> list[Path]:
 
 
 def read_manifest(path: Path) -> Manifest:
-    """A job manifest, checked to have what a grid rebuild needs; one line naming the file if not."""
+    """A job manifest, checked to have what a grid rebuild needs, with every cell and grid path inside its
+    folder; one line naming the file and the field if not."""
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except OSError as error:
@@ -84,17 +88,65 @@ def read_manifest(path: Path) -> Manifest:
         raise AdainError(f"{path}: not a valid job manifest ({error}); run the job again to rewrite it") from None
     try:
         manifest = Manifest(path, list(raw["contents"]), list(raw["headers"]), dict(raw["cells"]), dict(raw["grids"]),
-                            int(raw["grid_cell"]), ImageOptions(**raw["images"]), raw.get("labels"))  # fmt: skip
-        rows, cols = len(manifest.contents), len(manifest.headers)
-        shapes_agree = all(
-            len(grid) == rows and all(len(row) == cols for row in grid) for grid in manifest.cells.values()
-        )
-        names_are_text = all(isinstance(name, str) for grid in manifest.cells.values() for row in grid for name in row)
+                            int(raw["grid_cell"]), ImageOptions(**raw["images"]), raw.get("labels"),
+                            int(raw.get("grid_rows", GRID_ROWS)))  # fmt: skip
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise AdainError(f"{path}: not a valid job manifest (bad or missing {error}); run the job again") from None
-    if not (shapes_agree and names_are_text and set(manifest.grids) == set(manifest.cells)):
-        raise AdainError(f"{path}: not a valid job manifest (its cells do not match its contents); run the job again")
+    problem = _manifest_problem(manifest, path.parent)
+    if problem:
+        raise AdainError(f"{path}: not a valid job manifest ({problem}); run the job again")
     return manifest
+
+
+def _manifest_problem(manifest: Manifest, folder: Path) -> str | None:
+    """What is wrong with a manifest's fields, or None."""
+    rows, cols = len(manifest.contents), len(manifest.headers)
+    grids = manifest.cells.values()
+    if not all(
+        isinstance(grid, list) and len(grid) == rows and all(isinstance(row, list) and len(row) == cols for row in grid)
+        for grid in grids
+    ):
+        return "its cells do not match its contents"  # fmt: skip
+    if set(manifest.grids) != set(manifest.cells) or not all(_is_number(alpha) for alpha in manifest.grids):
+        return "its α keys are not numbers matching its cells"
+    if manifest.grid_cell < 16 or manifest.grid_rows < 1:
+        return f"grid_cell {manifest.grid_cell} (at least 16) or grid_rows {manifest.grid_rows} (at least 1)"
+    if not all(isinstance(p, str) for p in manifest.contents) or not all(
+        isinstance(h, str | None) for h in manifest.headers
+    ):
+        return "contents and headers must be paths"
+    if not _labels_fit(manifest.labels, rows, cols):
+        return "labels must be lists of names, one per content and one per column"
+    names = [name for grid in grids for row in grid for name in row] + list(manifest.grids.values())
+    outside = next((name for name in names if not _inside(folder, name)), None)
+    if outside is not None:
+        return f"{outside!r} is not a path inside {folder}"
+    return None
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _labels_fit(labels: object, rows: int, cols: int) -> bool:
+    if labels is None:
+        return True
+    if not isinstance(labels, dict):
+        return False
+    columns, names = labels.get("columns"), labels.get("rows")
+    return all(isinstance(words, list) and all(isinstance(w, str) for w in words) for words in (columns, names)) and (
+        len(columns), len(names)) == (cols, rows)  # fmt: skip
+
+
+def _inside(folder: Path, name: object) -> bool:
+    """A relative path that stays inside `folder` (no `..` out of it, not absolute, no link out of it)."""
+    if not isinstance(name, str) or not name or Path(name).is_absolute():
+        return False
+    return (folder / name).resolve().is_relative_to(folder.resolve())
 
 
 def grids_from_manifest(output_dir: Path, cell: int | None = None) -> list[Path]:
@@ -111,40 +163,67 @@ def grids_from_manifest(output_dir: Path, cell: int | None = None) -> list[Path]
 
 
 def grids_of_manifest(manifest_path: Path, cell: int | None = None) -> list[Path]:
-    """The grids of the one job recorded in `manifest_path`."""
+    """The grids of the one job recorded in `manifest_path`, in the same pages as the job would write them; a
+    page none of whose outputs is on disk is not written (no all-grey sheet). With a `cell` other than the
+    job's, the names carry it (`_c16`), so the job's own sheets are not overwritten."""
     manifest = read_manifest(manifest_path)
     output_dir, options = manifest_path.parent, manifest.images
-    cell = cell or manifest.grid_cell
+    size = cell or manifest.grid_cell
     contents, headers = manifest.contents, manifest.headers
-    if not GridCanvas.fits(len(contents), len(headers), cell, labels=manifest.labels is not None):
-        raise AdainError(f"grids of {len(contents)}×{len(headers)} cells of {cell} px are over the image size limit")
+    labelled = manifest.labels is not None
+    pages = page_ranges(len(contents), rows_per_page(len(headers), size, labels=labelled, most=manifest.grid_rows))
+    if not pages:
+        raise AdainError(f"grids of {len(headers)} columns of {size} px cells are over the image size limit")
 
-    def header(source: str | None, size: int) -> Image.Image | None:
+    def header(source: str | None, side: int) -> Image.Image | None:
         if source is None:
             return None
         with contextlib.suppress(AdainError):
-            return images.to_pil(images.load(Path(source), size, crop=options.crop, max_pixels=options.max_pixels).rgb)
+            return images.to_pil(images.load(Path(source), side, crop=options.crop, max_pixels=options.max_pixels).rgb)
         return None
 
-    row_headers = [header(c, options.content_size) for c in contents]
     col_headers = [header(h, options.style_size) for h in headers]
+    name_cell = size if cell is not None and cell != manifest.grid_cell else None
     written = []
-    for alpha, rows in manifest.cells.items():
-        labels = None
-        if manifest.labels is not None:
-            words = manifest.labels
-            labels = Labels(tuple(words["columns"]), tuple(words["rows"]), f"alpha {float(alpha):.2f}")
-        canvas = GridCanvas(len(contents), len(headers), cell, labels=labels)
-        for index, image in enumerate(col_headers):
-            if image is not None:
-                canvas.put_col_header(index, image)
-        for row, (image, cells) in enumerate(zip(row_headers, rows, strict=True)):
-            if image is not None:
-                canvas.put_row_header(row, image)
-            for col, relative in enumerate(cells):
-                with contextlib.suppress(OSError, ValueError), Image.open(output_dir / relative) as result:
-                    canvas.put(row, col, result)
-        target = output_dir / manifest.grids[alpha]
-        images.save_pil(canvas.image, target, options.quality)
-        written.append(target)
+    for alpha in manifest.cells:
+        base = output_dir / manifest.grids[alpha]
+        for number, rows in enumerate(pages):
+            canvas = _page(manifest, alpha, rows, size, col_headers, lambda c: header(c, options.content_size))
+            if canvas is None:
+                continue
+            target = page_path(base, number, len(pages), cell=name_cell)
+            images.save_pil(canvas.image, target, options.quality)
+            written.append(target)
+    if not written:
+        raise AdainError(f"{output_dir}: none of the job's outputs are there, so no grid is written")
     return written
+
+
+def _page(
+    manifest: Manifest, alpha: str, rows: range, cell: int, col_headers: list[Image.Image | None],
+    row_header: Callable[[str], Image.Image | None],
+) -> GridCanvas | None:  # fmt: skip
+    """One page of the α grid from the files on disk, or None when none of its cells is there."""
+    output_dir = manifest.path.parent
+    labels = None
+    if manifest.labels is not None:
+        words = manifest.labels
+        names = tuple(words["rows"][rows.start : rows.stop])
+        labels = Labels(tuple(words["columns"]), names, f"alpha {float(alpha):.2f}")
+    canvas = GridCanvas(len(rows), len(col_headers), cell, labels=labels)
+    found = 0
+    for place, row in enumerate(rows):
+        for col, relative in enumerate(manifest.cells[alpha][row]):
+            with contextlib.suppress(OSError, ValueError), Image.open(output_dir / relative) as result:
+                canvas.put(place, col, result)
+                found += 1
+    if not found:
+        return None
+    for index, image in enumerate(col_headers):
+        if image is not None:
+            canvas.put_col_header(index, image)
+    for place, row in enumerate(rows):
+        image = row_header(manifest.contents[row])
+        if image is not None:
+            canvas.put_row_header(place, image)
+    return canvas

@@ -83,11 +83,18 @@ class _LiveView:
 
 
 class JobProgress(_LiveView):
-    """A callable that renders engine `Event`s; use it as a context manager around `run_job`."""
+    """A callable that renders engine `Event`s; use it as a context manager around `run_job`.
 
-    def __init__(self, console: Console, quiet: bool = False) -> None:
+    In a pipe (no terminal) progress is a throttled line, at most every `every` seconds and only when at least
+    1% more is done (and once at the end), with count, rate and time left; `verbose` adds a line per output.
+    """
+
+    def __init__(self, console: Console, quiet: bool = False, *, verbose: bool = False, every: float = 5.0) -> None:
         super().__init__(console, quiet)
+        self.verbose, self.every = verbose, every
         self.done = self.total = 0
+        self._started = time.monotonic()
+        self._line_at: tuple[float, int] | None = None  # (when, done) of the last progress line
         self._clip: Path | None = None
         self._clip_task: TaskID | None = None
         self._printed_at = 0.0
@@ -99,7 +106,7 @@ class JobProgress(_LiveView):
 
     def __call__(self, event: Event) -> None:
         if event.kind == "start":
-            self.total = event.total
+            self.total, self._started = event.total, time.monotonic()
             self._start_task(event.total, stage="starting", file="")
             return
         if event.kind == "stage":
@@ -113,8 +120,25 @@ class JobProgress(_LiveView):
         if event.kind == "failed":
             self._print(f"error: {event.message}", style="red")
         elif not self.quiet and not self.live and event.kind in ("written", "skipped"):
-            verb = "wrote" if event.kind == "written" else "skipped (exists)"
-            self._print(f"[{self.done}/{self.total}] {verb} {event.path}")
+            if self.verbose:
+                verb = "wrote" if event.kind == "written" else "skipped (exists)"
+                self._print(f"[{self.done}/{self.total}] {verb} {event.path}")
+            self._throttled_line()
+
+    def _throttled_line(self) -> None:
+        now = time.monotonic()
+        finished = self.done >= self.total
+        if self._line_at is not None and not finished:
+            when, done = self._line_at
+            if now - when < self.every or (self.done - done) * 100 < self.total:
+                return
+        self._line_at = (now, self.done)
+        elapsed = now - self._started
+        rate = self.done / elapsed if elapsed > 0 else 0.0
+        left = (self.total - self.done) / rate if rate > 0 else None
+        percent = 100 * self.done / self.total if self.total else 100.0
+        eta = "" if finished or left is None else f", {_duration(left)} left"
+        self._print(f"[{self.done}/{self.total}] {percent:.0f}% done, {rate:.2f} outputs/s{eta}")
 
     def finish(self, seconds: float) -> None:
         """The job's own time, so the bar's last rate is the summary's."""
@@ -141,6 +165,12 @@ class JobProgress(_LiveView):
         if not self.quiet and (now - self._printed_at > 2.0 or event.count == event.total):
             self._printed_at = now
             self._print(f"{event.path}: frame {event.count}/{event.total or '?'} ({event.message} frames/s)")
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
 class DownloadView(_LiveView):

@@ -78,8 +78,14 @@ class Summary:
     grids: list[Path] = field(default_factory=list)
     companions: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    note_counts: dict[str, int] = field(default_factory=dict)  # how often each note was said (said once)
     seconds: float = 0.0
     encoder_calls: int = 0
+
+    def counted_notes(self) -> list[str]:
+        """Every note once, with how many times it was said where that is more than once."""
+        counts = self.note_counts
+        return [note + (f" (said {counts[note]} times)" if counts.get(note, 1) > 1 else "") for note in self.notes]
 
     @property
     def failed(self) -> int:
@@ -99,6 +105,7 @@ class Summary:
             "grids": [str(p) for p in self.grids],
             "companions": [str(p) for p in self.companions],
             "notes": self.notes,
+            "note_counts": {note: count for note, count in self.note_counts.items() if count > 1},
             "encoder_calls": self.encoder_calls,
         }
 
@@ -108,6 +115,7 @@ class Reporter:
 
     def __init__(self, summary: Summary, progress: ProgressFn) -> None:
         self.summary, self.progress = summary, progress
+        self._first_said: dict[str, str] = {}  # a message -> its first note (with the file it was about)
 
     def written(self, record: Record) -> None:
         self.summary.written.append(record.path)
@@ -125,7 +133,13 @@ class Reporter:
         self.summary.records.extend(records)
         self.progress(Event("failed", path, error, count=len(records), records=tuple(records)))
 
-    def note(self, message: str) -> None:
-        if message not in self.summary.notes:
-            self.summary.notes.append(message)
-            self.progress(Event("note", message=message, count=0))
+    def note(self, message: str, subject: Path | None = None) -> None:
+        """Say `message` (about the file `subject`) once; a repeat, about any file, only counts: constant time, so
+        100,000 notes stay linear and the summary holds one counted line."""
+        key = message if subject is None else f"{subject}: {message}"
+        first = self._first_said.setdefault(message, key)
+        counts = self.summary.note_counts
+        counts[first] = counts.get(first, 0) + 1
+        if counts[first] == 1:
+            self.summary.notes.append(first)
+            self.progress(Event("note", message=first, count=0))

@@ -14,17 +14,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 from torch import Tensor
 
 from adain_cli import images, ops
 from adain_cli.clips import ClipRunner, load_clip
 from adain_cli.device import auto_batch_size
 from adain_cli.errors import AdainError, ImageError
-from adain_cli.files import ensure_writable_folder
+from adain_cli.existing import is_complete
+from adain_cli.files import batched_folder_syncs, ensure_writable_folder
 from adain_cli.grid import GridCanvas, Labels, thumbnail
 from adain_cli.images import LoadedImage
-from adain_cli.inputs import Source
+from adain_cli.inputs import Source, open_header
 from adain_cli.job import Job, Output
 from adain_cli.looks import ColorMethod, Content, StyleLookup
 from adain_cli.manifest import write_manifest
@@ -132,8 +133,14 @@ def run_job(stylizer: Stylizer, job: Job, *, progress: ProgressFn = lambda event
     """Run every (content, look, α) of `job` (of its shard); never raises for a bad input, only reports it.
 
     Grids are filled in memory by a whole job; a shard instead leaves the manifest from which
-    `manifest.grids_from_manifest` builds them once every shard is done.
+    `manifest.grids_from_manifest` builds them once every shard is done. Each file is fsynced before its rename;
+    the folders' fsyncs are batched (at most once a second each, and at the end).
     """
+    with batched_folder_syncs():
+        return _run_job(stylizer, job, progress)
+
+
+def _run_job(stylizer: Stylizer, job: Job, progress: ProgressFn) -> Summary:
     started = time.perf_counter()
     job.check_names()
     _check_output_dir(job.output_dir)
@@ -143,9 +150,8 @@ def run_job(stylizer: Stylizer, job: Job, *, progress: ProgressFn = lambda event
     progress(Event("start", total=summary.total, count=0))
     calls_before = stylizer.encoder_calls
     progress(Event("stage", message="encoding styles", count=0))
-    whole = job.shard == (0, 1)
-    bank = _StyleBank(stylizer, job, _styles_used(job, work), headers=whole and job.wants_grids())
-    grids = _make_grids(job, bank, reporter) if whole else _Grids({})
+    bank = _StyleBank(stylizer, job, _styles_used(job, work), headers=job.shard == (0, 1) and job.wants_grids())
+    grids = _make_grids(job, bank, reporter)
     dropped = _drop_looks_with_bad_styles(job, work, bank, reporter, grids)
 
     loader = ThreadPoolExecutor(max_workers=2, thread_name_prefix="adain-load")
@@ -160,21 +166,49 @@ def run_job(stylizer: Stylizer, job: Job, *, progress: ProgressFn = lambda event
                 source.path, job.images.content_size, crop=job.images.crop, max_pixels=job.images.max_pixels
             )
 
-        rows = sorted(work)
-        prefetched = _prefetch(loader, [job.contents[row] for row in rows], load, ahead=4)
-        for row, (source, future) in zip(rows, prefetched, strict=True):
-            progress(Event("stage", source.path, "stylizing", count=0))
-            runner.run(row, source, future, work[row])
-        runner.drain(0)
+        try:
+            _make_outputs(job, work, runner, grids, reporter, _prefetch_for(loader, load))
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM (signals.Terminated): report what reached its name first
+            runner.settle()
+            raise
         if job.wants_grids() and (summary.written or summary.skipped):
             _write_manifest(job)
-        grids.save(job, reporter)
+        grids.flush(len(job.contents), reporter)
     finally:
         loader.shutdown(wait=True, cancel_futures=True)
         saver.shutdown(wait=True, cancel_futures=True)
     summary.encoder_calls = stylizer.encoder_calls - calls_before
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _prefetch_for(
+    loader: ThreadPoolExecutor, load: Callable[[Source], LoadedImage | ClipInfo]
+) -> Callable[[list[Source]], Iterator[tuple[Source, Future]]]:
+    return lambda sources: _prefetch(loader, sources, load, ahead=4)
+
+
+def _make_outputs(
+    job: Job, work: dict[int, list[Output]], runner: _ContentRunner, grids: _Grids, reporter: Reporter,
+    prefetch: Callable[[list[Source]], Iterator[tuple[Source, Future]]],
+) -> None:  # fmt: skip
+    """Every content in order: skip what exists, load ahead what is left, stylize and save it; write each
+    grid page once its rows are done."""
+    # --skip-existing decides from the names (and a cheap completeness check) before anything is decoded:
+    # a content all of whose outputs exist is never loaded.
+    todo = {row: runner.split(outputs) for row, outputs in sorted(work.items())}
+    rows = [row for row, (outputs, _) in todo.items() if outputs]
+    prefetched = prefetch([job.contents[row] for row in rows])
+    for row, (outputs, existing) in todo.items():
+        runner.skip(row, existing)
+        if outputs:
+            source, future = next(prefetched)
+            reporter.progress(Event("stage", source.path, "stylizing", count=0))
+            runner.run(row, source, future, outputs)
+        else:
+            runner.header_without_decoding(row, job.contents[row])
+        grids.flush(runner.oldest_pending_row(row + 1), reporter)
+    runner.drain(0)
 
 
 def _write_manifest(job: Job) -> None:
@@ -221,57 +255,88 @@ def _drop_looks_with_bad_styles(
 
 
 class _Grids:
-    """One contact sheet per α, filled as results arrive; a sheet with no result in it is not written."""
+    """The contact sheets of a job: per α, pages of at most `job.grid_rows` contents, each made when its first
+    result arrives and written (then dropped) once every row on it is done, so memory holds a page per α.
+    A page with no result on it is not written; one that cannot be written is a note, not a failure."""
 
-    def __init__(self, canvases: dict[float, GridCanvas]) -> None:
-        self.canvases = canvases
-        self.filled: Counter[float] = Counter()
+    def __init__(self, job: Job, pages: list[range], col_headers: dict[int, Image.Image]) -> None:
+        self.job, self.pages, self.col_headers = job, pages, col_headers
+        self.per_page = len(pages[0]) if pages else 1
+        self.canvases: dict[tuple[float, int], GridCanvas] = {}
+        self.filled: Counter[tuple[float, int]] = Counter()
+        self.done_pages: set[int] = set()
 
     def __bool__(self) -> bool:
-        return bool(self.canvases)
+        return bool(self.pages)
+
+    def _canvas(self, alpha: float, row: int) -> tuple[GridCanvas | None, int]:
+        """The canvas of the page holding `row`, and the row's place on it (None once it is written)."""
+        page = row // self.per_page
+        if page in self.done_pages or alpha not in self.job.alphas or not self.pages:
+            return None, 0
+        key = (alpha, page)
+        if key not in self.canvases:
+            rows = self.pages[page]
+            canvas = GridCanvas(len(rows), len(self.job.looks), self.job.grid_cell,
+                                labels=self.job.grid_labels_for(alpha, rows))  # fmt: skip
+            for col, header in self.col_headers.items():  # the style headers on every page
+                canvas.put_col_header(col, header)
+            self.canvases[key] = canvas
+        return self.canvases[key], row - self.pages[page].start
 
     def put(self, row: int, output: Output, image: Image.Image) -> None:
         (col, alpha), *_ = output.renders
-        if alpha in self.canvases:
-            self.canvases[alpha].put(row, col, image)
-            self.filled[alpha] += 1
+        canvas, place = self._canvas(alpha, row)
+        if canvas is not None:
+            canvas.put(place, col, image)
+            self.filled[(alpha, row // self.per_page)] += 1
 
     def fail(self, row: int, output: Output) -> None:
         (col, alpha), *_ = output.renders
-        if alpha in self.canvases:
-            self.canvases[alpha].mark_failed(row, col)
+        canvas, place = self._canvas(alpha, row)
+        if canvas is not None:
+            canvas.mark_failed(place, col)
 
     def put_row_header(self, row: int, image: Image.Image) -> None:
-        for canvas in self.canvases.values():
-            canvas.put_row_header(row, image)
+        for alpha in self.job.alphas:
+            canvas, place = self._canvas(alpha, row)
+            if canvas is not None:
+                canvas.put_row_header(place, image)
 
-    def save(self, job: Job, reporter: Reporter) -> None:
-        for alpha, canvas in self.canvases.items():
-            if not self.filled[alpha]:
-                continue
-            path = job.grid_path(alpha)
-            try:
-                images.save_pil(canvas.image, path, job.images.quality)
-                reporter.summary.grids.append(path)
-            except ImageError as error:
-                reporter.failed(path, str(error))
+    def flush(self, done_below: int, reporter: Reporter) -> None:
+        """Write the pages all of whose rows are below `done_below` (finished), and forget them."""
+        for page, rows in enumerate(self.pages):
+            if page not in self.done_pages and rows.stop <= done_below:
+                self.done_pages.add(page)
+                for alpha in self.job.alphas:
+                    self._write(alpha, page, reporter)
+
+    def _write(self, alpha: float, page: int, reporter: Reporter) -> None:
+        canvas = self.canvases.pop((alpha, page), None)
+        if canvas is None or not self.filled[(alpha, page)]:
+            return
+        path = self.job.grid_paths(alpha)[page]
+        try:
+            images.save_pil(canvas.image, path, self.job.images.quality)
+            reporter.summary.grids.append(path)
+        except (ImageError, OSError, ValueError) as error:
+            reporter.note(f"warning: grid {path} not written: {error}")
 
 
 def _make_grids(job: Job, bank: _StyleBank, reporter: Reporter) -> _Grids:
-    if not job.wants_grids():
-        return _Grids({})
+    """The job's grids, decided before any work and said at the start when they are paged or not written."""
+    if not (job.wants_grids() and job.shard == (0, 1)):
+        return _Grids(job, [], {})
+    pages = job.grid_pages()
     rows, cols = len(job.contents), len(job.looks)
-    if not GridCanvas.fits(rows, cols, job.grid_cell, labels=job.grid_labels):
-        reporter.note(f"grids skipped: {rows}×{cols} cells of {job.grid_cell} px is over the image size limit")
-        return _Grids({})
-    canvases = {alpha: GridCanvas(rows, cols, job.grid_cell, labels=job.grid_labels_for(alpha)) for alpha in job.alphas}
-    for col, look in enumerate(job.looks):
-        # A look of one style is headed by that style (what the manifest records for a rebuild too).
-        header = bank.header(look.styles[0]) if len(look.styles) == 1 else None
-        if header is not None:
-            for canvas in canvases.values():
-                canvas.put_col_header(col, header)
-    return _Grids(canvases)
+    if not pages:
+        reporter.note(f"grids not written: a row of {cols} cells of {job.grid_cell} px is over the image size limit")
+    elif len(pages) > 1:
+        reporter.note(f"grids: {len(pages)} pages per α of up to {len(pages[0])} of the {rows} contents (PNG)")
+    # A look of one style is headed by that style (what the manifest records for a rebuild too).
+    headers = {col: header for col, look in enumerate(job.looks)
+               if len(look.styles) == 1 and (header := bank.header(look.styles[0])) is not None}  # fmt: skip
+    return _Grids(job, pages, headers)
 
 
 @dataclass(frozen=True)
@@ -299,11 +364,41 @@ class _ContentRunner:
         self.reporter, self.grids, self.saver = reporter, grids, saver
         self.batch_size = job.batch_size or auto_batch_size(stylizer.device)
         self.pending: deque[_Pending] = deque()
+        self._reported: _Pending | None = None  # the save last reported (an interrupt may come before its pop)
         styles_for = lambda rgb: bank.lookup_for(job.color, rgb)  # noqa: E731
         self.clips = ClipRunner(stylizer, job, reporter, styles_for, self.batch_size)
 
+    def split(self, outputs: list[Output]) -> tuple[list[Output], list[Output]]:
+        """(to make, to skip) of a content's outputs, less those of looks whose styles failed: with
+        --skip-existing, those already complete on disk are skipped."""
+        live = [o for o in outputs if not any(col in self.dropped for col, _ in o.renders)]
+        existing = [o for o in live if self.job.skip_existing and is_complete(o.path)]
+        return [o for o in live if o not in existing], existing
+
+    def skip(self, row: int, existing: list[Output]) -> None:
+        """Report the outputs of `row` left as they are; on the grid they show what is on disk."""
+        for output in existing:
+            self.reporter.skipped(self.job.record(row, output, "skipped"))
+            if self.grids:
+                with contextlib.suppress(OSError, ValueError), Image.open(output.path) as image:
+                    self.grids.put(row, output, image)
+
+    def oldest_pending_row(self, otherwise: int) -> int:
+        """The first row whose saves are still running (grid pages before it are finished)."""
+        return self.pending[0].row if self.pending else otherwise
+
+    def header_without_decoding(self, row: int, source: Source) -> None:
+        """A fully skipped content's grid header from a reduced read of its file (JPEG's draft mode), not a
+        decode at --content-size."""
+        if not self.grids or source.clip:
+            return
+        cell = self.job.grid_cell
+        with contextlib.suppress(OSError, ValueError, Image.DecompressionBombError), open_header(source.path) as image:
+            image.draft("RGB", (cell, cell))
+            self.grids.put_row_header(row, ImageOps.exif_transpose(image))
+
     def run(self, row: int, source: Source, future: Future, outputs: list[Output]) -> None:
-        outputs = [o for o in outputs if not any(col in self.dropped for col, _ in o.renders)]
+        """Make `outputs` (what `remaining` left) of content `row` from its loading `future`."""
         if source.clip:
             self._run_clip(row, source, future, outputs)
             return
@@ -313,15 +408,13 @@ class _ContentRunner:
             self._fail(row, outputs, source.path, str(error))
             return
         for note in loaded.notes:
-            self.reporter.note(f"{source.path}: {note}")
+            self.reporter.note(note, source.path)
         if self.grids:
             self.grids.put_row_header(row, images.to_pil(loaded.rgb))
-        todo = [output for output in outputs if not self._skip_existing(row, output)]
-        if not todo:
-            return
+        todo = outputs
         ext = todo[0].path.suffix.lstrip(".").lower()
         if loaded.transparency is not None and ext not in images.FORMATS_WITH_ALPHA:
-            self.reporter.note(f"{source.path}: transparency composited on white ({ext} has no alpha)")
+            self.reporter.note(f"transparency composited on white ({ext} has no alpha)", source.path)
         try:
             self._write_companions(source, loaded)
             self._stylize(row, source, loaded, todo)
@@ -333,10 +426,7 @@ class _ContentRunner:
             self._fail(row, todo, source.path, message)
 
     def _run_clip(self, row: int, source: Source, future: Future, outputs: list[Output]) -> None:
-        todo = [output for output in outputs if not self._skip_existing(row, output)]
-        if not todo:
-            return
-        for written in self.clips.run(row, source, future, todo, self._fail):
+        for written in self.clips.run(row, source, future, outputs, self._fail):
             if self.grids and written.first is not None:  # the clip's cell shows its first frame
                 self.grids.put(row, written.output, thumbnail(images.to_pil(written.first), self.job.grid_cell))
 
@@ -354,15 +444,6 @@ class _ContentRunner:
             path = self.job.companion_path(source, name)
             images.save_pil(image, path, self.job.images.quality)
             self.reporter.summary.companions.append(path)
-
-    def _skip_existing(self, row: int, output: Output) -> bool:
-        if not (self.job.skip_existing and output.path.is_file()):
-            return False
-        self.reporter.skipped(self.job.record(row, output, "skipped"))
-        if self.grids:
-            with contextlib.suppress(OSError, ValueError), Image.open(output.path) as existing:
-                self.grids.put(row, output, existing)
-        return True
 
     def _decoded(self, content: Content, renders: list[tuple[int, float]]) -> Iterator[tuple[Tensor, float]]:
         """The result of every (look, α) render and its share of the decode time, in order: targets once per
@@ -441,16 +522,29 @@ class _ContentRunner:
         images.save_pil(canvas.image, path, self.job.images.quality)
         return canvas.image, time.perf_counter() - started
 
+    def settle(self) -> None:
+        """After an interrupt: drop the saves not yet started, wait for those running, and report every output
+        that reached its final name, so the ledger equals the files on disk."""
+        for item in self.pending:
+            item.future.cancel()
+        self.pending = deque(item for item in self.pending if not item.future.cancelled())
+        self.drain(0)
+
     def drain(self, limit: int) -> None:
         """Collect finished saves, waiting for the oldest while more than `limit` are pending."""
         while self.pending and (len(self.pending) > limit or self.pending[0].future.done()):
-            item = self.pending.popleft()
-            try:
-                saved, save_seconds = item.future.result()
-            except ImageError as error:
-                self._fail(item.row, [item.output], item.output.path, str(error))
-                continue
-            self.reporter.written(
-                self.job.record(item.row, item.output, "written", seconds=item.seconds + save_seconds)
-            )
-            self.grids.put(item.row, item.output, saved)
+            item = self.pending[0]  # popped once reported: an interrupt in between leaves it to `settle`
+            if item is not self._reported:
+                self._report(item)
+            self.pending.popleft()
+
+    def _report(self, item: _Pending) -> None:
+        try:
+            saved, save_seconds = item.future.result()
+        except ImageError as error:
+            self._reported = item
+            self._fail(item.row, [item.output], item.output.path, str(error))
+            return
+        self._reported = item
+        self.reporter.written(self.job.record(item.row, item.output, "written", seconds=item.seconds + save_seconds))
+        self.grids.put(item.row, item.output, saved)

@@ -110,7 +110,7 @@ def test_a_long_path_stays_on_one_line_in_a_pipe(weight_files, scene, tmp_path):
     deep = tmp_path / ("a-rather-long-folder-name-" * 6) / "out"
     weights = ("--encoder", str(weight_files[0]), "--decoder", str(weight_files[1]))
     command = [sys.executable, "-m", "adain_cli", "stylize", str(scene["photos"]), "--style", str(scene["style"]),
-               "-o", str(deep), *TINY, *weights]  # fmt: skip
+               "-o", str(deep), *TINY, *weights, "--verbose"]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "80"})
     assert done.returncode == 0, done.stderr
     wrote = [line for line in done.stderr.splitlines() if "wrote" in line]

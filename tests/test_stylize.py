@@ -295,7 +295,8 @@ def test_no_images_found_is_a_clear_error(run_adain, tmp_path):
 
 def test_plain_progress_when_not_a_terminal_and_quiet(run_adain, job_folders, tmp_path):
     contents, styles = job_folders
-    result = run_adain("stylize", contents, "--style", styles, "-o", tmp_path / "a", "--content-size", "32")
+    result = run_adain("stylize", contents, "--style", styles, "-o", tmp_path / "a", "--content-size", "32",
+                       "--verbose")  # fmt: skip
     lines = result.stderr.strip().splitlines()
     assert lines[0].startswith("[1/6] wrote ")
     assert "6 written, 0 skipped, 0 failed" in lines[-1]

@@ -167,6 +167,7 @@ def build_job(
         grid=opts.grid,
         grid_cell=opts.grid_cell,
         grid_labels=opts.grid_labels,
+        grid_rows=opts.grid_rows,
         skip_existing=opts.skip_existing,
         batch_size=opts.batch_size,
         color=ColorMethod(color) if color else None,
@@ -271,7 +272,7 @@ def run(opts: CommonOptions, job: Job) -> None:
                                    compile=opts.compile_model, tile=tile, max_memory=opts.max_memory)  # fmt: skip
     # Only a barrier is needed between the ranks, so gloo serves on any device.
     with process_group(launch, "gloo"):
-        with JobProgress(console, quiet=quiet) as progress:
+        with JobProgress(console, quiet=quiet, verbose=opts.verbose) as progress:
             summary = run_job(stylizer, job, progress=_with_json_lines(progress) if opts.json_lines else progress)
             progress.finish(summary.seconds)
         counts = Counts.of(summary)
@@ -295,22 +296,24 @@ def run(opts: CommonOptions, job: Job) -> None:
 
 def _with_json_lines(progress: Any) -> Any:
     def render(event: Event) -> None:
-        progress(event)
-        for record in event.records:
+        for record in event.records:  # first: an interrupt during the progress line must not lose a record
             click.echo(json.dumps(record.to_json()))
+        progress(event)
 
     return render
 
 
 def _dry_run(opts: CommonOptions, job: Job) -> None:
     """Print every output the job would write (and those --skip-existing would leave), loading nothing."""
+    from adain_cli.existing import is_complete
+
     plan = [
-        (row, output, "skipped" if job.skip_existing and output.path.is_file() else "planned")
+        (row, output, "skipped" if job.skip_existing and is_complete(output.path) else "planned")
         for row, outputs in sorted(job.shard_outputs().items())
         for output in outputs
     ]
     records = [job.record(row, output, status) for row, output, status in plan]
-    grids = [job.grid_path(alpha) for alpha in job.alphas] if job.wants_grids() and job.shard == (0, 1) else []
+    grids = [path for alpha in job.alphas for path in job.grid_paths(alpha)]
     if opts.json or opts.json_lines:
         if opts.json_lines:
             for record in records:
@@ -369,7 +372,7 @@ def print_summary(console: Console, summary: Summary, counts: Counts, output: Pa
         + (f"; {len(summary.grids)} grid(s)" if summary.grids else "")
         + f" → {'standard output' if output == STANDARD_STREAM else escape(str(output))}"
     )
-    for note in summary.notes:
+    for note in summary.counted_notes():
         console.print(f"  note: {note}", markup=False)
     for failure in summary.failures:
         console.print(f"  failed: {failure.error}", markup=False)

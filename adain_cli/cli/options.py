@@ -322,6 +322,13 @@ class CommonOptions:
         show_default=True,
         help="Side of one grid cell in pixels.",
     )
+    grid_rows: int = _option(
+        "--grid-rows",
+        default=100,
+        type=click.IntRange(min=1),
+        show_default=True,
+        help="Contents on one page of a grid; a taller sheet is split into pages (style headers on each).",
+    )
     frames: int | None = _option(
         "--frames",
         default=None,
@@ -351,6 +358,7 @@ class CommonOptions:
     skip_existing: bool = _flag("--skip-existing", help="Leave outputs that already exist (resume a job).")
     dry_run: bool = _flag("--dry-run", help="Print what would be written (and skipped) without loading the networks.")
     quiet: bool = _flag("--quiet", "-q", help="No progress or summary; errors only.")
+    verbose: bool = _flag("--verbose", help="In a pipe, a line per output too (not only a progress line now and then).")
     json: bool = _flag("--json", help="Print a JSON summary with one record per output on stdout.")
     json_lines: bool = _flag("--json-lines", help="Print one JSON record per output on stdout as each finishes.")
 

@@ -1,0 +1,50 @@
+"""Whether an output already exists for `--skip-existing`: a file at its name that is complete enough to keep.
+
+Torch-free and cheap (the header and the file's structure, never its pixels), so a resumed job decides from the
+names alone, before any content is decoded or any style encoded. A zero-byte or truncated file is not done.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PIL import Image
+
+from adain_cli.inputs import is_video_name, open_header
+
+_JPEG_END = b"\xff\xd9"
+
+
+def is_complete(path: Path) -> bool:
+    """A non-empty file whose header reads (and, for a PNG, whose chunks check out up to its end)."""
+    try:
+        if not path.is_file() or path.stat().st_size == 0:
+            return False
+    except OSError:
+        return False
+    return _video_is_readable(path) if is_video_name(path) else _image_is_readable(path)
+
+
+def _image_is_readable(path: Path) -> bool:
+    try:
+        with open_header(path) as image:
+            image_format = image.format
+            image.verify()  # PNG: every chunk's CRC up to IEND, so a cut file fails
+        if image_format == "JPEG":
+            with path.open("rb") as file:
+                file.seek(-2, 2)
+                return file.read(2) == _JPEG_END
+    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError):
+        return False
+    return True
+
+
+def _video_is_readable(path: Path) -> bool:
+    """The container opens and holds a video stream (a cut MP4 lacks its index and does not open)."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            return bool(container.streams.video)
+    except (av.error.FFmpegError, OSError, ValueError):
+        return False

@@ -1,0 +1,146 @@
+"""A big batch job of tiny images: what the tool adds around the network, and what stays flat at scale.
+
+    PYTHONPATH=. OMP_NUM_THREADS=1 python3 benchmarks/bench_batch.py --contents 500     # quick check
+    PYTHONPATH=. OMP_NUM_THREADS=1 python3 benchmarks/bench_batch.py                    # 10,000 (a quiet machine)
+
+N contents of 32 px × 2 styles with random public-layout weights. Measures: CPU per output against the network's
+own (encode + decode alone on the same tensors; the overhead ratio, target under 1.25), time to first output,
+peak RSS at 1,000 and at N (flat), `--skip-existing` over the finished job (target under 10% of the job's time;
+contents decoded: 0) and `--dry-run` planning of 100,000 files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from adain_cli import ops
+from adain_cli.images import load
+from adain_cli.model import random_public_state_dicts
+from adain_cli.stylizer import Stylizer
+from adain_cli.weights import load_decoder, load_encoder
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import processor
+
+SIZE = 32
+
+
+def make_inputs(folder: Path, count: int) -> tuple[Path, Path]:
+    rng = np.random.default_rng(0)
+    contents, styles = folder / "in", folder / "styles"
+    contents.mkdir(parents=True, exist_ok=True)
+    styles.mkdir(exist_ok=True)
+    for index in range(count):
+        path = contents / f"c{index:06d}.png"
+        if not path.exists():
+            Image.fromarray(rng.integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8)).save(path)
+    for index in range(2):
+        Image.fromarray(rng.integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8)).save(styles / f"s{index}.png")
+    return contents, styles
+
+
+def adain(*args: str) -> tuple[float, float, int, float | None, list[str]]:
+    """Run `adain ARGS --json-lines` in a subprocess: (wall s, CPU s, peak RSS bytes, first output s, lines)."""
+    command = [sys.executable, "-m", "adain_cli", *args]
+    started = time.perf_counter()
+    job = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                           env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
+    first, lines = None, []
+    for line in job.stdout:
+        if first is None:
+            first = time.perf_counter() - started
+        lines.append(line)
+    _, status, usage = os.wait4(job.pid, 0)
+    wall = time.perf_counter() - started
+    if status != 0:
+        raise SystemExit(f"adain {' '.join(args[:3])}… failed (status {status})")
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024, first, lines
+
+
+def network_cpu_per_output(encoder: Path, decoder: Path, contents: Path, styles: Path, count: int) -> float:
+    """CPU seconds per output of the network alone (encode each content once, decode it with 2 styles)."""
+    torch.set_num_threads(1)
+    stylizer = Stylizer(load_encoder(encoder), load_decoder(decoder), device="cpu", max_memory=0)
+    stats = [stylizer.style_stats(load(path, 0).rgb) for path in sorted(styles.iterdir())]
+    images = [load(path, 0).rgb for path in sorted(contents.iterdir())[:count]]
+    started = time.process_time()
+    with torch.no_grad():
+        for rgb in images:
+            feat = stylizer.encode(rgb)
+            targets = torch.cat([ops.adain(feat, style) for style in stats])
+            stylizer.decoder(targets)
+    return (time.process_time() - started) / (2 * len(images))
+
+
+def dry_run_planning(folder: Path, encoder: Path, decoder: Path, count: int) -> float:
+    """Wall seconds for `--dry-run` to plan `count` files (empty files: planning never opens a PNG's pixels)."""
+    many = folder / "many"
+    many.mkdir(exist_ok=True)
+    tiny = (folder / "in").iterdir().__next__().read_bytes()
+    for index in range(count):
+        path = many / f"p{index:06d}.png"
+        if not path.exists():
+            path.write_bytes(tiny)
+    started = time.perf_counter()
+    style = str(folder / "styles" / "s0.png")
+    subprocess.run([sys.executable, "-m", "adain_cli", "stylize", str(many), "--style", style,
+                    "-o", str(folder / "planned"), "--dry-run", "--encoder", str(encoder), "--decoder", str(decoder)],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--contents", type=int, default=10_000)
+    parser.add_argument("--planned", type=int, default=100_000, help="files for the --dry-run planning")
+    parser.add_argument("--folder", type=Path, default=None, help="keep the inputs here (default: a temporary one)")
+    args = parser.parse_args()
+    print(f"processor: {processor()}; {args.contents} contents of {SIZE} px × 2 styles", flush=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = args.folder or Path(scratch)
+        folder.mkdir(parents=True, exist_ok=True)
+        encoder_state, decoder_state = random_public_state_dicts(seed=0)
+        encoder, decoder = folder / "vgg_normalised.pth", folder / "decoder.pth"
+        torch.save(encoder_state, encoder)
+        torch.save(decoder_state, decoder)
+        contents, styles = make_inputs(folder, args.contents)
+        weights = ("--encoder", str(encoder), "--decoder", str(decoder), "--device", "cpu")
+        common = ("--content-size", "0", "--style-size", "0", "--json-lines", "--no-grid", *weights)
+        small = min(1000, args.contents)
+        subset = folder / "subset"
+        subset.mkdir(exist_ok=True)
+        for path in sorted(contents.iterdir())[:small]:
+            if not (subset / path.name).exists():
+                (subset / path.name).symlink_to(path)
+        _, _, rss_small, _, _ = adain("stylize", str(subset), "--style", str(styles), "-o", str(folder / "o1"), *common)
+        out = folder / "out"
+        wall, cpu, rss, first, lines = adain("stylize", str(contents), "--style", str(styles), "-o", str(out), *common)
+        outputs = sum(1 for line in lines if json.loads(line)["status"] == "written")
+        net = network_cpu_per_output(encoder, decoder, contents, styles, min(500, args.contents))
+        per_output = cpu / outputs
+        print(f"job: {outputs} outputs in {wall:.1f} s wall, {cpu:.1f} s CPU; first output after {first:.2f} s")
+        print(f"CPU per output: {1000 * per_output:.2f} ms; the network alone: {1000 * net:.2f} ms; "
+              f"overhead ratio {per_output / net:.2f} (target < 1.25; includes start-up)")  # fmt: skip
+        print(f"peak RSS: {rss_small / 2**20:.0f} MiB at {small} contents, {rss / 2**20:.0f} MiB at {args.contents}")
+        skip_wall, _, _, _, skipped = adain("stylize", str(contents), "--style", str(styles), "-o", str(out),
+                                            "--skip-existing", *common)  # fmt: skip
+        statuses = {json.loads(line)["status"] for line in skipped}
+        print(f"--skip-existing over the finished job: {skip_wall:.1f} s ({100 * skip_wall / wall:.1f}% of the job; "
+              f"target < 10%), statuses {sorted(statuses)}")  # fmt: skip
+        planning = dry_run_planning(folder, encoder, decoder, args.planned)
+        print(f"--dry-run planning of {args.planned} files: {planning:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
