@@ -98,7 +98,6 @@ class JobProgress(_LiveView):
         self._clip: Path | None = None
         self._clip_task: TaskID | None = None
         self._printed_at = 0.0
-        self._stage_shown = ""
 
     def columns(self) -> list[ProgressColumn]:
         return [SpinnerColumn(), TextColumn("[bold]{task.fields[stage]}"), BarColumn(), MofNCompleteColumn(),
@@ -145,11 +144,9 @@ class JobProgress(_LiveView):
         self._update(seconds=seconds)
 
     def _stage(self, event: Event) -> None:
-        """The stage and current file beside the bar; in a pipe, a line when the stage changes."""
+        """The stage and current file beside the bar. A pipe gets no line for it: there stderr carries the
+        throttled progress lines and the errors, each failure one line."""
         self._update(stage=event.message, file=event.path.name if event.path else "")
-        if not self.quiet and not self.live and event.message != self._stage_shown:
-            self._print(f"{event.message}…")
-        self._stage_shown = event.message
 
     def _frames(self, event: Event) -> None:
         """A clip's frames: a second bar on a terminal, a line every few seconds otherwise."""

@@ -122,10 +122,17 @@ class _StyleBank:
         return recolored
 
 
-def _styles_used(job: Job, work: dict[int, list[Output]]) -> set[int]:
+def _finished(job: Job, work: dict[int, list[Output]]) -> set[Path]:
+    """With --skip-existing, the outputs already complete on disk (decided once, from the files alone)."""
+    if not job.skip_existing:
+        return set()
+    return {output.path for outputs in work.values() for output in outputs if is_complete(output.path)}
+
+
+def _styles_used(job: Job, work: dict[int, list[Output]], finished: set[Path]) -> set[int]:
     """The styles this shard's outputs with work left need (in dataset mode, only those its contents drew)."""
-    left = lambda output: not (job.skip_existing and output.path.is_file())  # noqa: E731
-    looks = {col for outputs in work.values() for output in outputs if left(output) for col, _ in output.renders}
+    looks = {col for outputs in work.values() for output in outputs if output.path not in finished
+             for col, _ in output.renders}  # fmt: skip
     return {k for col in looks for k in job.looks[col].styles}
 
 
@@ -150,13 +157,16 @@ def _run_job(stylizer: Stylizer, job: Job, progress: ProgressFn) -> Summary:
     progress(Event("start", total=summary.total, count=0))
     calls_before = stylizer.encoder_calls
     progress(Event("stage", message="encoding styles", count=0))
-    bank = _StyleBank(stylizer, job, _styles_used(job, work), headers=job.shard == (0, 1) and job.wants_grids())
+    finished = _finished(job, work)
+    bank = _StyleBank(
+        stylizer, job, _styles_used(job, work, finished), headers=job.shard == (0, 1) and job.wants_grids()
+    )
     grids = _make_grids(job, bank, reporter)
     dropped = _drop_looks_with_bad_styles(job, work, bank, reporter, grids)
 
     loader = ThreadPoolExecutor(max_workers=2, thread_name_prefix="adain-load")
     saver = ThreadPoolExecutor(max_workers=2, thread_name_prefix="adain-save")
-    runner = _ContentRunner(stylizer, job, dropped, bank, reporter, grids, saver)
+    runner = _ContentRunner(stylizer, job, dropped, bank, reporter, grids, saver, finished)
     try:
 
         def load(source: Source) -> LoadedImage | ClipInfo:
@@ -359,8 +369,9 @@ class _ContentRunner:
         reporter: Reporter,
         grids: _Grids,
         saver: ThreadPoolExecutor,
+        finished: set[Path],
     ) -> None:
-        self.stylizer, self.job, self.dropped, self.bank = stylizer, job, dropped, bank
+        self.stylizer, self.job, self.dropped, self.bank, self.finished = stylizer, job, dropped, bank, finished
         self.reporter, self.grids, self.saver = reporter, grids, saver
         self.batch_size = job.batch_size or auto_batch_size(stylizer.device)
         self.pending: deque[_Pending] = deque()
@@ -372,8 +383,7 @@ class _ContentRunner:
         """(to make, to skip) of a content's outputs, less those of looks whose styles failed: with
         --skip-existing, those already complete on disk are skipped."""
         live = [o for o in outputs if not any(col in self.dropped for col, _ in o.renders)]
-        existing = [o for o in live if self.job.skip_existing and is_complete(o.path)]
-        return [o for o in live if o not in existing], existing
+        return [o for o in live if o.path not in self.finished], [o for o in live if o.path in self.finished]
 
     def skip(self, row: int, existing: list[Output]) -> None:
         """Report the outputs of `row` left as they are; on the grid they show what is on disk."""

@@ -1,7 +1,7 @@
 """A big batch job of tiny images: what the tool adds around the network, and what stays flat at scale.
 
-    PYTHONPATH=. OMP_NUM_THREADS=1 python3 benchmarks/bench_batch.py --contents 500     # quick check
-    PYTHONPATH=. OMP_NUM_THREADS=1 python3 benchmarks/bench_batch.py                    # 10,000 (a quiet machine)
+    OMP_NUM_THREADS=1 python3 benchmarks/bench_batch.py --contents 500     # quick check
+    OMP_NUM_THREADS=1 python3 benchmarks/bench_batch.py                    # 10,000 (a quiet machine)
 
 N contents of 32 px × 2 styles with random public-layout weights. Measures: CPU per output against the network's
 own (encode + decode alone on the same tensors; the overhead ratio, target under 1.25), time to first output,
@@ -24,14 +24,16 @@ import numpy as np
 import torch
 from PIL import Image
 
-from adain_cli import ops
-from adain_cli.images import load
-from adain_cli.model import random_public_state_dicts
-from adain_cli.stylizer import Stylizer
-from adain_cli.weights import load_decoder, load_encoder
+ROOT = Path(__file__).resolve().parent
+sys.path[:0] = [str(ROOT), str(ROOT.parent)]
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from machine import processor
+from machine import processor  # noqa: E402
+
+from adain_cli import ops  # noqa: E402
+from adain_cli.images import load  # noqa: E402
+from adain_cli.stylizer import Stylizer  # noqa: E402
+from adain_cli.weights import load_decoder, load_encoder  # noqa: E402
+from tests.public_weights import random_public_state_dicts  # noqa: E402
 
 SIZE = 32
 

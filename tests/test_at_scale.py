@@ -46,7 +46,7 @@ def test_many_files_of_one_name_are_labelled_in_linear_time():
     started = time.process_time()
     labels = [source.label for source in with_unique_labels(sources)]
     assert time.process_time() - started < 5
-    assert labels[:3] == ["ink", "ink-2", "ink-3"] and len(set(labels)) == len(labels)
+    assert labels[:3] == ["ink", "ink_2", "ink_3"] and len(set(labels)) == len(labels)
 
 
 def test_a_pipe_gets_a_few_dozen_progress_lines_for_4000_outputs():

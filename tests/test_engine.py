@@ -120,8 +120,8 @@ def test_unavailable_precision_and_devices_are_clear_errors(run_adain, tmp_path)
     if not torch.cuda.is_available():
         result = run_adain(*args, "--device", "cuda:1")
         assert result.exit_code == 1 and "CUDA is not available" in result.stderr
-    result = run_adain(*args, "--device", "tpu")
-    assert result.exit_code == 1 and "device" in result.stderr
+    result = run_adain(*args, "--device", "tpu")  # a device that cannot exist is a usage error, before any work
+    assert result.exit_code == 2 and "device" in result.stderr and "auto" in result.stderr
 
 
 def test_device_and_dtype_choice():

@@ -119,13 +119,26 @@ def test_under_torchrun_the_summary_counts_every_rank(weight_files, images: Path
     assert f"→ {images / 'out'}" in done.stderr
 
 
-def test_the_pipe_display_names_each_stage_and_the_summary_the_folder(run_adain, images: Path) -> None:
+def test_the_display_names_each_stage_and_the_summary_the_folder(run_adain, images: Path, monkeypatch) -> None:
+    """The live display shows the stage and the file; a pipe gets no stage lines (stderr there is progress
+    lines and one line per failure), and the summary names the output folder."""
+    from adain_cli.progress import JobProgress
+
+    shown: list[tuple[str, str]] = []
+    original = JobProgress._update
+
+    def recording(self, **changes):
+        if "stage" in changes:
+            shown.append((changes["stage"], changes.get("file", "")))
+        original(self, **changes)
+
+    monkeypatch.setattr(JobProgress, "_update", recording)
     result = run_adain("stylize", images / "c.png", "--style", images / "s.png", "-o", images / "out",
                        "--content-size", "0", "--style-size", "0")  # fmt: skip
     assert result.exit_code == 0, result.output
+    assert shown == [("encoding styles", ""), ("stylizing", "c.png")]
     lines = result.stderr.splitlines()
-    stages = [line for line in lines if line.endswith("…")]
-    assert stages == ["loading weights…", "encoding styles…", "stylizing…"]
+    assert not [line for line in lines if line.endswith("…")]
     assert lines[-1].endswith(f"→ {images / 'out'}")
 
 

@@ -261,7 +261,7 @@ def run(opts: CommonOptions, job: Job) -> None:
 
     quiet = opts.quiet or launch.rank > 0
     console = stderr_console()
-    if not quiet:
+    if not quiet and console.is_terminal:  # in a pipe, stderr holds progress lines and one line per failure
         console.print("loading weights…", markup=False)
     encoder, decoder = (
         fetch_weights(name, offline=opts.offline, no_verify=opts.no_verify, console=console, quiet=quiet)
