@@ -11,3 +11,5 @@ PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 OUTPUT_EXTENSIONS = ("png", "jpg", "jpeg", "webp", "tif", "tiff", "auto")  # auto: each content's own
 ENCODER = "vgg_normalised"
 DECODER = "decoder"
+TILE_GRID = 8  # tiles start on the encoder's 8-pixel grid (three 2× poolings)
+MIN_TILE = 64  # the smallest tile side worth its 64 px of context

@@ -68,6 +68,22 @@ class Failure:
     outputs: int
 
 
+@dataclass(frozen=True)
+class Totals:
+    """What a job's summary line counts: of one process, or (under torchrun) of every rank together."""
+
+    written: int
+    skipped: int
+    failed: int
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        """Outputs accounted for per second of the job: what the progress bar shows too."""
+        done = self.written + self.skipped + self.failed
+        return done / self.seconds if self.seconds > 0 else 0.0
+
+
 @dataclass
 class Summary:
     total: int = 0
@@ -81,6 +97,12 @@ class Summary:
     note_counts: dict[str, int] = field(default_factory=dict)  # how often each note was said (said once)
     seconds: float = 0.0
     encoder_calls: int = 0
+    all_ranks: Totals | None = None  # under torchrun: every rank's outputs (the slowest rank's time)
+
+    def totals(self) -> Totals:
+        """This process's counts, or every rank's under torchrun."""
+        own = Totals(len(self.written), len(self.skipped), self.failed, self.seconds)
+        return self.all_ranks or own
 
     def counted_notes(self) -> list[str]:
         """Every note once, with how many times it was said where that is more than once."""

@@ -10,7 +10,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -19,7 +19,7 @@ from torch import Tensor
 
 from adain_cli import images, ops
 from adain_cli.clips import ClipRunner, load_clip
-from adain_cli.device import auto_batch_size
+from adain_cli.device import Launch, auto_batch_size, process_group
 from adain_cli.errors import AdainError, ImageError
 from adain_cli.existing import is_complete
 from adain_cli.files import batched_folder_syncs, ensure_writable_folder
@@ -28,9 +28,9 @@ from adain_cli.images import LoadedImage
 from adain_cli.inputs import Source, open_header
 from adain_cli.job import Job, Output
 from adain_cli.looks import ColorMethod, Content, StyleLookup
-from adain_cli.manifest import write_manifest
+from adain_cli.manifest import grids_of_manifest, manifest_path, write_manifest
 from adain_cli.ops import Stats
-from adain_cli.report import Event, ProgressFn, Reporter, Summary
+from adain_cli.report import Event, ProgressFn, Reporter, Summary, Totals
 from adain_cli.stylizer import Blends, Render, Stylizer
 from adain_cli.video import ClipInfo
 
@@ -136,15 +136,43 @@ def _styles_used(job: Job, work: dict[int, list[Output]], finished: set[Path]) -
     return {k for col in looks for k in job.looks[col].styles}
 
 
-def run_job(stylizer: Stylizer, job: Job, *, progress: ProgressFn = lambda event: None) -> Summary:
+def run_job(
+    stylizer: Stylizer, job: Job, *, progress: ProgressFn = lambda event: None, launch: Launch | None = None
+) -> Summary:
     """Run every (content, look, α) of `job` (of its shard); never raises for a bad input, only reports it.
 
     Grids are filled in memory by a whole job; a shard instead leaves the manifest from which
     `manifest.grids_from_manifest` builds them once every shard is done. Each file is fsynced before its rename;
     the folders' fsyncs are batched (at most once a second each, and at the end).
+
+    Under torchrun (`launch` of several ranks, e.g. `device.torchrun_launch()`), each rank does its own slice
+    of the job; once all are done the summary counts every rank's outputs (`Summary.totals`) and rank 0
+    builds the grids from the files on disk.
     """
-    with batched_folder_syncs():
-        return _run_job(stylizer, job, progress)
+    if launch is None or launch.world <= 1:
+        with batched_folder_syncs():
+            return _run_job(stylizer, job, progress)
+    job = replace(job, shard=(launch.rank, launch.world))
+    # Only a barrier and a sum are needed between the ranks, so gloo serves on any device.
+    with process_group(launch, "gloo"):
+        with batched_folder_syncs():
+            summary = _run_job(stylizer, job, progress)
+        summary.all_ranks = _every_rank(summary.totals())  # also the barrier before rank 0 builds the grids
+        if launch.rank == 0 and job.wants_grids() and manifest_path(job).is_file():
+            summary.grids = grids_of_manifest(manifest_path(job))
+    return summary
+
+
+def _every_rank(totals: Totals) -> Totals:
+    """The counts of every rank added up (the slowest rank's time), known to each rank."""
+    import torch.distributed as dist
+
+    numbers = torch.tensor([totals.written, totals.skipped, totals.failed], dtype=torch.float64)
+    slowest = torch.tensor([totals.seconds], dtype=torch.float64)
+    dist.all_reduce(numbers)
+    dist.all_reduce(slowest, op=dist.ReduceOp.MAX)
+    written, skipped, failed = (int(n) for n in numbers.tolist())
+    return Totals(written, skipped, failed, float(slowest.item()))
 
 
 def _run_job(stylizer: Stylizer, job: Job, progress: ProgressFn) -> Summary:

@@ -18,7 +18,7 @@ from adain_cli.device import default_memory_budget, pick_device, pick_dtype
 from adain_cli.model import Decoder, Encoder, fold_resize_convs
 from adain_cli.ops import Stats
 from adain_cli.pictures import Picture
-from adain_cli.tiling import TilePlan, decode_tiled, encode_tiled, peak_bytes, tile_for_budget
+from adain_cli.tiling import TilePlan, decode_tiled, encode_tiled, peak_bytes, tile_for_budget, tile_side
 
 if TYPE_CHECKING:
     from adain_cli.weights import DownloadProgress, Warn
@@ -67,7 +67,7 @@ class Stylizer:
         if compile:
             self._encode_fn = torch.compile(self.encoder.encode, dynamic=True)
             self._from_entry_fn = torch.compile(self.decoder.from_entry, dynamic=True)
-        self.tile = tile
+        self.tile = tile_side(tile)
         self.max_memory = default_memory_budget(self.device) if max_memory is None else max_memory
         self.tiled_images = 0
         self.encoder_calls = 0

@@ -18,7 +18,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-CELL = 8
+from adain_cli import defaults
+
+CELL = defaults.TILE_GRID
 BYTES_PER_ACTIVATION_PIXEL = 5 * 64  # ~five live 64-channel maps at full resolution in either network
 
 
@@ -33,6 +35,16 @@ class TilePlan:
     def __post_init__(self) -> None:
         if self.tile % CELL or self.halo % CELL or self.tile < 2 * self.overlap + CELL:
             raise ValueError(f"tile {self.tile} must be a multiple of {CELL} and larger than the blending band")
+
+
+def tile_side(requested: int | None) -> int | None:
+    """A fixed tile size put on the encoder's 8-pixel grid (rounded up); None or 0: tiles only when needed."""
+    if not requested:
+        return None
+    side = -(-requested // CELL) * CELL
+    if side < defaults.MIN_TILE:
+        raise ValueError(f"tiles must be at least {defaults.MIN_TILE} pixels, got {requested}")
+    return side
 
 
 def peak_bytes(height: int, width: int, element_size: int, *, batch: int = 1) -> int:

@@ -16,11 +16,12 @@ import click
 
 from adain_cli import __version__
 from adain_cli.cli.export import export
+from adain_cli.cli.grid import grid_command
 from adain_cli.cli.interpolate import interpolate
 from adain_cli.cli.spatial import spatial
 from adain_cli.cli.stylize import preserve_color, stylize
 from adain_cli.cli.train import train_command
-from adain_cli.cli.weights import grid_command, weights
+from adain_cli.cli.weights import weights
 from adain_cli.errors import AdainError, UsageError
 
 EXIT_FAILED = 1

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from adain_cli import defaults
 from adain_cli.cli.options import CommonOptions, read_files_from
 
 if TYPE_CHECKING:
@@ -245,16 +246,14 @@ def run(opts: CommonOptions, job: Job) -> None:
     launch = torchrun_launch()
     if launch.world > 1 and opts.shard:
         raise click.UsageError("--shard splits a job without torchrun; under torchrun the ranks split it")
-    tile = -(-opts.tile // 8) * 8 if opts.tile else None  # tiles start on the encoder's 8-pixel grid
-    if tile is not None and tile < 64:
-        raise click.BadParameter("tiles must be at least 64 pixels", param_hint="'--tile'")
+    if 0 < opts.tile <= defaults.MIN_TILE - defaults.TILE_GRID:  # what the engine would refuse, said before torch loads
+        raise click.BadParameter(f"tiles must be at least {defaults.MIN_TILE} pixels", param_hint="'--tile'")
     job = replace(job, shard=opts.shard or (launch.rank, launch.world))
     if opts.dry_run:
         _dry_run(opts, job)
         return
     # Every check above is torch-free and answers at once; torch is imported from here on.
-    from adain_cli.device import process_group, rank_device
-    from adain_cli.manifest import grids_of_manifest, manifest_path
+    from adain_cli.device import rank_device
     from adain_cli.progress import JobProgress
     from adain_cli.runner import run_job
     from adain_cli.stylizer import Stylizer
@@ -269,24 +268,18 @@ def run(opts: CommonOptions, job: Job) -> None:
     )
     device = rank_device(opts.device, launch)
     stylizer = Stylizer.from_files(encoder, decoder, device=str(device), precision=opts.precision,
-                                   compile=opts.compile_model, tile=tile, max_memory=opts.max_memory)  # fmt: skip
-    # Only a barrier is needed between the ranks, so gloo serves on any device.
-    with process_group(launch, "gloo"):
-        with JobProgress(console, quiet=quiet, verbose=opts.verbose) as progress:
-            summary = run_job(stylizer, job, progress=_with_json_lines(progress) if opts.json_lines else progress)
-            progress.finish(summary.seconds)
-        counts = Counts.of(summary)
-        if launch.world > 1:
-            counts = _every_rank(counts)  # also the barrier after which rank 0 builds the grids
-            if launch.rank == 0 and job.wants_grids() and manifest_path(job).is_file():
-                summary.grids = grids_of_manifest(manifest_path(job))
+                                   compile=opts.compile_model, tile=opts.tile or None,
+                                   max_memory=opts.max_memory)  # fmt: skip
+    with JobProgress(console, quiet=quiet, verbose=opts.verbose) as progress:
+        render = _with_json_lines(progress) if opts.json_lines else progress
+        summary = run_job(stylizer, job, progress=render, launch=launch)
+        progress.finish(summary.seconds)
     if opts.output == STANDARD_STREAM:
         send_to_stdout(job)
     if not quiet:
         print_summary(
             console,
             summary,
-            counts,
             opts.output if opts.output == STANDARD_STREAM else job.output_file or job.output_dir,
         )
     if opts.json and launch.rank == 0:
@@ -328,43 +321,11 @@ def _dry_run(opts: CommonOptions, job: Job) -> None:
         click.echo(f"would write\t{path}")
 
 
-@dataclass(frozen=True)
-class Counts:
-    """What a job's summary line counts: of this process, or (under torchrun) of every rank."""
-
-    written: int
-    skipped: int
-    failed: int
-    seconds: float
-
-    @classmethod
-    def of(cls, summary: Summary) -> Counts:
-        return cls(len(summary.written), len(summary.skipped), summary.failed, summary.seconds)
-
-    @property
-    def rate(self) -> float:
-        """Outputs accounted for per second of the job: what the progress bar shows too."""
-        done = self.written + self.skipped + self.failed
-        return done / self.seconds if self.seconds > 0 else 0.0
-
-
-def _every_rank(counts: Counts) -> Counts:
-    """The counts of every rank added up (the slowest rank's time), known to each rank."""
-    import torch
-    import torch.distributed as dist
-
-    numbers = torch.tensor([counts.written, counts.skipped, counts.failed], dtype=torch.float64)
-    slowest = torch.tensor([counts.seconds], dtype=torch.float64)
-    dist.all_reduce(numbers)
-    dist.all_reduce(slowest, op=dist.ReduceOp.MAX)
-    written, skipped, failed = (int(n) for n in numbers.tolist())
-    return Counts(written, skipped, failed, float(slowest.item()))
-
-
-def print_summary(console: Console, summary: Summary, counts: Counts, output: Path) -> None:
+def print_summary(console: Console, summary: Summary, output: Path) -> None:
     """One line that adds up (every rank's outputs under torchrun) and says where they went."""
     from rich.markup import escape
 
+    counts = summary.totals()
     status = "[red]" if counts.failed or summary.failures else "[green]"
     console.print(
         f"{status}{counts.written} written[/], {counts.skipped} skipped, {counts.failed} failed "

@@ -1,32 +1,14 @@
-"""`adain grid` (rebuild a job's grids from disk) and `adain weights` (list, download, locate, verify)."""
+"""`adain weights`: list, download, locate and verify the pretrained weights."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import click
 
 from adain_cli.cli.jobs import fetch_weights, stderr_console
 from adain_cli.cli.options import CommonOptions
 from adain_cli.errors import AdainError
-
-
-@click.command("grid")
-@click.argument("output", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--grid-cell", type=click.IntRange(min=16), default=None, help="Cell size (default: the job's).")
-def grid_command(output: Path, grid_cell: int | None) -> None:
-    """Build the grids of every job in OUTPUT from the files on disk (after `--shard` runs).
-
-    \b
-    adain stylize photos/ --style styles/ --shard 1/2 -o out/   # on one machine
-    adain stylize photos/ --style styles/ --shard 2/2 -o out/   # on another
-    adain grid out/
-    """
-    from adain_cli.manifest import grids_from_manifest
-
-    for path in grids_from_manifest(output, grid_cell):
-        click.echo(path)
 
 
 @click.group()
