@@ -12,6 +12,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -26,7 +27,7 @@ from adain_cli.inputs import OUTPUT_FORMATS, open_header
 from adain_cli.marker import written_by_exif
 
 FORMATS_WITH_ALPHA = frozenset({"png", "webp", "tif", "tiff"})
-_SAVE_OPTIONS = {"PNG": {"compress_level": 6}, "TIFF": {"compression": "tiff_deflate"}}
+_SAVE_OPTIONS: dict[str, dict[str, Any]] = {"PNG": {"compress_level": 6}, "TIFF": {"compression": "tiff_deflate"}}
 
 
 DEFAULT_MAX_PIXELS = defaults.MAX_PIXELS
@@ -107,7 +108,7 @@ def _to_srgb(image: Image.Image, notes: list[str]) -> Image.Image:
         return image.convert("RGB")
     if image.mode == "CMYK":
         notes.append("CMYK converted to sRGB through its colour profile")
-    return converted
+    return converted or image.convert("RGB")
 
 
 # A plane of pixels on its way to the model: an 8-bit PIL image (resized as the reference resizes),
@@ -134,8 +135,9 @@ def _open_upright(path: Path, max_pixels: int) -> tuple[Image.Image, list[str]]:
     """The file's (first) frame with its EXIF orientation applied, and notes on what was done."""
     image = _open(path, max_pixels)
     notes: list[str] = []
-    if getattr(image, "n_frames", 1) > 1:
-        notes.append(f"{image.n_frames} frames; used the first")
+    frames = int(getattr(image, "n_frames", 1))
+    if frames > 1:
+        notes.append(f"{frames} frames; used the first")
         image.seek(0)
     try:
         image = ImageOps.exif_transpose(image) or image
@@ -318,7 +320,7 @@ def save_pil(image: Image.Image, path: Path, quality: int = defaults.QUALITY) ->
         raise ImageError(f"{path}: unsupported output format {ext!r} (use one of {', '.join(OUTPUT_FORMATS)})")
     if ext not in FORMATS_WITH_ALPHA:
         image = flatten_alpha(image)
-    options = {"quality": quality} if fmt in ("JPEG", "WEBP") else _SAVE_OPTIONS[fmt]
+    options: dict[str, Any] = {"quality": quality} if fmt in ("JPEG", "WEBP") else _SAVE_OPTIONS[fmt]
     try:
         with atomic_path(path) as tmp:
             image.save(tmp, format=fmt, exif=written_by_exif(), **options)

@@ -163,7 +163,7 @@ class Job:
         """A short id of what this job writes: its contents and looks. Re-running the same job gives the same
         key (so it resumes), whatever order its inputs are given in; another job into the same folder gets its
         own grids and manifest."""
-        identity = [
+        identity: list[object] = [
             self.command,
             self.color.value if self.color else None,
             self.sheet_name if self.sheet else None,
@@ -185,15 +185,19 @@ class Job:
             return self.output_file
         if self.name_template is None:
             return self.companion_path(content, f"{name}{self._suffix(alpha)}")
-        return self.output_dir / content.rel_dir / f"{self._templated_name(content, name, alpha)}.{self._ext(content)}"
+        return (
+            self.output_dir
+            / content.rel_dir
+            / f"{self._templated_name(self.name_template, content, name, alpha)}.{self._ext(content)}"
+        )
 
-    def _templated_name(self, content: Source, name: str, alpha: float) -> str:
+    def _templated_name(self, template: str, content: Source, name: str, alpha: float) -> str:
         look = self._looks_by_name.get(name)
         styles = "-".join(self.styles[k].label for k in look.styles) if look else ""
         method = self.color.value if self.color else ""
         try:
-            stem = self.name_template.format(content=content.path.stem, style=styles, alpha=f"{alpha:.2f}",
-                                             method=method, look=name)  # fmt: skip
+            stem = template.format(content=content.path.stem, style=styles, alpha=f"{alpha:.2f}", method=method,
+                                   look=name)  # fmt: skip
         except (ValueError, TypeError) as error:  # a format spec that does not suit a name, e.g. {alpha:.1f}
             raise UsageError(f"--name {self.name_template!r}: {error} (every field is text)") from None
         if not stem.strip() or stem in (".", "..") or "/" in stem:

@@ -138,8 +138,10 @@ def _labels_fit(labels: object, rows: int, cols: int) -> bool:
     if not isinstance(labels, dict):
         return False
     columns, names = labels.get("columns"), labels.get("rows")
-    return all(isinstance(words, list) and all(isinstance(w, str) for w in words) for words in (columns, names)) and (
-        len(columns), len(names)) == (cols, rows)  # fmt: skip
+    if not (isinstance(columns, list) and isinstance(names, list)):
+        return False
+    words_are_text = all(isinstance(word, str) for word in [*columns, *names])
+    return words_are_text and (len(columns), len(names)) == (cols, rows)
 
 
 def _inside(folder: Path, name: object) -> bool:

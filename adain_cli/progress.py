@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rich.console import Console
 from rich.progress import (
@@ -25,9 +25,9 @@ from rich.text import Text
 
 from adain_cli.report import Event
 
-if TYPE_CHECKING:
-    from typing import Self
+_View = TypeVar("_View", bound="_LiveView")
 
+if TYPE_CHECKING:
     from adain_cli.train import LogRecord, TrainCallbacks
 
 
@@ -56,7 +56,7 @@ class _LiveView:
     def columns(self) -> list[ProgressColumn]:
         raise NotImplementedError
 
-    def __enter__(self) -> Self:
+    def __enter__(self: _View) -> _View:
         if self.live:
             self._progress = Progress(*self.columns(), console=self.console)
             self._progress.start()
@@ -68,11 +68,11 @@ class _LiveView:
         if self._progress is not None:
             self._progress.stop()
 
-    def _start_task(self, total: int | None, **fields: object) -> None:
+    def _start_task(self, total: int | None, **fields: Any) -> None:
         if self._progress is not None:
             self._task = self._progress.add_task("", total=total, **fields)
 
-    def _update(self, **changes: object) -> None:
+    def _update(self, **changes: Any) -> None:
         if self._progress is not None and self._task is not None:
             self._progress.update(self._task, **changes)
 
@@ -156,7 +156,8 @@ class JobProgress(_LiveView):
                     self._progress.remove_task(self._clip_task)
                 self._clip = event.path
                 self._clip_task = self._progress.add_task("", total=event.total or None, unit="frames")
-            self._progress.update(self._clip_task, completed=event.count)
+            if self._clip_task is not None:
+                self._progress.update(self._clip_task, completed=event.count)
             return
         now = time.monotonic()
         if not self.quiet and (now - self._printed_at > 2.0 or event.count == event.total):

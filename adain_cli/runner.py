@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 from PIL import Image, ImageOps
@@ -40,11 +41,14 @@ def _chunks(items: Sequence, size: int) -> Iterator[Sequence]:
         yield items[start : start + size]
 
 
+Loaded = TypeVar("Loaded")
+
+
 def _prefetch(
-    pool: ThreadPoolExecutor, sources: Sequence[Source], load: Callable[[Source], LoadedImage], *, ahead: int
-) -> Iterator[tuple[Source, Future[LoadedImage]]]:
+    pool: ThreadPoolExecutor, sources: Sequence[Source], load: Callable[[Source], Loaded], *, ahead: int
+) -> Iterator[tuple[Source, Future[Loaded]]]:
     """Yield (source, future) in order while up to `ahead` later loads run in the background."""
-    window: deque[tuple[Source, Future[LoadedImage]]] = deque()
+    window: deque[tuple[Source, Future[Loaded]]] = deque()
     upcoming = iter(sources)
     for source in upcoming:
         window.append((source, pool.submit(load, source)))

@@ -83,7 +83,7 @@ def spatial_target(content: Content, style: StyleLookup, masks: MaskCache, backg
     region_masks = masks.masks(content.source, content.image.size)
     content.notes.extend(masks.notes)
     regions = []
-    cells = tuple(content.feat.shape[-2:])
+    cells = (int(content.feat.shape[-2]), int(content.feat.shape[-1]))
     for k, mask in enumerate(region_masks):
         batch_mask = mask[None].to(content.feat.device)
         if int((ops.cell_coverage(batch_mask, cells) >= 0.5).sum()) < 2:
@@ -110,7 +110,7 @@ def preview(masks: MaskCache, background: bool, source: Source, image: Tensor) -
 
     from adain_cli import images
 
-    region_masks = masks.masks(source, tuple(image.shape[1:]))
+    region_masks = masks.masks(source, (int(image.shape[1]), int(image.shape[2])))
     tints = [(mask, PREVIEW_COLORS[k % len(PREVIEW_COLORS)]) for k, mask in enumerate(region_masks)]
     if background:
         claimed = torch.stack(region_masks).sum(dim=0) if region_masks else torch.zeros_like(image[:1])

@@ -18,9 +18,9 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from adain_cli.inputs import Source
-    from adain_cli.job import Job
+    from adain_cli.job import Job, Output
     from adain_cli.looks import Look
-    from adain_cli.report import Event, Summary
+    from adain_cli.report import Event, Status, Summary
 
 EXIT_FAILED = 1
 
@@ -300,7 +300,7 @@ def _dry_run(opts: CommonOptions, job: Job) -> None:
     """Print every output the job would write (and those --skip-existing would leave), loading nothing."""
     from adain_cli.existing import is_complete
 
-    plan = [
+    plan: list[tuple[int, Output, Status]] = [
         (row, output, "skipped" if job.skip_existing and is_complete(output.path) else "planned")
         for row, outputs in sorted(job.shard_outputs().items())
         for output in outputs
