@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from adain_cli.cli import cli
 from adain_cli.errors import AdainError
 from adain_cli.train import ImageStream, Losses, Shard, TrainConfig, adain_losses, learning_rate
 from tests import test_weights as weights_tests
-from tests.conftest import as_tensor, make_image, run_module
+from tests.conftest import as_tensor, finish, make_image, run_module, wait_until
 from tests.reference import (
     adaptive_instance_normalization,
     calc_mean_std,
@@ -244,33 +243,35 @@ def test_learning_rate_decay_is_the_references():
     assert (config.batch_size, config.iterations, config.style_weight, config.crop_size) == (8, 160_000, 10.0, 256)
 
 
-def test_ctrl_c_saves_a_checkpoint(weight_files, data, tmp_path):
-    run = tmp_path / "run"
-    command = [
-        sys.executable,
-        "-m",
-        "adain_cli",
-        "train",
-        *tiny_job(data, run),
-        "--iterations",
-        "100000",
-        "--save-every",
-        "100000",
-        "--encoder",
-        str(weight_files[0]),
-        "--quiet",
-    ]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not (run / "log.jsonl").exists():
-        time.sleep(0.05)
-    time.sleep(0.5)
-    process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 130, stderr.decode()
+def start_training(weight_files, data, run: Path, *extra: str, group: bool = False) -> subprocess.Popen:
+    """A long `adain train` in a subprocess (in a process group of its own with `group`, as a shell job is)."""
+    command = [sys.executable, "-m", "adain_cli", "train", *tiny_job(data, run), "--iterations", "100000",
+               "--save-every", "100000", "--encoder", str(weight_files[0]), "--quiet", *extra]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True,
+                            start_new_session=group)  # fmt: skip
+
+
+def wait_for_first_log_line(process: subprocess.Popen, run: Path) -> None:
+    log = run / "log.jsonl"
+    wait_until(lambda: log.is_file() and log.read_text().endswith("\n"), process, "the first log line")
+
+
+def assert_stopped_with_a_checkpoint(process: subprocess.Popen, run: Path, signum: int) -> None:
+    _, stderr = finish(process)
+    assert process.returncode == 128 + signum, stderr
+    name = signal.Signals(signum).name
+    assert stderr.splitlines() == [f"adain: interrupted by {name}; finished outputs are kept"]
     checkpoint = torch.load(run / "checkpoint.pth", weights_only=True)
     assert checkpoint["iteration"] >= 1
-    assert not [p for p in run.iterdir() if p.suffix == ".tmp"]
+    assert not [p for p in run.rglob("*") if p.suffix == ".tmp"]
+
+
+def test_ctrl_c_saves_a_checkpoint(weight_files, data, tmp_path):
+    process = start_training(weight_files, data, tmp_path / "run")
+    wait_for_first_log_line(process, tmp_path / "run")
+    process.send_signal(signal.SIGINT)
+    assert_stopped_with_a_checkpoint(process, tmp_path / "run", signal.SIGINT)
 
 
 @pytest.mark.slow
@@ -296,21 +297,10 @@ def test_two_process_torchrun_on_cpu(weight_files, data, tmp_path):
 
 
 def test_sigterm_saves_a_checkpoint_and_exits_143(weight_files, data, tmp_path):
-    run = tmp_path / "run"
-    command = [sys.executable, "-m", "adain_cli", "train", *tiny_job(data, run), "--iterations", "100000",
-               "--save-every", "100000", "--encoder", str(weight_files[0]), "--quiet"]  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and process.poll() is None and not (run / "log.jsonl").exists():
-        time.sleep(0.05)
+    process = start_training(weight_files, data, tmp_path / "run")
+    wait_for_first_log_line(process, tmp_path / "run")
     process.send_signal(signal.SIGTERM)
-    _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 143, stderr.decode()
-    assert stderr.decode().splitlines() == ["adain: interrupted by SIGTERM; finished outputs are kept"]
-    checkpoint = torch.load(run / "checkpoint.pth", weights_only=True)
-    assert checkpoint["iteration"] >= 1
-    assert not [p for p in run.rglob("*") if p.suffix == ".tmp"]
+    assert_stopped_with_a_checkpoint(process, tmp_path / "run", signal.SIGTERM)
 
 
 def test_a_non_finite_loss_stops_keeping_the_last_good_checkpoint(weight_files, data, tmp_path, monkeypatch):
