@@ -294,6 +294,9 @@ def _train(
         _save_all(config, encoder, decoder, optimizer, iteration, preview, leader, callbacks)
         result.iterations, result.interrupted = iteration, True
         raise
+    finally:
+        content_batches.close()  # the loaders' workers are shut down now, not left to the interpreter's exit
+        style_batches.close()
     _save_all(config, encoder, decoder, optimizer, iteration, preview, leader, callbacks)
     if leader:
         save_decoder(result.decoder, decoder)

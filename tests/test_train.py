@@ -303,6 +303,17 @@ def test_sigterm_saves_a_checkpoint_and_exits_143(weight_files, data, tmp_path):
     assert_stopped_with_a_checkpoint(process, tmp_path / "run", signal.SIGTERM)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+def test_a_signal_to_the_whole_group_with_data_workers_saves_a_checkpoint(weight_files, data, tmp_path, signum):
+    """`timeout`, a terminal's Ctrl-C and Slurm signal every process of the job, the loader's workers too."""
+    run = tmp_path / "run"
+    process = start_training(weight_files, data, run, "--workers", "2", group=True)
+    wait_for_first_log_line(process, run)
+    os.killpg(process.pid, signum)
+    assert_stopped_with_a_checkpoint(process, run, signum)
+
+
 def test_a_non_finite_loss_stops_keeping_the_last_good_checkpoint(weight_files, data, tmp_path, monkeypatch):
     calls = []
 
