@@ -304,17 +304,20 @@ def resolve(
     options: FetchOptions | None = None,
     progress: DownloadProgress = lambda done, total: None,
     warn: Warn = lambda message: None,
+    force: bool = False,
 ) -> Path:
     """The checkpoint file for a registered name (from the cache, downloaded if missing) or a path
     (`registry.lookup` says which a value is).
 
-    With `options` None a missing registered file is an error rather than a download.
+    With `options` None a missing registered file is an error rather than a download. With `force` a
+    registered file is downloaded again; the cached one is replaced only once the new one is complete and
+    checked, so a failed download leaves it as it was.
     """
     spec = lookup(name_or_path)
     if isinstance(spec, Path):
         return spec
     path = cached_path(spec)
-    if path.is_file():
+    if path.is_file() and not (force and options is not None):
         return path
     if options is None:
         raise WeightsError(missing_message(spec))

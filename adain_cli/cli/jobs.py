@@ -133,7 +133,9 @@ def check_weights_names(*values: str | None) -> None:
             registry.lookup(value)
 
 
-def fetch_weights(name_or_path: str, *, offline: bool, no_verify: bool, console: Console, quiet: bool) -> Path:
+def fetch_weights(
+    name_or_path: str, *, offline: bool, no_verify: bool, console: Console, quiet: bool, force: bool = False
+) -> Path:
     """A checkpoint path for a name or path, downloading a registered file on first use."""
     from adain_cli import weights
     from adain_cli.progress import DownloadView
@@ -141,7 +143,7 @@ def fetch_weights(name_or_path: str, *, offline: bool, no_verify: bool, console:
     options = weights.FetchOptions(offline=offline, verify=not no_verify)
     with DownloadView(console, name_or_path, quiet) as view:
         warn = lambda message: console.print(f"warning: {message}", markup=False)  # noqa: E731
-        return weights.resolve(name_or_path, options=options, progress=view, warn=warn)
+        return weights.resolve(name_or_path, options=options, progress=view, warn=warn, force=force)
 
 
 def run(opts: CommonOptions, job: Job) -> None:

@@ -109,12 +109,10 @@ def weights_download(names: tuple[str, ...], force: bool, quiet: bool, offline: 
     console = stderr_console()
     for name in _weight_names(names):
         path = cached_path(REGISTRY[name])
-        if force and path.is_file():
-            path.unlink()
-        if path.is_file():
+        if path.is_file() and not force:
             console.print(f"{name}: already present at {path}", markup=False)
             continue
-        fetch_weights(name, offline=offline, no_verify=no_verify, console=console, quiet=quiet)
+        fetch_weights(name, offline=offline, no_verify=no_verify, console=console, quiet=quiet, force=force)
         console.print(f"{name}: saved to {path}", markup=False)
 
 
