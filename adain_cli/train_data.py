@@ -93,10 +93,14 @@ class Positions(torch.utils.data.Sampler[int]):
         return self.count
 
 
-def find_training_images(folder: Path, what: str) -> list[Path]:
+def find_training_images(folder: Path, what: str, exclude: Path | None = None) -> list[Path]:
+    """The images under `folder`, less those under `exclude` (the run folder: its previews are never
+    training data, also when it lies inside `folder`, so a resumed run reads what the first one read)."""
     if not folder.is_dir():
         raise AdainError(f"{what} folder {folder} does not exist")
     paths = [source.path for source in images.discover([folder], recursive=True)]
+    if exclude is not None:
+        paths = [path for path in paths if not path.resolve().is_relative_to(exclude.resolve())]
     if not paths:
         raise AdainError(f"no images found in the {what} folder {folder}")
     _require_a_readable_image(paths, what, folder)

@@ -438,3 +438,86 @@ def test_train_honours_offline_and_no_verify(served_weights, data, tmp_path, mon
     result = CliRunner().invoke(cli, argv)
     assert result.exit_code == 0, result.output
     assert "warning" in result.stderr and (tmp_path / "run" / "decoder.pth").is_file()
+
+
+def test_a_folder_holding_a_finished_run_is_refused_unless_overwrite(weight_files, data, tmp_path):
+    run = tmp_path / "run"
+    assert run_train(weight_files, *tiny_job(data, run), "--iterations", "2").exit_code == 0
+    (run / "checkpoint.pth").unlink()  # a finished run kept for its decoder (and log)
+    decoder, log = (run / "decoder.pth").read_bytes(), (run / "log.jsonl").read_text()
+    refused = run_train(weight_files, *tiny_job(data, run), "--iterations", "1")
+    assert refused.exit_code == 1
+    (line,) = refused.stderr.splitlines()
+    assert f"{run} already holds a run (decoder.pth, log.jsonl)" in line and "--overwrite" in line
+    assert (run / "decoder.pth").read_bytes() == decoder and (run / "log.jsonl").read_text() == log
+    again = run_train(weight_files, *tiny_job(data, run), "--iterations", "1", "--overwrite")
+    assert again.exit_code == 0, again.output
+    assert [r["iteration"] for r in read_log(run)] == [1]  # the new run's log alone
+    assert (run / "decoder.pth").read_bytes() != decoder
+    assert sorted(p.name for p in (run / "previews").iterdir()) == ["iter_000001.png"]
+
+
+def test_resume_refuses_options_that_contradict_its_checkpoint(weight_files, data, tmp_path):
+    run = tmp_path / "run"
+    assert run_train(weight_files, *tiny_job(data, run), "--iterations", "1").exit_code == 0
+    other = tmp_path / "other"
+    other.mkdir()
+    cases = {
+        "--content-dir": ["--content-dir", other],
+        "--style-dir": ["--style-dir", other],
+        "-o/--output": ["-o", other],
+        "--encoder": ["--encoder", weight_files[1]],  # another file than the run's encoder
+        "--init-decoder": ["--init-decoder", weight_files[1]],
+        "--overwrite": ["--overwrite"],
+    }
+    for flag, extra in cases.items():
+        argv = ["train", "--resume", run, "--iterations", "2", "-q", *extra]
+        result = CliRunner().invoke(cli, [str(a) for a in argv])
+        assert result.exit_code == 2, (flag, result.output)
+        (line,) = result.stderr.splitlines()
+        assert flag in line, line
+    assert torch.load(run / "checkpoint.pth", weights_only=True)["iteration"] == 1
+    same = ["--content-dir", data[0], "--style-dir", data[1], "-o", run]  # the run's own folders are fine
+    result = CliRunner().invoke(cli, [str(a) for a in ["train", "--resume", run, "--iterations", "2", "-q", *same]])
+    assert result.exit_code == 0, result.output
+
+
+def test_resume_takes_the_encoder_at_its_new_place_once_the_runs_own_has_moved(weight_files, data, tmp_path):
+    encoder = tmp_path / "weights" / "vgg.pth"
+    encoder.parent.mkdir()
+    encoder.write_bytes(weight_files[0].read_bytes())
+    run = tmp_path / "run"
+    argv = ["train", *tiny_job(data, run), "--iterations", "1", "--encoder", str(encoder), "-q"]
+    assert CliRunner().invoke(cli, argv).exit_code == 0
+    moved = encoder.rename(tmp_path / "vgg-moved.pth")
+    result = CliRunner().invoke(
+        cli, ["train", "--resume", str(run), "--iterations", "2", "-q", "--encoder", str(moved)]
+    )
+    assert result.exit_code == 0, result.output
+    assert read_log(run)[-1]["iteration"] == 2
+
+
+def test_a_run_folder_inside_the_content_folder_is_never_training_data(weight_files, data, tmp_path):
+    common = ("--content-dir", data[0], "--style-dir", data[1], *TINY, "--save-every", "2", "--seed", "3")
+    whole = run_train(weight_files, *common, "-o", tmp_path / "whole", "--iterations", "4")
+    assert whole.exit_code == 0, whole.output
+    inside = data[0] / "runs" / "split"
+    assert run_train(weight_files, *common, "-o", inside, "--iterations", "2").exit_code == 0
+    assert list((inside / "previews").glob("*.png"))  # images adain wrote, now inside the content folder
+    resumed = CliRunner().invoke(cli, ["train", "--resume", str(inside), "--iterations", "4", "-q"])
+    assert resumed.exit_code == 0, resumed.output
+    expected, got = read_log(tmp_path / "whole"), read_log(inside)
+    for want, have in zip(expected, got, strict=True):
+        assert have["loss_content"] == pytest.approx(want["loss_content"], rel=1e-5)
+        assert have["loss_style"] == pytest.approx(want["loss_style"], rel=1e-5)
+
+
+def test_a_temporary_file_left_by_a_kill_is_removed_at_the_next_start(weight_files, data, tmp_path):
+    run = tmp_path / "run"
+    assert run_train(weight_files, *tiny_job(data, run), "--iterations", "1").exit_code == 0
+    stale = [run / ".checkpoint.pth.k9x2ab_q.tmp", run / "previews" / ".iter_000002.png.3jd8s0w1.tmp"]
+    for path in stale:
+        path.write_bytes(b"cut short by SIGKILL")
+    result = CliRunner().invoke(cli, ["train", "--resume", str(run), "--iterations", "2", "-q"])
+    assert result.exit_code == 0, result.output
+    assert not [path for path in stale if path.exists()]
