@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import http.client
+import math
 import os
 import pickle
 import re
@@ -149,11 +150,19 @@ class SpeedLimit:
                                      ("seconds", "ADAIN_DOWNLOAD_SPEED_TIME")):  # fmt: skip
             text = os.environ.get(variable, "").strip()
             if text:
-                try:
-                    values[field_name] = float(text)
-                except ValueError:
-                    raise WeightsError(f"{variable}={text!r} is not a number") from None
+                values[field_name] = _env_number(variable, text, positive=field_name == "seconds")
         return cls(**values)
+
+
+def _env_number(variable: str, text: str, *, positive: bool) -> float:
+    """A finite number of 0 or more (more than 0 with `positive`) from an environment variable."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise WeightsError(f"{variable}={text!r} is not a number") from None
+    if not math.isfinite(value) or value < 0 or (positive and value == 0):
+        raise WeightsError(f"{variable}={text!r}: give a {'positive' if positive else 'non-negative'} number")
+    return value
 
 
 class _Window:

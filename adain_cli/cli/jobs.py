@@ -171,11 +171,11 @@ def run(opts: CommonOptions, job: Job) -> None:
         return
     quiet = opts.quiet or launch.rank > 0
     console = stderr_console()
+    device = rank_device(opts.device, launch)  # a bad --device is a usage error before any download
     encoder, decoder = (
         fetch_weights(name, offline=opts.offline, no_verify=opts.no_verify, console=console, quiet=quiet)
         for name in (opts.encoder, opts.decoder)
     )
-    device = rank_device(opts.device, launch)
     stylizer = Stylizer.from_files(encoder, decoder, device=str(device), precision=opts.precision,
                                    compile=opts.compile_model, tile=tile, max_memory=opts.max_memory)  # fmt: skip
     # Only a barrier is needed between the ranks, so gloo serves on any device.

@@ -114,6 +114,7 @@ def train_command(
     """
     from dataclasses import replace
 
+    from adain_cli.device import pick_device
     from adain_cli.progress import TrainView
     from adain_cli.train import check_new_run_dir, checkpoint_config, read_checkpoint, train
     from adain_cli.train_config import TrainConfig
@@ -142,6 +143,7 @@ def train_command(
             raise click.UsageError(f"missing {', '.join(missing)} (or use --resume RUN_DIR)")
         check_new_run_dir(run_dir, overwrite)
         check_weights_names(encoder, init_decoder)
+        pick_device(device or "auto")  # a bad --device is a usage error before any download
         encoder_path = fetch_weights(encoder or defaults.ENCODER, **fetch)
         init_path = fetch_weights(init_decoder, **fetch) if init_decoder else None
         config = TrainConfig(content_dir, style_dir, run_dir, encoder_path, init_path, **given)

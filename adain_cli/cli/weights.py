@@ -29,8 +29,9 @@ def grid_command(output: Path, grid_cell: int | None) -> None:
         click.echo(path)
 
 
-@click.group()
-def weights() -> None:
+@click.group(invoke_without_command=True)
+@click.pass_context
+def weights(ctx: click.Context) -> None:
     """List, download, locate and verify the pretrained weights.
 
     \b
@@ -39,6 +40,8 @@ def weights() -> None:
     The cache is $ADAIN_HOME, else $XDG_CACHE_HOME/adain, else ~/.cache/adain.
     ADAIN_WEIGHTS_MIRROR=URL downloads from a mirror instead of the release page.
     """
+    if ctx.invoked_subcommand is None:  # `adain weights` alone: what it can do
+        click.echo(ctx.get_help())
 
 
 def _weight_names(names: Sequence[str]) -> list[str]:

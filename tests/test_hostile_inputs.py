@@ -1,0 +1,104 @@
+"""Hostile inputs and environments: each is one line and a documented exit status, never exit 70 or a hang."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from adain_cli import ops, weights
+from adain_cli.stylizer import Stylizer
+from tests.conftest import SUBPROCESS_TIMEOUT, make_image
+
+TINY = ("--content-size", "0", "--style-size", "0", "--no-grid")
+
+
+@pytest.fixture
+def scene(tmp_path: Path) -> dict[str, Path]:
+    for index in range(2):
+        make_image(tmp_path / "photos" / f"p{index}.png", 40, 32, seed=index)
+    make_image(tmp_path / "style.png", 32, 32, seed=9)
+    return {"photos": tmp_path / "photos", "style": tmp_path / "style.png", "out": tmp_path / "out"}
+
+
+def test_files_from_a_closed_stdin_is_one_line_and_exit_2(scene):
+    command = [sys.executable, "-m", "adain_cli", "stylize", "--files-from", "-", "--style", str(scene["style"]),
+               "-o", str(scene["out"])]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT,
+                          preexec_fn=lambda: os.close(0))  # fmt: skip  # as `adain … <&-` runs it
+    assert done.returncode == 2, done.stderr
+    (line,) = done.stderr.splitlines()
+    assert "--files-from" in line and "standard input is closed" in line
+
+
+@pytest.mark.parametrize("flat", ["source", "target", "both"])
+def test_coral_with_a_flat_colour_image_is_finite(flat):
+    textured = torch.rand(3, 16, 16, generator=torch.Generator().manual_seed(0))
+    black = torch.zeros(3, 16, 16)
+    source, target = (black if flat in (which, "both") else textured for which in ("source", "target"))
+    result = ops.coral(source, target)
+    assert result.isfinite().all()
+    if flat == "target":  # matched to a flat image, the style takes its flat colour
+        assert torch.allclose(result, black, atol=1e-6)
+
+
+@pytest.mark.parametrize("flat", ["style", "content"])
+def test_preserve_color_with_a_flat_colour_image_writes_its_output(run_adain, scene, flat):
+    flat_path = scene["photos"].parent / "flat.png"
+    Image.new("RGB", (32, 32), (0, 0, 0)).save(flat_path)
+    content, style = (flat_path, scene["style"]) if flat == "content" else (scene["photos"], flat_path)
+    result = run_adain("preserve-color", content, "--style", style, "-o", scene["out"], *TINY)
+    assert result.exit_code == 0, result.output
+    assert list(scene["out"].glob("*_coral.png"))
+
+
+def test_the_host_running_out_of_memory_fails_that_output_and_the_job_goes_on(run_adain, scene, monkeypatch):
+    encode = Stylizer.encode
+
+    def out_of_host_memory_for_p0(self, image):
+        if image.shape[-1] == 40 and not getattr(self, "_failed_once", False):
+            self._failed_once = True
+            raise RuntimeError(
+                "[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: "
+                "you tried to allocate 35184372088832 bytes. Error code 12 (Cannot allocate memory)"
+            )
+        return encode(self, image)
+
+    monkeypatch.setattr(Stylizer, "encode", out_of_host_memory_for_p0)
+    result = run_adain("stylize", scene["photos"], "--style", scene["style"], "-o", scene["out"], *TINY)
+    assert result.exit_code == 1, result.output
+    assert "p0.png: out of memory at 40×32" in result.stderr
+    assert sorted(p.name for p in scene["out"].iterdir()) == ["p1_stylized_style.png"]
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "nan"])
+def test_a_download_speed_time_of_zero_or_less_is_one_line(run_adain, monkeypatch, value):
+    monkeypatch.setenv("ADAIN_DOWNLOAD_SPEED_TIME", value)
+    result = run_adain("weights", "download", "decoder", weights=False)
+    assert result.exit_code == 1
+    (line,) = result.stderr.splitlines()
+    assert f"ADAIN_DOWNLOAD_SPEED_TIME={value!r}: give a positive number" in line
+
+
+@pytest.mark.parametrize("command", ["stylize", "train"])
+def test_a_bad_device_is_a_usage_error_before_any_download(run_adain, scene, monkeypatch, command):
+    monkeypatch.setattr(weights, "resolve", lambda *a, **k: pytest.fail("weights were resolved"))
+    if command == "stylize":
+        argv = ["stylize", scene["photos"], "--style", scene["style"], "-o", scene["out"]]
+    else:
+        argv = ["train", "--content-dir", scene["photos"], "--style-dir", scene["photos"], "-o", scene["out"]]
+    result = run_adain(*argv, "--device", "tpu", weights=False)
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.splitlines()
+    assert "'tpu'" in line and "auto, cpu" in line
+
+
+def test_weights_alone_prints_its_help(run_adain):
+    result = run_adain("weights", weights=False)
+    assert result.exit_code == 0, result.output
+    assert "Commands:" in result.stdout and "download" in result.stdout and result.stderr == ""
