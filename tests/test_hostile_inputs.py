@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 import torch
 from PIL import Image
 
-from adain_cli import ops, weights
+from adain_cli import ops, video, weights
 from adain_cli.stylizer import Stylizer
 from tests.conftest import SUBPROCESS_TIMEOUT, make_image
 
@@ -102,3 +104,52 @@ def test_weights_alone_prints_its_help(run_adain):
     result = run_adain("weights", weights=False)
     assert result.exit_code == 0, result.output
     assert "Commands:" in result.stdout and "download" in result.stdout and result.stderr == ""
+
+
+def run_in_a_thread(invoke, *argv):
+    """`invoke(*argv)` in a thread that must end within the limit: a hang fails the test instead of blocking it."""
+    results = []
+    thread = threading.Thread(target=lambda: results.append(invoke(*argv)), daemon=True)
+    thread.start()
+    thread.join(SUBPROCESS_TIMEOUT)
+    assert not thread.is_alive(), f"adain {argv[0]} hung"
+    return results[0]
+
+
+@pytest.mark.parametrize("ext", ["mp4", "gif"])
+def test_a_writer_failing_after_the_last_frame_fails_that_output_and_does_not_hang(run_adain, tmp_path, monkeypatch,
+                                                                                   ext):  # fmt: skip
+    from tests.test_video import make_clip
+
+    clip = make_clip(tmp_path / f"walk.{ext}" if ext == "mp4" else tmp_path / "walk.mp4", frames=6, size=(32, 24))
+    style = make_image(tmp_path / "ink.png", 32, 32, seed=9)
+    encode = video.ClipWriter._encode_video if ext == "mp4" else video.ClipWriter._encode_animation
+
+    def disk_full_once_all_frames_are_in(self, tmp):
+        encode(self, tmp)
+        if "alpha0.50" in self.path.name:  # one output of two
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(video.ClipWriter, encode.__name__, disk_full_once_all_frames_are_in)
+    out = tmp_path / "out"
+    argv = ["stylize", clip, "--style", style, "-o", out, "--alpha", "0.5", "1", "--video-ext", ext, *TINY]
+    result = run_in_a_thread(run_adain, *argv)
+    assert result.exit_code == 1, result.output
+    assert f"walk_stylized_ink_alpha0.50.{ext}: cannot encode" in result.stderr and "No space left" in result.stderr
+    assert sorted(p.name for p in out.iterdir()) == [f"walk_stylized_ink_alpha1.00.{ext}"]  # and no .tmp
+
+
+def test_webm_from_44_1_khz_audio_is_resampled_for_opus(run_adain, tmp_path):
+    import av
+
+    from tests.test_video import make_clip
+
+    clip = make_clip(tmp_path / "walk.mp4", frames=6, size=(32, 24), audio=True, sample_rate=44100)
+    style = make_image(tmp_path / "ink.png", 32, 32, seed=9)
+    result = run_in_a_thread(run_adain, "stylize", clip, "--style", style, "-o", tmp_path / "out", "--video-ext",
+                             "webm", *TINY)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    with av.open(str(tmp_path / "out" / "walk_stylized_ink.webm")) as written:
+        (audio,) = written.streams.audio
+        assert (audio.codec_context.name, audio.codec_context.sample_rate) == ("opus", 48000)
+

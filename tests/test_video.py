@@ -24,7 +24,8 @@ TINY = ("--content-size", "0", "--style-size", "0", "--grid-cell", "16")
 
 
 def make_clip(path: Path, frames: int = 24, size: tuple[int, int] = (64, 48), *, audio: bool = False,
-              rotation: int = 0, fps: Fraction = Fraction(24000, 1001), seed: int = 0) -> Path:  # fmt: skip
+              rotation: int = 0, fps: Fraction = Fraction(24000, 1001), seed: int = 0,
+              sample_rate: int = 16000) -> Path:  # fmt: skip
     """A small moving pattern (width, height), optionally with a 440 Hz sine track and a rotation."""
     rng = np.random.default_rng(seed)
     base = rng.integers(0, 256, (size[1] // 8 + 2, size[0] // 8 + 2, 3), dtype=np.uint8)
@@ -35,7 +36,7 @@ def make_clip(path: Path, frames: int = 24, size: tuple[int, int] = (64, 48), *,
             stream.set_display_rotation(rotation)
         sound = None
         if audio:
-            sound = container.add_stream("aac", rate=16000)
+            sound = container.add_stream("aac", rate=sample_rate)
             sound.layout = "mono"
         for index in range(frames):
             shifted = np.roll(base, index, axis=1)
@@ -45,10 +46,10 @@ def make_clip(path: Path, frames: int = 24, size: tuple[int, int] = (64, 48), *,
         for packet in stream.encode(None):
             container.mux(packet)
         if sound is not None:
-            seconds = np.arange(int(16000 * frames / float(fps))) / 16000
+            seconds = np.arange(int(sample_rate * frames / float(fps))) / sample_rate
             wave = (0.3 * np.sin(2 * np.pi * 440 * seconds)).astype(np.float32)[None]
             frame = av.AudioFrame.from_ndarray(wave, format="fltp", layout="mono")
-            frame.sample_rate = 16000
+            frame.sample_rate = sample_rate
             for packet in [*sound.encode(frame), *sound.encode(None)]:
                 container.mux(packet)
     return path
