@@ -13,7 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
-from adain_cli import ops, video, weights
+from adain_cli import files, ops, video, weights
 from adain_cli.stylizer import Stylizer
 from tests.conftest import SUBPROCESS_TIMEOUT, make_image
 
@@ -153,3 +153,21 @@ def test_webm_from_44_1_khz_audio_is_resampled_for_opus(run_adain, tmp_path):
         (audio,) = written.streams.audio
         assert (audio.codec_context.name, audio.codec_context.sample_rate) == ("opus", 48000)
 
+
+@pytest.mark.parametrize("final_bytes", [242, 255])
+def test_an_output_name_up_to_255_bytes_is_written(run_adain, scene, final_bytes):
+    stem = "é" * ((final_bytes - len("_stylized_style.png")) // 2)
+    stem += "x" * (final_bytes - len("_stylized_style.png") - len(stem.encode()))
+    content = make_image(scene["photos"].parent / "long" / f"{stem}.png", 40, 32)
+    result = run_adain("stylize", content, "--style", scene["style"], "-o", scene["out"], *TINY)
+    assert result.exit_code == 0, result.output
+    (written,) = scene["out"].iterdir()
+    assert len(os.fsencode(written.name)) == final_bytes
+
+
+def test_temporary_names_are_no_longer_than_final_names(tmp_path):
+    for name in ("a.png", "x" * 251 + ".png", "é" * 125 + ".webp"):
+        with files.atomic_path(tmp_path / name) as tmp:
+            tmp.write_bytes(b"data")
+            assert len(os.fsencode(tmp.name)) <= max(len(os.fsencode(name)), files.SHORT_NAME_BYTES)
+        assert (tmp_path / name).read_bytes() == b"data"
