@@ -24,11 +24,11 @@ from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 from torch import Tensor
 
 from adain_cli import __version__
-from adain_cli.errors import ImageError
+from adain_cli.errors import AdainError, ImageError
 from adain_cli.files import atomic_path
 
 IMAGE_EXTENSIONS = frozenset(
-    {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".ppm", ".pgm", ".pbm", ".jfif"}
+    {".jpg", ".jpeg", ".png", ".apng", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".ppm", ".pgm", ".pbm", ".jfif"}
 )
 OUTPUT_FORMATS = {"png": "PNG", "jpg": "JPEG", "jpeg": "JPEG", "webp": "WEBP", "tif": "TIFF", "tiff": "TIFF"}
 FORMATS_WITH_ALPHA = frozenset({"png", "webp", "tif", "tiff"})
@@ -391,12 +391,18 @@ def is_image_name(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_EXTENSIONS
 
 
+def _unreadable_folder(error: OSError) -> None:
+    """A folder a recursive walk cannot list is an error naming it, never a silent gap in the job."""
+    raise AdainError(f"cannot read the folder {error.filename} ({error.strerror or error}); fix its permissions or "
+                     "leave it out")  # fmt: skip
+
+
 def _walk(root: Path, recursive: bool, extensions: frozenset[str]) -> Iterator[Path]:
     if not recursive:
         yield from sorted(p for p in root.iterdir() if p.is_file() and p.suffix.lower() in extensions)
         return
     seen: set[str] = set()
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True, onerror=_unreadable_folder):
         real = os.path.realpath(dirpath)
         if real in seen:  # a symlink loop or a second link to the same folder
             dirnames[:] = []

@@ -171,3 +171,28 @@ def test_temporary_names_are_no_longer_than_final_names(tmp_path):
             tmp.write_bytes(b"data")
             assert len(os.fsencode(tmp.name)) <= max(len(os.fsencode(name)), files.SHORT_NAME_BYTES)
         assert (tmp_path / name).read_bytes() == b"data"
+
+
+def test_apng_files_are_found_in_folders(run_adain, scene):
+    frames = [Image.new("RGB", (32, 24), (40 * index, 90, 160)) for index in range(3)]
+    frames[0].save(scene["photos"] / "spin.apng", format="PNG", save_all=True, append_images=frames[1:], duration=80)
+    result = run_adain("stylize", scene["photos"], "--style", scene["style"], "-o", scene["out"], *TINY)
+    assert result.exit_code == 0, result.output
+    assert (scene["out"] / "spin_stylized_style.apng").is_file()
+
+
+def test_an_unreadable_subfolder_in_a_recursive_walk_is_named_and_exit_1(run_adain, scene, monkeypatch):
+    locked = scene["photos"] / "locked"
+    make_image(locked / "hidden.png", 32, 32)
+    real_scandir = os.scandir
+
+    def refuse_locked(path="."):  # as chmod 000 does for a user other than root
+        if Path(path) == locked:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", refuse_locked)
+    result = run_adain("stylize", scene["photos"], "-r", "--style", scene["style"], "-o", scene["out"], *TINY)
+    assert result.exit_code == 1, result.output
+    (line,) = result.stderr.splitlines()
+    assert f"cannot read the folder {locked} (Permission denied)" in line
