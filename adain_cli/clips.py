@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
@@ -39,6 +39,18 @@ class _Open:
     notes: list[str] = field(default_factory=list)
 
 
+@contextlib.contextmanager
+def _writing(output: Output, info: ClipInfo) -> Iterator[_Open]:
+    """An output's writer, open for the block; a failure when it closes (a full disk once the last frame is
+    in, an encoder refusing the audio) fails that output by name, and the other outputs are still kept."""
+    item = _Open(output, ClipWriter(output.path, info))
+    try:
+        with item.writer:
+            yield item
+    except ImageError as error:
+        item.failed = item.failed or str(error)
+
+
 def load_clip(source: Source) -> ClipInfo:
     return probe(source.path)
 
@@ -68,7 +80,7 @@ class ClipRunner:
             fail(row, todo, source.path, str(error))
             return []
         with contextlib.ExitStack() as stack:
-            open_outputs = [_Open(output, stack.enter_context(ClipWriter(output.path, info))) for output in todo]
+            open_outputs = [stack.enter_context(_writing(output, info)) for output in todo]
             try:
                 self._stylize(source, info, size, open_outputs)
             except ImageError as error:  # the clip itself broke (truncated, undecodable): nothing of it is kept

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import torch
 
-from adain_cli.errors import AdainError
+from adain_cli.errors import AdainError, UsageError
 from adain_cli.launch import Launch, torchrun_launch
 
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
@@ -19,7 +19,8 @@ __all__ = ["DTYPES", "PRECISIONS", "Launch", "pick_device", "pick_dtype", "proce
 
 
 def pick_device(spec: str = "auto") -> torch.device:
-    """auto → cuda, then mps, then cpu; otherwise the device named, checked to exist."""
+    """auto → cuda, then mps, then cpu; otherwise the device named, checked to exist (a UsageError if not, so
+    that a command can check it before anything is downloaded)."""
     spec = spec.strip().lower()
     if spec == "auto":
         if torch.cuda.is_available():
@@ -30,17 +31,26 @@ def pick_device(spec: str = "auto") -> torch.device:
     try:
         device = torch.device(spec)
     except RuntimeError:
-        raise AdainError(f"unknown device {spec!r} (use auto, cpu, cuda, cuda:N or mps)") from None
+        raise UsageError(f"unknown device {spec!r} (use auto, cpu, cuda, cuda:N or mps)") from None
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise AdainError(f"device {spec!r} asked for, but CUDA is not available on this machine")
+            raise UsageError(f"device {spec!r} asked for, but CUDA is not available on this machine (use auto or cpu)")
         if device.index is not None and device.index >= torch.cuda.device_count():
-            raise AdainError(f"device {spec!r} asked for, but only {torch.cuda.device_count()} CUDA device(s) exist")
+            count = torch.cuda.device_count()
+            raise UsageError(f"device {spec!r} asked for, but only {count} CUDA device(s) exist (use auto or cuda)")
     elif device.type == "mps" and not torch.backends.mps.is_available():
-        raise AdainError("device 'mps' asked for, but MPS is not available on this machine")
+        raise UsageError("device 'mps' asked for, but MPS is not available on this machine (use auto or cpu)")
     elif device.type not in ("cpu", "cuda", "mps"):
-        raise AdainError(f"unsupported device {spec!r} (use auto, cpu, cuda, cuda:N or mps)")
+        raise UsageError(f"unsupported device {spec!r} (use auto, cpu, cuda, cuda:N or mps)")
     return device
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """Whether `error` says the device or the host ran out of memory: CUDA's OutOfMemoryError, the CPU
+    allocator's RuntimeError, or Python's MemoryError."""
+    if isinstance(error, (torch.OutOfMemoryError, MemoryError)):
+        return True
+    return isinstance(error, RuntimeError) and "DefaultCPUAllocator: can't allocate memory" in str(error)
 
 
 def cpu_supports_bf16() -> bool:

@@ -99,13 +99,29 @@ def ensure_writable_folder(folder: Path) -> None:
         pass
 
 
+# The temporary name is `.{name}.{8 random characters}{suffix}`, with `name` cut so that it is no longer than
+# the final name (or than this many bytes): a final name a folder accepts, up to its 255-byte limit, never
+# fails for its temporary name.
+SHORT_NAME_BYTES = 64
+_RANDOM_CHARACTERS = 8
+
+
+def _temporary_prefix(name: str, suffix: str) -> str:
+    encoded = os.fsencode(name)
+    room = max(len(encoded), SHORT_NAME_BYTES) - len(os.fsencode(suffix)) - _RANDOM_CHARACTERS - 2
+    # A cut through a multi-byte character leaves its start; errors="ignore" drops that part.
+    kept = encoded[: max(room, 0)].decode("utf-8", errors="ignore") if room < len(encoded) else name
+    return f".{kept}."
+
+
 @contextlib.contextmanager
 def atomic_path(path: Path, *, suffix: str = ".tmp") -> Iterator[Path]:
     """Yield a temporary path beside `path`; when the block succeeds, fsync it, give it the umask's mode
     and rename it into place. Whatever happens inside (an error, Ctrl-C, SIGTERM), nothing is left at
     `path` or beside it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    prefix = _temporary_prefix(path.name, suffix)
+    descriptor, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=suffix)
     os.close(descriptor)
     tmp = Path(tmp_name)
     try:

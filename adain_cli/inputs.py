@@ -15,8 +15,10 @@ from pathlib import Path
 
 from PIL import Image
 
+from adain_cli.errors import AdainError
+
 IMAGE_EXTENSIONS = frozenset(
-    {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".ppm", ".pgm", ".pbm", ".jfif"}
+    {".jpg", ".jpeg", ".png", ".apng", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".ppm", ".pgm", ".pbm", ".jfif"}
 )
 VIDEO_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi"}
 ANIMATION_FORMATS = {".gif": "GIF", ".webp": "WEBP", ".png": "PNG", ".apng": "PNG"}
@@ -81,12 +83,18 @@ def is_image_name(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_EXTENSIONS
 
 
+def _unreadable_folder(error: OSError) -> None:
+    """A folder a recursive walk cannot list is an error naming it, never a silent gap in the job."""
+    raise AdainError(f"cannot read the folder {error.filename} ({error.strerror or error}); fix its permissions or "
+                     "leave it out")  # fmt: skip
+
+
 def _walk(root: Path, recursive: bool, extensions: frozenset[str]) -> Iterator[Path]:
     if not recursive:
         yield from sorted(p for p in root.iterdir() if p.is_file() and p.suffix.lower() in extensions)
         return
     seen: set[str] = set()
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True, onerror=_unreadable_folder):
         real = os.path.realpath(dirpath)
         if real in seen:  # a symlink loop or a second link to the same folder
             dirnames[:] = []

@@ -152,9 +152,15 @@ def spatial_adain(content: Tensor, regions: Sequence[Region], background: Stats 
     return out + rest * masked_adain(content, background, unclaimed)
 
 
+# A flat channel (a single-colour image, a frame faded to black) has std 0; floored here, its normalised
+# values are 0 instead of NaN, and matching to it gives that flat colour. Far below one grey level, so no
+# image with any variation is affected.
+_MIN_COLOR_STD = 1e-6
+
+
 def _flat_mean_std(image: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     flat = image.reshape(3, -1).double()
-    return flat, flat.mean(dim=1, keepdim=True), flat.std(dim=1, keepdim=True)
+    return flat, flat.mean(dim=1, keepdim=True), flat.std(dim=1, keepdim=True).clamp_min(_MIN_COLOR_STD)
 
 
 def _matrix_sqrt(matrix: Tensor) -> Tensor:

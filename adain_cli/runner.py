@@ -20,7 +20,7 @@ from torch import Tensor
 
 from adain_cli import images, ops
 from adain_cli.clips import ClipRunner, load_clip
-from adain_cli.device import Launch, auto_batch_size, process_group
+from adain_cli.device import Launch, auto_batch_size, is_out_of_memory, process_group
 from adain_cli.errors import AdainError, ImageError
 from adain_cli.existing import is_complete
 from adain_cli.files import batched_folder_syncs, ensure_writable_folder
@@ -462,7 +462,9 @@ class _ContentRunner:
             self._stylize(row, source, loaded, todo)
         except ImageError as error:  # something a look needed for this content (a mask) could not be read
             self._fail(row, todo, source.path, str(error))
-        except torch.OutOfMemoryError:
+        except (RuntimeError, MemoryError) as error:
+            if not is_out_of_memory(error):
+                raise
             height, width = loaded.size
             message = f"{source.path}: out of memory at {width}×{height} (try a smaller --content-size or --batch-size)"
             self._fail(row, todo, source.path, message)

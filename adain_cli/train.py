@@ -33,6 +33,41 @@ __all__ = ["TrainConfig", "learning_rate", "train"]
 CHECKPOINT = "checkpoint.pth"
 FINAL_DECODER = "decoder.pth"
 LOG = "log.jsonl"
+PREVIEWS = "previews"
+RUN_FILES = (CHECKPOINT, FINAL_DECODER, LOG)
+
+
+# ---------------------------------------------------------------------------------------------
+# The run folder
+
+
+def check_new_run_dir(run_dir: Path, overwrite: bool) -> None:
+    """Refuse to start a new run over an earlier one (its checkpoint, decoder or log) unless `overwrite`."""
+    held = [name for name in RUN_FILES if (run_dir / name).exists()]
+    if held and not overwrite:
+        continue_it = f"continue it with --resume {run_dir}, " if CHECKPOINT in held else ""
+        raise AdainError(
+            f"{run_dir} already holds a run ({', '.join(held)}); {continue_it}pick a new folder, "
+            "or start afresh there with --overwrite"
+        )
+
+
+PREVIEW_PATTERN = "iter_*.png"
+
+
+def _clear_run_dir(run_dir: Path) -> None:
+    """For --overwrite: the earlier run's checkpoint, log and previews go (its decoder.pth is replaced at the
+    end), so that neither a --resume nor the log can mix the two runs."""
+    for stale in [run_dir / CHECKPOINT, run_dir / LOG, *(run_dir / PREVIEWS).glob(PREVIEW_PATTERN)]:
+        stale.unlink(missing_ok=True)
+
+
+def _remove_stale_temporaries(run_dir: Path) -> None:
+    """The temporary files of a run that was killed while writing (a checkpoint cut short by SIGKILL)."""
+    for folder, names in ((run_dir, RUN_FILES), (run_dir / PREVIEWS, (PREVIEW_PATTERN,))):
+        for name in names:
+            for stale in folder.glob(f".{name}.*.tmp"):
+                stale.unlink(missing_ok=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -217,10 +252,16 @@ def write_preview(path: Path, encoder: Encoder, decoder: Decoder, contents: Tens
     images.save_pil(canvas.image, path)
 
 
-def train(config: TrainConfig, callbacks: TrainCallbacks | None = None, resume: bool = False) -> TrainResult:
-    """Run (or continue) training; only rank 0 logs and writes. Ctrl-C saves a checkpoint first."""
+def train(
+    config: TrainConfig, callbacks: TrainCallbacks | None = None, resume: bool = False, overwrite: bool = False
+) -> TrainResult:
+    """Run (or continue) training; only rank 0 logs and writes. Ctrl-C saves a checkpoint first.
+
+    A new run refuses a folder holding an earlier run unless `overwrite`."""
     callbacks = callbacks or TrainCallbacks()
     config.check()
+    if not resume:
+        check_new_run_dir(config.run_dir, overwrite)
     launch = torchrun_launch()
     device = rank_device(config.device, launch)
     with process_group(launch, "nccl" if device.type == "cuda" else "gloo"):
@@ -232,8 +273,8 @@ def _train(
 ) -> TrainResult:
     leader = shard.rank == 0
     dtype = _training_dtype(config.precision, device)
-    content_paths = find_training_images(config.content_dir, "content")
-    style_paths = find_training_images(config.style_dir, "style")
+    content_paths = find_training_images(config.content_dir, "content", exclude=config.run_dir)
+    style_paths = find_training_images(config.style_dir, "style", exclude=config.run_dir)
     torch.manual_seed(config.seed)
 
     memory_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
@@ -253,7 +294,10 @@ def _train(
 
     if leader:
         config.run_dir.mkdir(parents=True, exist_ok=True)
-        (config.run_dir / "previews").mkdir(exist_ok=True)
+        (config.run_dir / PREVIEWS).mkdir(exist_ok=True)
+        _remove_stale_temporaries(config.run_dir)
+        if not resume:
+            _clear_run_dir(config.run_dir)
     preview = _preview_samples(content_paths, style_paths, config.crop_size) if leader else None
     pin = device.type == "cuda"
     content_batches = batches(ImageStream(content_paths, config, shard, 0), start, config.iterations, config, pin)
@@ -294,6 +338,9 @@ def _train(
         _save_all(config, encoder, decoder, optimizer, iteration, preview, leader, callbacks)
         result.iterations, result.interrupted = iteration, True
         raise
+    finally:
+        content_batches.close()  # the loaders' workers are shut down now, not left to the interpreter's exit
+        style_batches.close()
     _save_all(config, encoder, decoder, optimizer, iteration, preview, leader, callbacks)
     if leader:
         save_decoder(result.decoder, decoder)
@@ -377,7 +424,7 @@ def _save_all(
     if preview is not None:
         device = next(decoder.parameters()).device
         write_preview(
-            config.run_dir / "previews" / f"iter_{iteration:06d}.png",
+            config.run_dir / PREVIEWS / f"iter_{iteration:06d}.png",
             encoder,
             decoder,
             preview[0].to(device),

@@ -8,6 +8,7 @@ whatever the number of loader processes.
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,10 +93,14 @@ class Positions(torch.utils.data.Sampler[int]):
         return self.count
 
 
-def find_training_images(folder: Path, what: str) -> list[Path]:
+def find_training_images(folder: Path, what: str, exclude: Path | None = None) -> list[Path]:
+    """The images under `folder`, less those under `exclude` (the run folder: its previews are never
+    training data, also when it lies inside `folder`, so a resumed run reads what the first one read)."""
     if not folder.is_dir():
         raise AdainError(f"{what} folder {folder} does not exist")
     paths = [source.path for source in inputs.discover([folder], recursive=True)]
+    if exclude is not None:
+        paths = [path for path in paths if not path.resolve().is_relative_to(exclude.resolve())]
     if not paths:
         raise AdainError(f"no images found in the {what} folder {folder}")
     _require_a_readable_image(paths, what, folder)
@@ -117,13 +122,26 @@ def _require_a_readable_image(paths: list[Path], what: str, folder: Path) -> Non
     )
 
 
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+def ignore_stop_signals(worker_id: int) -> None:
+    """A loader worker leaves Ctrl-C, SIGTERM and SIGHUP to the main process.
+
+    A terminal, `timeout` and Slurm signal the whole process group; a worker killed by one would end the run
+    in the loader's "worker killed" error before the main process could save its checkpoint. The main
+    process shuts the workers down when it stops, and a worker whose parent is gone exits by itself."""
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
+
+
 def batches(
     dataset: ImageStream, start_iteration: int, iterations: int, config: TrainConfig, pin: bool
 ) -> Iterator[tuple[Tensor, int]]:
-    """(batch, skipped) for iterations start_iteration … iterations − 1."""
+    """(batch, skipped) for iterations start_iteration … iterations − 1; closing it shuts the workers down."""
     remaining = iterations - start_iteration
     if remaining <= 0:
-        return iter(())
+        return
     sampler = Positions(start_iteration * config.batch_size, remaining * config.batch_size)
     loader = DataLoader(
         dataset,
@@ -133,5 +151,20 @@ def batches(
         pin_memory=pin,
         persistent_workers=False,
         prefetch_factor=4 if config.workers else None,
+        worker_init_fn=ignore_stop_signals,
     )
-    return ((batch, int(skipped.sum())) for batch, skipped in loader)
+    iterator = iter(loader)
+    try:
+        for batch, skipped in iterator:
+            yield batch, int(skipped.sum())
+    finally:
+        _shut_down_workers(iterator)
+
+
+def _shut_down_workers(iterator: Iterator) -> None:
+    """The loader's own clean-up on garbage collection, done now: a signal's traceback keeps the iterator
+    alive until the interpreter exits, where multiprocessing would wait forever on workers that ignore its
+    SIGTERM."""
+    shutdown = getattr(iterator, "_shutdown_workers", None)  # present on the multi-process iterator only
+    if shutdown is not None:
+        shutdown()

@@ -224,6 +224,7 @@ class ClipWriter:
         self._thread: threading.Thread | None = None
         self._atomic: contextlib.AbstractContextManager[Path] | None = None
         self._abandoned = False
+        self._ended = False  # the producer's end marker (None or _ABANDON) has been taken from the queue
 
     def abandon(self) -> None:
         """Keep nothing of this clip when the writer closes (a frame of it went wrong)."""
@@ -270,13 +271,17 @@ class ClipWriter:
             return
         except BaseException as error:  # reported by the next write or at close
             self._error = error
-            item = self._frames.get()
-            while item is not None and item is not _ABANDON:  # let the producer finish
-                item = self._frames.get()
+            while not self._ended:  # let the producer finish; an error after its last frame has nothing to wait for
+                self._take()
+
+    def _take(self) -> Any:
+        item = self._frames.get()
+        self._ended = item is None or item is _ABANDON
+        return item
 
     def _incoming(self) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
         while True:
-            item = self._frames.get()
+            item = self._take()
             if item is None:
                 return
             if item is _ABANDON:
@@ -358,6 +363,16 @@ def _pad_even(rgb: np.ndarray) -> np.ndarray:
     return np.pad(rgb, ((0, height % 2), (0, width % 2), (0, 0)), mode="edge")
 
 
+OPUS_RATES = (48000, 24000, 16000, 12000, 8000)  # the only rates libopus takes (the encoder resamples to it)
+
+
+def _encoder_rate(codec: str, rate: int | None) -> int:
+    """The sample rate to encode at: the source's where the codec takes it, else 48 kHz (44.1 kHz to opus)."""
+    if not rate or (codec == "libopus" and rate not in OPUS_RATES):
+        return 48000
+    return rate
+
+
 class _AudioCopy:
     """The source's first audio stream, muxed into `output` as the video goes: packets copied where the
     container takes the codec, else decoded and re-encoded."""
@@ -382,7 +397,7 @@ class _AudioCopy:
             written.audio = "copied"
         else:
             codec = AUDIO_CODECS.get(container_format, "aac")
-            self.stream = output.add_stream(codec, rate=audio_in.codec_context.sample_rate or 48000)
+            self.stream = output.add_stream(codec, rate=_encoder_rate(codec, audio_in.codec_context.sample_rate))
             self.encoder = self.stream
             self.packets = self._reencoded(audio_in)
             written.audio = "re-encoded"

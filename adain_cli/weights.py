@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import http.client
+import math
 import os
 import pickle
 import re
@@ -158,11 +159,19 @@ class SpeedLimit:
                                      ("seconds", "ADAIN_DOWNLOAD_SPEED_TIME")):  # fmt: skip
             text = os.environ.get(variable, "").strip()
             if text:
-                try:
-                    values[field_name] = float(text)
-                except ValueError:
-                    raise WeightsError(f"{variable}={text!r} is not a number") from None
+                values[field_name] = _env_number(variable, text, positive=field_name == "seconds")
         return cls(**values)
+
+
+def _env_number(variable: str, text: str, *, positive: bool) -> float:
+    """A finite number of 0 or more (more than 0 with `positive`) from an environment variable."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise WeightsError(f"{variable}={text!r} is not a number") from None
+    if not math.isfinite(value) or value < 0 or (positive and value == 0):
+        raise WeightsError(f"{variable}={text!r}: give a {'positive' if positive else 'non-negative'} number")
+    return value
 
 
 class _Window:
@@ -305,17 +314,20 @@ def resolve(
     options: FetchOptions | None = None,
     progress: DownloadProgress = lambda done, total: None,
     warn: Warn = lambda message: None,
+    force: bool = False,
 ) -> Path:
     """The checkpoint file for a registered name (from the cache, downloaded if missing) or a path
     (`registry.lookup` says which a value is).
 
-    With `options` None a missing registered file is an error rather than a download.
+    With `options` None a missing registered file is an error rather than a download. With `force` a
+    registered file is downloaded again; the cached one is replaced only once the new one is complete and
+    checked, so a failed download leaves it as it was.
     """
     spec = lookup(name_or_path)
     if isinstance(spec, Path):
         return spec
     path = cached_path(spec)
-    if path.is_file():
+    if path.is_file() and not (force and options is not None):
         return path
     if options is None:
         raise WeightsError(missing_message(spec))

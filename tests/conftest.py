@@ -3,6 +3,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +22,11 @@ REPO = Path(__file__).resolve().parent.parent
 # Subprocesses of the tests (`python -m adain_cli`, torchrun's workers) import this checkout, wherever they run
 # and whether or not it is installed; the tests of the installed wheel clear this for their own commands.
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+
+# The one limit for a subprocess of the tests, or for waiting on an event in one. Generous: on a 2-core
+# machine shared with other work a start of torch alone can take a minute. A limit only turns a hang into a
+# failure; no test asserts on elapsed time.
+SUBPROCESS_TIMEOUT = 1200
 
 
 @pytest.fixture(autouse=True)
@@ -88,7 +96,7 @@ def count_encodes(monkeypatch):
     return calls
 
 
-def run_module(*args: str, processes: int = 0, timeout: int = 300) -> subprocess.CompletedProcess[str]:
+def run_module(*args: str, processes: int = 0, timeout: int = SUBPROCESS_TIMEOUT) -> subprocess.CompletedProcess[str]:
     """`python -m adain_cli ARGS` in a subprocess, under torchrun with `processes` ranks when given.
 
     One thread per process, so results do not depend on how many processes share the cores.
@@ -118,3 +126,43 @@ def installed_bin(dist_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> P
         return Path(given) / ("Scripts" if os.name == "nt" else "bin")
     (wheel,) = dist_dir.glob("adain_cli-*.whl")
     return make_venv(tmp_path_factory.mktemp("venv"), wheel)
+
+
+def wait_until(condition: Callable[[], bool], process: subprocess.Popen, what: str) -> None:
+    """Poll until `condition()` holds; fail (killing `process`) if the process ends first or the limit passes.
+
+    For events a subprocess shows only on disk (a file appearing); a test then acts on the event, never on
+    the time that has passed."""
+    deadline = time.monotonic() + SUBPROCESS_TIMEOUT
+    while not condition():
+        if process.poll() is not None:
+            pytest.fail(f"the process ended (status {process.returncode}) before {what}")
+        if time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"no {what} within {SUBPROCESS_TIMEOUT} s")
+        time.sleep(0.02)
+
+
+def read_until(stream, process: subprocess.Popen, predicate: Callable[[str], bool], what: str) -> list[str]:
+    """The lines read from `stream` up to and including the first that satisfies `predicate`.
+
+    A watchdog kills `process` after SUBPROCESS_TIMEOUT, so a process that hangs without printing fails the
+    test instead of blocking it."""
+    watchdog = threading.Timer(SUBPROCESS_TIMEOUT, process.kill)
+    watchdog.start()
+    lines = []
+    try:
+        for raw in stream:
+            line = raw.decode() if isinstance(raw, bytes) else raw
+            lines.append(line)
+            if predicate(line):
+                return lines
+    finally:
+        watchdog.cancel()
+    pytest.fail(f"the output ended before {what}: {''.join(lines)[-2000:]}")
+
+
+def finish(process: subprocess.Popen) -> tuple[str, str]:
+    """The rest of stdout and stderr (as text) once `process` has ended, within the limit."""
+    out, err = process.communicate(timeout=SUBPROCESS_TIMEOUT)
+    return tuple(text.decode() if isinstance(text, bytes) else (text or "") for text in (out, err))

@@ -114,10 +114,10 @@ def test_a_dripping_server_is_abandoned_and_retried(odd_server, fast_retries, mo
     monkeypatch.setenv("ADAIN_WEIGHTS_MIRROR", url)
     monkeypatch.setenv("ADAIN_DOWNLOAD_SPEED_LIMIT", "1000")
     monkeypatch.setenv("ADAIN_DOWNLOAD_SPEED_TIME", "0.3")
-    started = time.monotonic()
+    # A drip that was not abandoned would end as "connection closed after 40 of 100000 bytes".
     with pytest.raises(WeightsError, match=r"slower than 1000 bytes/s over 0\.3 s.*tried 3 times"):
         weights.download(weights.REGISTRY["decoder"])
-    assert time.monotonic() - started < 5 and len(requests) == 3
+    assert len(requests) == 3
     assert no_partial_files(weights.cache_dir())
 
 

@@ -119,7 +119,7 @@ def test_unavailable_precision_and_devices_are_clear_errors(run_adain, tmp_path)
     assert result.exit_code == 1 and "fp16 is not supported on the CPU" in result.stderr
     if not torch.cuda.is_available():
         result = run_adain(*args, "--device", "cuda:1")
-        assert result.exit_code == 1 and "CUDA is not available" in result.stderr
+        assert result.exit_code == 2 and "CUDA is not available" in result.stderr
     result = run_adain(*args, "--device", "tpu")  # a device that cannot exist is a usage error, before any work
     assert result.exit_code == 2 and "device" in result.stderr and "auto" in result.stderr
 

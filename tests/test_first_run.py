@@ -10,6 +10,7 @@ import threading
 
 import pytest
 
+from tests.conftest import SUBPROCESS_TIMEOUT
 from tests.installed import REPO, clean_environment
 
 
@@ -55,7 +56,8 @@ def test_the_readme_first_command_runs_as_typed(installed_bin, weight_files, tmp
     try:
         argv = first_command()
         assert argv[0] == "adain"
-        done = subprocess.run(argv, cwd=work, env=environment, capture_output=True, text=True, timeout=1200)
+        done = subprocess.run(argv, cwd=work, env=environment, capture_output=True, text=True,
+                              timeout=SUBPROCESS_TIMEOUT)  # fmt: skip
     finally:
         server.shutdown()
         server.server_close()

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from adain_cli import __version__
-from tests.conftest import make_image
+from tests.conftest import SUBPROCESS_TIMEOUT, make_image
 from tests.installed import REPO, clean_environment
 
 pytestmark = pytest.mark.slow
@@ -43,7 +43,7 @@ def test_the_installed_console_script_starts_and_runs_a_job_outside_the_checkout
 
     def run(*argv: str | Path) -> subprocess.CompletedProcess[str]:
         return subprocess.run([str(a) for a in argv], cwd=tmp_path, env=environment, capture_output=True,
-                              text=True, timeout=600)  # fmt: skip
+                              text=True, timeout=SUBPROCESS_TIMEOUT)  # fmt: skip
 
     where = run(installed_bin / "python", "-c", "import adain_cli; print(adain_cli.__file__)")
     assert where.returncode == 0, where.stderr

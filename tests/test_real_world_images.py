@@ -8,7 +8,6 @@ import signal
 import struct
 import subprocess
 import sys
-import time
 import zlib
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from PIL import Image, ImageCms
 from adain_cli import video
 from adain_cli.errors import ImageError
 from adain_cli.images import load, read_image
-from tests.conftest import make_image
+from tests.conftest import finish, make_image, read_until
 
 
 def png_16bit_rgb(path: Path, pixels: np.ndarray) -> Path:
@@ -264,17 +263,16 @@ def test_ctrl_c_stops_cleanly_keeping_finished_work(tmp_path, weight_files):
         "1",
         "--content-size",
         "0",
+        "--json-lines",
     ]
-    process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"}
-    )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and len(list(out.glob("*_stylized_*.png"))) < 3:
-        time.sleep(0.05)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "PYTHONUNBUFFERED": "1"})  # fmt: skip
+    for _ in range(3):
+        read_until(process.stdout, process, lambda line: '"written"' in line, "3 outputs' records")
     process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 130, stderr.decode()
-    assert "interrupted" in stderr.decode()
+    _, stderr = finish(process)
+    assert process.returncode == 130, stderr
+    assert "interrupted" in stderr
     finished = list(out.glob("*_stylized_*.png"))
     assert 3 <= len(finished) < 40
     for path in finished:

@@ -6,14 +6,13 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from adain_cli.cli import cli
-from tests.conftest import make_image
+from tests.conftest import SUBPROCESS_TIMEOUT, make_image
 
 
 @pytest.fixture
@@ -39,9 +38,7 @@ def test_a_missing_path_is_a_usage_error_before_any_work(scene, monkeypatch, com
     missing = str(scene["photos"].parent / "no such.jpg")
     argv = command.format(c=scene["photos"] / "p0.png", s=scene["style"], m=missing).split(" ")
     argv = [missing if part == "{m}" else part for part in argv]
-    started = time.perf_counter()
     result = CliRunner().invoke(cli, [*_rejoin(argv, missing), "-o", str(scene["out"])])
-    assert time.perf_counter() - started < 1.0
     assert result.exit_code == 2, result.output
     assert result.stderr.count("\n") == 1 and "no such.jpg" in result.stderr and "does not exist" in result.stderr
     assert not scene["out"].exists()
@@ -111,7 +108,9 @@ def test_a_long_path_stays_on_one_line_in_a_pipe(weight_files, scene, tmp_path):
     weights = ("--encoder", str(weight_files[0]), "--decoder", str(weight_files[1]))
     command = [sys.executable, "-m", "adain_cli", "stylize", str(scene["photos"]), "--style", str(scene["style"]),
                "-o", str(deep), *TINY, *weights, "--verbose"]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "80"})
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT, env={**os.environ, "COLUMNS": "80"}
+    )
     assert done.returncode == 0, done.stderr
     wrote = [line for line in done.stderr.splitlines() if "wrote" in line]
     assert len(wrote) == 2 and all(line.endswith("_stylized_ink.png") and str(deep) in line for line in wrote)

@@ -6,22 +6,21 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
 from adain_cli.signals import Terminated, describe, exit_status, interrupts_as_keyboard
-from tests.conftest import make_image
+from tests.conftest import finish, make_image, read_until
 
 
 def test_sigterm_and_sighup_raise_terminated_and_handlers_come_back():
     before = signal.getsignal(signal.SIGTERM)
     for signum in (signal.SIGTERM, signal.SIGHUP):
         with pytest.raises(Terminated) as caught, interrupts_as_keyboard():
-            os.kill(os.getpid(), signum)
-            time.sleep(5)  # the handler runs at the next bytecode; this is never reached in full
+            signal.raise_signal(signum)  # delivered to this thread; the handler has run when it returns
+            pytest.fail("the signal did not raise")
         assert caught.value.signum == signum
         assert isinstance(caught.value, KeyboardInterrupt)
     assert signal.getsignal(signal.SIGTERM) is before
@@ -33,19 +32,17 @@ def test_an_ignored_signal_stays_ignored_and_repeats_do_not_cut_cleanup_short(mo
     previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)  # as under nohup
     try:
         with interrupts_as_keyboard():
-            os.kill(os.getpid(), signal.SIGHUP)
-            time.sleep(0.01)
+            signal.raise_signal(signal.SIGHUP)
         assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGHUP, previous)
     cleaned = False
     with pytest.raises(Terminated), interrupts_as_keyboard():
         try:
-            os.kill(os.getpid(), signal.SIGTERM)
-            time.sleep(5)
+            signal.raise_signal(signal.SIGTERM)
+            pytest.fail("SIGTERM did not raise")
         finally:
-            os.kill(os.getpid(), signal.SIGTERM)  # a second SIGTERM during cleanup is ignored
-            time.sleep(0.01)
+            signal.raise_signal(signal.SIGTERM)  # a second SIGTERM during cleanup is ignored
             cleaned = True
     assert cleaned
 
@@ -60,17 +57,15 @@ def test_sigterm_and_sighup_stop_stylize_cleanly(tmp_path, weight_files):
         out = tmp_path / f"out-{signum}"
         command = [sys.executable, "-m", "adain_cli", "stylize", str(tmp_path / "in"), "--style",
                    str(tmp_path / "style.png"), "-o", str(out), "--encoder", str(encoder), "--decoder", str(decoder),
-                   "--batch-size", "1", "--content-size", "0", "--quiet"]  # fmt: skip
+                   "--batch-size", "1", "--content-size", "0", "--quiet", "--json-lines"]  # fmt: skip
         env = {**os.environ, "OMP_NUM_THREADS": "1"}
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and process.poll() is None and not list(out.glob("*_stylized_*.png")):
-            time.sleep(0.02)
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
+        read_until(process.stdout, process, lambda line: '"written"' in line, "the first output's record")
         process.send_signal(signum)
-        _, stderr = process.communicate(timeout=60)
+        _, stderr = finish(process)
         name = signal.Signals(signum).name
-        assert process.returncode == 128 + signum, stderr.decode()
-        assert stderr.decode().splitlines() == [f"adain: interrupted by {name}; finished outputs are kept"]
+        assert process.returncode == 128 + signum, stderr
+        assert stderr.splitlines() == [f"adain: interrupted by {name}; finished outputs are kept"]
         finished = list(out.glob("*_stylized_*.png"))
         assert 1 <= len(finished) < 40
         for path in finished:

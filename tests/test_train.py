@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from adain_cli.cli import cli
 from adain_cli.errors import AdainError
 from adain_cli.train import ImageStream, Losses, Shard, TrainConfig, adain_losses, learning_rate
 from tests import test_weights as weights_tests
-from tests.conftest import as_tensor, make_image, run_module
+from tests.conftest import as_tensor, finish, make_image, run_module, wait_until
 from tests.reference import (
     adaptive_instance_normalization,
     calc_mean_std,
@@ -244,33 +243,35 @@ def test_learning_rate_decay_is_the_references():
     assert (config.batch_size, config.iterations, config.style_weight, config.crop_size) == (8, 160_000, 10.0, 256)
 
 
-def test_ctrl_c_saves_a_checkpoint(weight_files, data, tmp_path):
-    run = tmp_path / "run"
-    command = [
-        sys.executable,
-        "-m",
-        "adain_cli",
-        "train",
-        *tiny_job(data, run),
-        "--iterations",
-        "100000",
-        "--save-every",
-        "100000",
-        "--encoder",
-        str(weight_files[0]),
-        "--quiet",
-    ]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not (run / "log.jsonl").exists():
-        time.sleep(0.05)
-    time.sleep(0.5)
-    process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 130, stderr.decode()
+def start_training(weight_files, data, run: Path, *extra: str, group: bool = False) -> subprocess.Popen:
+    """A long `adain train` in a subprocess (in a process group of its own with `group`, as a shell job is)."""
+    command = [sys.executable, "-m", "adain_cli", "train", *tiny_job(data, run), "--iterations", "100000",
+               "--save-every", "100000", "--encoder", str(weight_files[0]), "--quiet", *extra]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True,
+                            start_new_session=group)  # fmt: skip
+
+
+def wait_for_first_log_line(process: subprocess.Popen, run: Path) -> None:
+    log = run / "log.jsonl"
+    wait_until(lambda: log.is_file() and log.read_text().endswith("\n"), process, "the first log line")
+
+
+def assert_stopped_with_a_checkpoint(process: subprocess.Popen, run: Path, signum: int) -> None:
+    _, stderr = finish(process)
+    assert process.returncode == 128 + signum, stderr
+    name = signal.Signals(signum).name
+    assert stderr.splitlines() == [f"adain: interrupted by {name}; finished outputs are kept"]
     checkpoint = torch.load(run / "checkpoint.pth", weights_only=True)
     assert checkpoint["iteration"] >= 1
-    assert not [p for p in run.iterdir() if p.suffix == ".tmp"]
+    assert not [p for p in run.rglob("*") if p.suffix == ".tmp"]
+
+
+def test_ctrl_c_saves_a_checkpoint(weight_files, data, tmp_path):
+    process = start_training(weight_files, data, tmp_path / "run")
+    wait_for_first_log_line(process, tmp_path / "run")
+    process.send_signal(signal.SIGINT)
+    assert_stopped_with_a_checkpoint(process, tmp_path / "run", signal.SIGINT)
 
 
 @pytest.mark.slow
@@ -296,21 +297,21 @@ def test_two_process_torchrun_on_cpu(weight_files, data, tmp_path):
 
 
 def test_sigterm_saves_a_checkpoint_and_exits_143(weight_files, data, tmp_path):
-    run = tmp_path / "run"
-    command = [sys.executable, "-m", "adain_cli", "train", *tiny_job(data, run), "--iterations", "100000",
-               "--save-every", "100000", "--encoder", str(weight_files[0]), "--quiet"]  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and process.poll() is None and not (run / "log.jsonl").exists():
-        time.sleep(0.05)
+    process = start_training(weight_files, data, tmp_path / "run")
+    wait_for_first_log_line(process, tmp_path / "run")
     process.send_signal(signal.SIGTERM)
-    _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 143, stderr.decode()
-    assert stderr.decode().splitlines() == ["adain: interrupted by SIGTERM; finished outputs are kept"]
-    checkpoint = torch.load(run / "checkpoint.pth", weights_only=True)
-    assert checkpoint["iteration"] >= 1
-    assert not [p for p in run.rglob("*") if p.suffix == ".tmp"]
+    assert_stopped_with_a_checkpoint(process, tmp_path / "run", signal.SIGTERM)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+def test_a_signal_to_the_whole_group_with_data_workers_saves_a_checkpoint(weight_files, data, tmp_path, signum):
+    """`timeout`, a terminal's Ctrl-C and Slurm signal every process of the job, the loader's workers too."""
+    run = tmp_path / "run"
+    process = start_training(weight_files, data, run, "--workers", "2", group=True)
+    wait_for_first_log_line(process, run)
+    os.killpg(process.pid, signum)
+    assert_stopped_with_a_checkpoint(process, run, signum)
 
 
 def test_a_non_finite_loss_stops_keeping_the_last_good_checkpoint(weight_files, data, tmp_path, monkeypatch):
@@ -437,3 +438,86 @@ def test_train_honours_offline_and_no_verify(served_weights, data, tmp_path, mon
     result = CliRunner().invoke(cli, argv)
     assert result.exit_code == 0, result.output
     assert "warning" in result.stderr and (tmp_path / "run" / "decoder.pth").is_file()
+
+
+def test_a_folder_holding_a_finished_run_is_refused_unless_overwrite(weight_files, data, tmp_path):
+    run = tmp_path / "run"
+    assert run_train(weight_files, *tiny_job(data, run), "--iterations", "2").exit_code == 0
+    (run / "checkpoint.pth").unlink()  # a finished run kept for its decoder (and log)
+    decoder, log = (run / "decoder.pth").read_bytes(), (run / "log.jsonl").read_text()
+    refused = run_train(weight_files, *tiny_job(data, run), "--iterations", "1")
+    assert refused.exit_code == 1
+    (line,) = refused.stderr.splitlines()
+    assert f"{run} already holds a run (decoder.pth, log.jsonl)" in line and "--overwrite" in line
+    assert (run / "decoder.pth").read_bytes() == decoder and (run / "log.jsonl").read_text() == log
+    again = run_train(weight_files, *tiny_job(data, run), "--iterations", "1", "--overwrite")
+    assert again.exit_code == 0, again.output
+    assert [r["iteration"] for r in read_log(run)] == [1]  # the new run's log alone
+    assert (run / "decoder.pth").read_bytes() != decoder
+    assert sorted(p.name for p in (run / "previews").iterdir()) == ["iter_000001.png"]
+
+
+def test_resume_refuses_options_that_contradict_its_checkpoint(weight_files, data, tmp_path):
+    run = tmp_path / "run"
+    assert run_train(weight_files, *tiny_job(data, run), "--iterations", "1").exit_code == 0
+    other = tmp_path / "other"
+    other.mkdir()
+    cases = {
+        "--content-dir": ["--content-dir", other],
+        "--style-dir": ["--style-dir", other],
+        "-o/--output": ["-o", other],
+        "--encoder": ["--encoder", weight_files[1]],  # another file than the run's encoder
+        "--init-decoder": ["--init-decoder", weight_files[1]],
+        "--overwrite": ["--overwrite"],
+    }
+    for flag, extra in cases.items():
+        argv = ["train", "--resume", run, "--iterations", "2", "-q", *extra]
+        result = CliRunner().invoke(cli, [str(a) for a in argv])
+        assert result.exit_code == 2, (flag, result.output)
+        (line,) = result.stderr.splitlines()
+        assert flag in line, line
+    assert torch.load(run / "checkpoint.pth", weights_only=True)["iteration"] == 1
+    same = ["--content-dir", data[0], "--style-dir", data[1], "-o", run]  # the run's own folders are fine
+    result = CliRunner().invoke(cli, [str(a) for a in ["train", "--resume", run, "--iterations", "2", "-q", *same]])
+    assert result.exit_code == 0, result.output
+
+
+def test_resume_takes_the_encoder_at_its_new_place_once_the_runs_own_has_moved(weight_files, data, tmp_path):
+    encoder = tmp_path / "weights" / "vgg.pth"
+    encoder.parent.mkdir()
+    encoder.write_bytes(weight_files[0].read_bytes())
+    run = tmp_path / "run"
+    argv = ["train", *tiny_job(data, run), "--iterations", "1", "--encoder", str(encoder), "-q"]
+    assert CliRunner().invoke(cli, argv).exit_code == 0
+    moved = encoder.rename(tmp_path / "vgg-moved.pth")
+    result = CliRunner().invoke(
+        cli, ["train", "--resume", str(run), "--iterations", "2", "-q", "--encoder", str(moved)]
+    )
+    assert result.exit_code == 0, result.output
+    assert read_log(run)[-1]["iteration"] == 2
+
+
+def test_a_run_folder_inside_the_content_folder_is_never_training_data(weight_files, data, tmp_path):
+    common = ("--content-dir", data[0], "--style-dir", data[1], *TINY, "--save-every", "2", "--seed", "3")
+    whole = run_train(weight_files, *common, "-o", tmp_path / "whole", "--iterations", "4")
+    assert whole.exit_code == 0, whole.output
+    inside = data[0] / "runs" / "split"
+    assert run_train(weight_files, *common, "-o", inside, "--iterations", "2").exit_code == 0
+    assert list((inside / "previews").glob("*.png"))  # images adain wrote, now inside the content folder
+    resumed = CliRunner().invoke(cli, ["train", "--resume", str(inside), "--iterations", "4", "-q"])
+    assert resumed.exit_code == 0, resumed.output
+    expected, got = read_log(tmp_path / "whole"), read_log(inside)
+    for want, have in zip(expected, got, strict=True):
+        assert have["loss_content"] == pytest.approx(want["loss_content"], rel=1e-5)
+        assert have["loss_style"] == pytest.approx(want["loss_style"], rel=1e-5)
+
+
+def test_a_temporary_file_left_by_a_kill_is_removed_at_the_next_start(weight_files, data, tmp_path):
+    run = tmp_path / "run"
+    assert run_train(weight_files, *tiny_job(data, run), "--iterations", "1").exit_code == 0
+    stale = [run / ".checkpoint.pth.k9x2ab_q.tmp", run / "previews" / ".iter_000002.png.3jd8s0w1.tmp"]
+    for path in stale:
+        path.write_bytes(b"cut short by SIGKILL")
+    result = CliRunner().invoke(cli, ["train", "--resume", str(run), "--iterations", "2", "-q"])
+    assert result.exit_code == 0, result.output
+    assert not [path for path in stale if path.exists()]

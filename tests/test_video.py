@@ -18,13 +18,14 @@ from PIL import Image
 from adain_cli import video
 from adain_cli.stylizer import Stylizer
 from adain_cli.weights import load_decoder, load_encoder
-from tests.conftest import make_image
+from tests.conftest import SUBPROCESS_TIMEOUT, finish, make_image, read_until
 
 TINY = ("--content-size", "0", "--style-size", "0", "--grid-cell", "16")
 
 
 def make_clip(path: Path, frames: int = 24, size: tuple[int, int] = (64, 48), *, audio: bool = False,
-              rotation: int = 0, fps: Fraction = Fraction(24000, 1001), seed: int = 0) -> Path:  # fmt: skip
+              rotation: int = 0, fps: Fraction = Fraction(24000, 1001), seed: int = 0,
+              sample_rate: int = 16000) -> Path:  # fmt: skip
     """A small moving pattern (width, height), optionally with a 440 Hz sine track and a rotation."""
     rng = np.random.default_rng(seed)
     base = rng.integers(0, 256, (size[1] // 8 + 2, size[0] // 8 + 2, 3), dtype=np.uint8)
@@ -35,7 +36,7 @@ def make_clip(path: Path, frames: int = 24, size: tuple[int, int] = (64, 48), *,
             stream.set_display_rotation(rotation)
         sound = None
         if audio:
-            sound = container.add_stream("aac", rate=16000)
+            sound = container.add_stream("aac", rate=sample_rate)
             sound.layout = "mono"
         for index in range(frames):
             shifted = np.roll(base, index, axis=1)
@@ -45,10 +46,10 @@ def make_clip(path: Path, frames: int = 24, size: tuple[int, int] = (64, 48), *,
         for packet in stream.encode(None):
             container.mux(packet)
         if sound is not None:
-            seconds = np.arange(int(16000 * frames / float(fps))) / 16000
+            seconds = np.arange(int(sample_rate * frames / float(fps))) / sample_rate
             wave = (0.3 * np.sin(2 * np.pi * 440 * seconds)).astype(np.float32)[None]
             frame = av.AudioFrame.from_ndarray(wave, format="fltp", layout="mono")
-            frame.sample_rate = 16000
+            frame.sample_rate = sample_rate
             for packet in [*sound.encode(frame), *sound.encode(None)]:
                 container.mux(packet)
     return path
@@ -166,8 +167,8 @@ def test_memory_does_not_grow_with_the_clip_length(weight_files, tmp_path, style
         )
         argv = ["stylize", str(clip), "--style", str(style), "-o", str(tmp_path / f"o{frames}"), "-q", *TINY,
                 "--encoder", str(weight_files[0]), "--decoder", str(weight_files[1])]  # fmt: skip
-        done = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=300,
-                              env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
+        done = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True,
+                              timeout=SUBPROCESS_TIMEOUT, env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
         assert done.returncode == 0, done.stderr
         return float(done.stdout.split()[-1])
 
@@ -177,19 +178,14 @@ def test_memory_does_not_grow_with_the_clip_length(weight_files, tmp_path, style
 
 def test_sigterm_mid_clip_leaves_no_partial_clip(weight_files, tmp_path, style):
     import signal
-    import time
 
     clip = make_clip(tmp_path / "long.mp4", frames=240, size=(64, 48))
     out = tmp_path / "out"
     command = [sys.executable, "-m", "adain_cli", "stylize", str(clip), "--style", str(style), "-o", str(out), *TINY,
                "--encoder", str(weight_files[0]), "--decoder", str(weight_files[1])]  # fmt: skip
     process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
-    deadline = time.monotonic() + 120
-    assert process.stderr is not None
-    for line in process.stderr:  # plain progress: a line once frames are flowing
-        if "frame" in line or time.monotonic() > deadline:
-            break
+    read_until(process.stderr, process, lambda line: "frame" in line, "a progress line (frames flowing)")
     process.send_signal(signal.SIGTERM)
-    rest = process.communicate(timeout=60)[1]
+    rest = finish(process)[1]
     assert process.returncode == 143, rest
     assert not out.exists() or not [p for p in out.rglob("*") if p.is_file()]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import http.server
 import io
 import json
+import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -167,6 +169,38 @@ def test_connection_refused_is_a_clear_error(run_adain):
     result = run_adain("weights", "download", "decoder", weights=False)  # the default mirror: a closed port
     assert result.exit_code == 1
     assert "refused" in result.stderr and result.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("failure", ["offline", "404", "read-only cache"])
+def test_force_replaces_the_cached_file_only_once_the_new_one_is_complete(served_weights, run_adain, failure,
+                                                                          monkeypatch):  # fmt: skip
+    assert run_adain("weights", "download", "decoder", weights=False).exit_code == 0
+    cached = cache() / "decoder.pth"
+    before = cached.read_bytes()
+    argv = ["weights", "download", "decoder", "--force"]
+    if failure == "offline":
+        argv.append("--offline")
+    elif failure == "404":
+        (served_weights.root / "mirror" / "decoder.pth").unlink()
+    else:  # as a read-only mount is (a chmod would not stop the root user the tests may run as)
+        monkeypatch.setattr(weights, "ensure_writable_folder", read_only_file_system)
+    result = run_adain(*argv, weights=False)
+    assert result.exit_code == 1 and result.stderr.count("\n") == 1, result.output
+    assert cached.read_bytes() == before
+    assert sorted(p.name for p in cache().iterdir()) == ["decoder.pth"]
+
+
+def read_only_file_system(folder: Path) -> None:
+    raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(folder))
+
+
+def test_force_downloads_again_and_replaces_the_cached_file(served_weights, run_adain):
+    assert run_adain("weights", "download", "decoder", weights=False).exit_code == 0
+    (cache() / "decoder.pth").write_bytes(b"damaged")
+    result = run_adain("weights", "download", "decoder", "--force", weights=False)
+    assert result.exit_code == 0, result.output
+    assert (cache() / "decoder.pth").read_bytes() == (served_weights.root / "mirror" / "decoder.pth").read_bytes()
+    assert served_weights.requests == ["/mirror/decoder.pth"] * 2
 
 
 def test_weights_list_path_and_verify(served_weights, run_adain):

@@ -223,7 +223,9 @@ def check_weights_names(*values: str | None) -> None:
             registry.lookup(value)
 
 
-def fetch_weights(name_or_path: str, *, offline: bool, no_verify: bool, console: Console, quiet: bool) -> Path:
+def fetch_weights(
+    name_or_path: str, *, offline: bool, no_verify: bool, console: Console, quiet: bool, force: bool = False
+) -> Path:
     """A checkpoint path for a name or path, downloading a registered file on first use."""
     from adain_cli import weights
     from adain_cli.progress import DownloadView
@@ -231,7 +233,7 @@ def fetch_weights(name_or_path: str, *, offline: bool, no_verify: bool, console:
     options = weights.FetchOptions(offline=offline, verify=not no_verify)
     with DownloadView(console, name_or_path, quiet) as view:
         warn = lambda message: console.print(f"warning: {message}", markup=False)  # noqa: E731
-        return weights.resolve(name_or_path, options=options, progress=view, warn=warn)
+        return weights.resolve(name_or_path, options=options, progress=view, warn=warn, force=force)
 
 
 def run(opts: CommonOptions, job: Job) -> None:
@@ -260,13 +262,13 @@ def run(opts: CommonOptions, job: Job) -> None:
 
     quiet = opts.quiet or launch.rank > 0
     console = stderr_console()
+    device = rank_device(opts.device, launch)  # a bad --device is a usage error before any download
     if not quiet and console.is_terminal:  # in a pipe, stderr holds progress lines and one line per failure
         console.print("loading weights…", markup=False)
     encoder, decoder = (
         fetch_weights(name, offline=opts.offline, no_verify=opts.no_verify, console=console, quiet=quiet)
         for name in (opts.encoder, opts.decoder)
     )
-    device = rank_device(opts.device, launch)
     stylizer = Stylizer.from_files(encoder, decoder, device=str(device), precision=opts.precision,
                                    compile=opts.compile_model, tile=opts.tile or None,
                                    max_memory=opts.max_memory)  # fmt: skip

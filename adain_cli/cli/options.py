@@ -422,9 +422,11 @@ def common_options(func: Callable) -> Callable:
 
 def read_files_from(source: Path, null: bool) -> list[Path]:
     """Paths from a list file (`-`: standard input), one a line or NUL-separated; blank entries skipped."""
-    stream = click.get_binary_stream("stdin") if str(source) == "-" else None
     try:
+        stream = click.get_binary_stream("stdin") if str(source) == "-" else None
         data = stream.read() if stream is not None else source.read_bytes()
+    except RuntimeError:  # click finds no stdin: it was closed (`<&-`)
+        raise click.BadParameter("standard input is closed", param_hint="'--files-from'") from None
     except OSError as error:
         message = f"cannot read {source}: {error.strerror or error}"
         raise click.BadParameter(message, param_hint="'--files-from'") from None

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from adain_cli import defaults
 from adain_cli.cli.jobs import check_weights_names, fetch_weights, stderr_console
 from adain_cli.cli.options import CommonOptions
-from adain_cli.errors import AdainError
+
+if TYPE_CHECKING:
+    from adain_cli.train_config import TrainConfig
 
 _TRAIN_OVERRIDES = {
     "iterations": click.IntRange(min=1),
@@ -60,8 +62,10 @@ def train_options(func: Callable) -> Callable:
 @click.option(
     "--resume",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Continue the run in this folder exactly where its last checkpoint left off.",
+    help="Continue the run in this folder exactly where its last checkpoint left off (with its data folders "
+    "and encoder).",
 )
+@click.option("--overwrite", is_flag=True, help="Start a new run in a folder that holds an earlier one.")
 @train_options
 @click.option("--encoder", "--vgg", "encoder", default=None, help="Encoder weights: a name or a path.")
 @click.option("--init-decoder", default=None, help="Start from these decoder weights (fine-tune).")
@@ -87,6 +91,7 @@ def train_command(
     style_dir: Path | None,
     run_dir: Path | None,
     resume: Path | None,
+    overwrite: bool,
     encoder: str | None,
     init_decoder: str | None,
     precision: str | None,
@@ -109,8 +114,9 @@ def train_command(
     """
     from dataclasses import replace
 
+    from adain_cli.device import pick_device
     from adain_cli.progress import TrainView
-    from adain_cli.train import CHECKPOINT, checkpoint_config, read_checkpoint, train
+    from adain_cli.train import check_new_run_dir, checkpoint_config, read_checkpoint, train
     from adain_cli.train_config import TrainConfig
 
     console = stderr_console()
@@ -118,8 +124,15 @@ def train_command(
     for name, value in (("precision", precision), ("device", device), ("resize", resize)):
         if value is not None:
             given[name] = value
+    fetch = {"offline": offline, "no_verify": no_verify, "console": console, "quiet": quiet}
     if resume is not None:
-        config = replace(checkpoint_config(resume, read_checkpoint(resume)), run_dir=resume, **given)
+        if overwrite:
+            raise click.UsageError("--overwrite starts a new run; --resume continues one: give one of them")
+        config = checkpoint_config(resume, read_checkpoint(resume))
+        paths = {"--content-dir": content_dir, "--style-dir": style_dir, "-o/--output": run_dir}
+        _refuse_contradictions(config, resume, paths)
+        moved_encoder = _encoder_for_resume(config.encoder, encoder, init_decoder, fetch)
+        config = replace(config, run_dir=resume, encoder=moved_encoder or config.encoder, **given)
     else:
         missing = [
             flag
@@ -128,14 +141,50 @@ def train_command(
         ]
         if missing:
             raise click.UsageError(f"missing {', '.join(missing)} (or use --resume RUN_DIR)")
-        if (run_dir / CHECKPOINT).exists():
-            raise AdainError(f"{run_dir} already holds a run; continue it with --resume {run_dir} or pick a new folder")
+        check_new_run_dir(run_dir, overwrite)
         check_weights_names(encoder, init_decoder)
-        fetch = {"offline": offline, "no_verify": no_verify, "console": console, "quiet": quiet}
+        pick_device(device or "auto")  # a bad --device is a usage error before any download
         encoder_path = fetch_weights(encoder or defaults.ENCODER, **fetch)
         init_path = fetch_weights(init_decoder, **fetch) if init_decoder else None
         config = TrainConfig(content_dir, style_dir, run_dir, encoder_path, init_path, **given)
     with TrainView(console, quiet=quiet) as view:
-        result = train(config, view.callbacks(), resume=resume is not None)
+        result = train(config, view.callbacks(), resume=resume is not None, overwrite=overwrite)
     if not quiet:
         console.print(f"trained to iteration {result.iterations:,}; decoder written to {result.decoder}", markup=False)
+
+
+def _same_folder(given: Path, recorded: Path) -> bool:
+    return given.resolve() == recorded.resolve()
+
+
+def _refuse_contradictions(config: TrainConfig, resume: Path, paths: dict[str, Path | None]) -> None:
+    """A resumed run reads the folders it started with (its data stream is a function of them): a data
+    folder or run folder given with --resume must be that one."""
+    recorded = {"--content-dir": config.content_dir, "--style-dir": config.style_dir, "-o/--output": resume}
+    differ = [
+        f"{flag} {given} (the run's is {recorded[flag]})"
+        for flag, given in paths.items()
+        if given is not None and not _same_folder(given, recorded[flag])
+    ]
+    if differ:
+        raise click.UsageError(
+            f"--resume {resume} continues that run as it started; it contradicts {'; '.join(differ)}. "
+            "Leave these out, or start a new run with -o"
+        )
+
+
+def _encoder_for_resume(recorded: Path, encoder: str | None, init_decoder: str | None, fetch: dict) -> Path | None:
+    """The encoder a resumed run uses when --encoder is given: honoured only where the run's own file is gone
+    (moved: the same weights at a new place); any other encoder would change the losses mid-run."""
+    if init_decoder is not None:
+        raise click.UsageError("--init-decoder starts a new run; a resumed run continues from its checkpoint")
+    if encoder is None:
+        return None
+    check_weights_names(encoder)
+    given = fetch_weights(encoder, **fetch)
+    if recorded.is_file() and given.resolve() != recorded.resolve():
+        raise click.UsageError(
+            f"--encoder {encoder} differs from the encoder the run was started with ({recorded}); leave it out "
+            "(it is needed only when that file has moved)"
+        )
+    return given

@@ -11,8 +11,9 @@ from adain_cli.cli.options import CommonOptions
 from adain_cli.errors import AdainError
 
 
-@click.group()
-def weights() -> None:
+@click.group(invoke_without_command=True)
+@click.pass_context
+def weights(ctx: click.Context) -> None:
     """List, download, locate and verify the pretrained weights.
 
     \b
@@ -21,6 +22,8 @@ def weights() -> None:
     The cache is $ADAIN_HOME, else $XDG_CACHE_HOME/adain, else ~/.cache/adain.
     ADAIN_WEIGHTS_MIRROR=URL downloads from a mirror instead of the release page.
     """
+    if ctx.invoked_subcommand is None:  # `adain weights` alone: what it can do
+        click.echo(ctx.get_help())
 
 
 def _weight_names(names: Sequence[str]) -> list[str]:
@@ -91,12 +94,10 @@ def weights_download(names: tuple[str, ...], force: bool, quiet: bool, offline: 
     console = stderr_console()
     for name in _weight_names(names):
         path = cached_path(REGISTRY[name])
-        if force and path.is_file():
-            path.unlink()
-        if path.is_file():
+        if path.is_file() and not force:
             console.print(f"{name}: already present at {path}", markup=False)
             continue
-        fetch_weights(name, offline=offline, no_verify=no_verify, console=console, quiet=quiet)
+        fetch_weights(name, offline=offline, no_verify=no_verify, console=console, quiet=quiet, force=force)
         console.print(f"{name}: saved to {path}", markup=False)
 
 

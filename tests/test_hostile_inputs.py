@@ -1,0 +1,198 @@
+"""Hostile inputs and environments: each is one line and a documented exit status, never exit 70 or a hang."""
+
+from __future__ import annotations
+
+import errno
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from adain_cli import files, ops, video, weights
+from adain_cli.stylizer import Stylizer
+from tests.conftest import SUBPROCESS_TIMEOUT, make_image
+
+TINY = ("--content-size", "0", "--style-size", "0", "--no-grid")
+
+
+@pytest.fixture
+def scene(tmp_path: Path) -> dict[str, Path]:
+    for index in range(2):
+        make_image(tmp_path / "photos" / f"p{index}.png", 40, 32, seed=index)
+    make_image(tmp_path / "style.png", 32, 32, seed=9)
+    return {"photos": tmp_path / "photos", "style": tmp_path / "style.png", "out": tmp_path / "out"}
+
+
+def test_files_from_a_closed_stdin_is_one_line_and_exit_2(scene):
+    command = [sys.executable, "-m", "adain_cli", "stylize", "--files-from", "-", "--style", str(scene["style"]),
+               "-o", str(scene["out"])]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT,
+                          preexec_fn=lambda: os.close(0))  # fmt: skip  # as `adain … <&-` runs it
+    assert done.returncode == 2, done.stderr
+    (line,) = done.stderr.splitlines()
+    assert "--files-from" in line and "standard input is closed" in line
+
+
+@pytest.mark.parametrize("flat", ["source", "target", "both"])
+def test_coral_with_a_flat_colour_image_is_finite(flat):
+    textured = torch.rand(3, 16, 16, generator=torch.Generator().manual_seed(0))
+    black = torch.zeros(3, 16, 16)
+    source, target = (black if flat in (which, "both") else textured for which in ("source", "target"))
+    result = ops.coral(source, target)
+    assert result.isfinite().all()
+    if flat == "target":  # matched to a flat image, the style takes its flat colour
+        assert torch.allclose(result, black, atol=1e-6)
+
+
+@pytest.mark.parametrize("flat", ["style", "content"])
+def test_preserve_color_with_a_flat_colour_image_writes_its_output(run_adain, scene, flat):
+    flat_path = scene["photos"].parent / "flat.png"
+    Image.new("RGB", (32, 32), (0, 0, 0)).save(flat_path)
+    content, style = (flat_path, scene["style"]) if flat == "content" else (scene["photos"], flat_path)
+    result = run_adain("preserve-color", content, "--style", style, "-o", scene["out"], *TINY)
+    assert result.exit_code == 0, result.output
+    assert list(scene["out"].glob("*_coral.png"))
+
+
+def test_the_host_running_out_of_memory_fails_that_output_and_the_job_goes_on(run_adain, scene, monkeypatch):
+    encode = Stylizer.encode
+
+    def out_of_host_memory_for_p0(self, image):
+        if image.shape[-1] == 40 and not getattr(self, "_failed_once", False):
+            self._failed_once = True
+            raise RuntimeError(
+                "[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: "
+                "you tried to allocate 35184372088832 bytes. Error code 12 (Cannot allocate memory)"
+            )
+        return encode(self, image)
+
+    monkeypatch.setattr(Stylizer, "encode", out_of_host_memory_for_p0)
+    result = run_adain("stylize", scene["photos"], "--style", scene["style"], "-o", scene["out"], *TINY)
+    assert result.exit_code == 1, result.output
+    assert "p0.png: out of memory at 40×32" in result.stderr
+    assert sorted(p.name for p in scene["out"].iterdir()) == ["p1_stylized_style.png"]
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "nan"])
+def test_a_download_speed_time_of_zero_or_less_is_one_line(run_adain, monkeypatch, value):
+    monkeypatch.setenv("ADAIN_DOWNLOAD_SPEED_TIME", value)
+    result = run_adain("weights", "download", "decoder", weights=False)
+    assert result.exit_code == 1
+    (line,) = result.stderr.splitlines()
+    assert f"ADAIN_DOWNLOAD_SPEED_TIME={value!r}: give a positive number" in line
+
+
+@pytest.mark.parametrize("command", ["stylize", "train"])
+def test_a_bad_device_is_a_usage_error_before_any_download(run_adain, scene, monkeypatch, command):
+    monkeypatch.setattr(weights, "resolve", lambda *a, **k: pytest.fail("weights were resolved"))
+    if command == "stylize":
+        argv = ["stylize", scene["photos"], "--style", scene["style"], "-o", scene["out"]]
+    else:
+        argv = ["train", "--content-dir", scene["photos"], "--style-dir", scene["photos"], "-o", scene["out"]]
+    result = run_adain(*argv, "--device", "tpu", weights=False)
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.splitlines()
+    assert "'tpu'" in line and "auto, cpu" in line
+
+
+def test_weights_alone_prints_its_help(run_adain):
+    result = run_adain("weights", weights=False)
+    assert result.exit_code == 0, result.output
+    assert "Commands:" in result.stdout and "download" in result.stdout and result.stderr == ""
+
+
+def run_in_a_thread(invoke, *argv):
+    """`invoke(*argv)` in a thread that must end within the limit: a hang fails the test instead of blocking it."""
+    results = []
+    thread = threading.Thread(target=lambda: results.append(invoke(*argv)), daemon=True)
+    thread.start()
+    thread.join(SUBPROCESS_TIMEOUT)
+    assert not thread.is_alive(), f"adain {argv[0]} hung"
+    return results[0]
+
+
+@pytest.mark.parametrize("ext", ["mp4", "gif"])
+def test_a_writer_failing_after_the_last_frame_fails_that_output_and_does_not_hang(run_adain, tmp_path, monkeypatch,
+                                                                                   ext):  # fmt: skip
+    from tests.test_video import make_clip
+
+    clip = make_clip(tmp_path / f"walk.{ext}" if ext == "mp4" else tmp_path / "walk.mp4", frames=6, size=(32, 24))
+    style = make_image(tmp_path / "ink.png", 32, 32, seed=9)
+    encode = video.ClipWriter._encode_video if ext == "mp4" else video.ClipWriter._encode_animation
+
+    def disk_full_once_all_frames_are_in(self, tmp):
+        encode(self, tmp)
+        if "alpha0.50" in self.path.name:  # one output of two
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(video.ClipWriter, encode.__name__, disk_full_once_all_frames_are_in)
+    out = tmp_path / "out"
+    argv = ["stylize", clip, "--style", style, "-o", out, "--alpha", "0.5", "1", "--video-ext", ext, *TINY]
+    result = run_in_a_thread(run_adain, *argv)
+    assert result.exit_code == 1, result.output
+    assert f"walk_stylized_ink_alpha0.50.{ext}: cannot encode" in result.stderr and "No space left" in result.stderr
+    assert sorted(p.name for p in out.iterdir()) == [f"walk_stylized_ink_alpha1.00.{ext}"]  # and no .tmp
+
+
+def test_webm_from_44_1_khz_audio_is_resampled_for_opus(run_adain, tmp_path):
+    import av
+
+    from tests.test_video import make_clip
+
+    clip = make_clip(tmp_path / "walk.mp4", frames=6, size=(32, 24), audio=True, sample_rate=44100)
+    style = make_image(tmp_path / "ink.png", 32, 32, seed=9)
+    result = run_in_a_thread(run_adain, "stylize", clip, "--style", style, "-o", tmp_path / "out", "--video-ext",
+                             "webm", *TINY)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    with av.open(str(tmp_path / "out" / "walk_stylized_ink.webm")) as written:
+        (audio,) = written.streams.audio
+        assert (audio.codec_context.name, audio.codec_context.sample_rate) == ("opus", 48000)
+
+
+@pytest.mark.parametrize("final_bytes", [242, 255])
+def test_an_output_name_up_to_255_bytes_is_written(run_adain, scene, final_bytes):
+    stem = "é" * ((final_bytes - len("_stylized_style.png")) // 2)
+    stem += "x" * (final_bytes - len("_stylized_style.png") - len(stem.encode()))
+    content = make_image(scene["photos"].parent / "long" / f"{stem}.png", 40, 32)
+    result = run_adain("stylize", content, "--style", scene["style"], "-o", scene["out"], *TINY)
+    assert result.exit_code == 0, result.output
+    (written,) = scene["out"].iterdir()
+    assert len(os.fsencode(written.name)) == final_bytes
+
+
+def test_temporary_names_are_no_longer_than_final_names(tmp_path):
+    for name in ("a.png", "x" * 251 + ".png", "é" * 125 + ".webp"):
+        with files.atomic_path(tmp_path / name) as tmp:
+            tmp.write_bytes(b"data")
+            assert len(os.fsencode(tmp.name)) <= max(len(os.fsencode(name)), files.SHORT_NAME_BYTES)
+        assert (tmp_path / name).read_bytes() == b"data"
+
+
+def test_apng_files_are_found_in_folders(run_adain, scene):
+    frames = [Image.new("RGB", (32, 24), (40 * index, 90, 160)) for index in range(3)]
+    frames[0].save(scene["photos"] / "spin.apng", format="PNG", save_all=True, append_images=frames[1:], duration=80)
+    result = run_adain("stylize", scene["photos"], "--style", scene["style"], "-o", scene["out"], *TINY)
+    assert result.exit_code == 0, result.output
+    assert (scene["out"] / "spin_stylized_style.apng").is_file()
+
+
+def test_an_unreadable_subfolder_in_a_recursive_walk_is_named_and_exit_1(run_adain, scene, monkeypatch):
+    locked = scene["photos"] / "locked"
+    make_image(locked / "hidden.png", 32, 32)
+    real_scandir = os.scandir
+
+    def refuse_locked(path="."):  # as chmod 000 does for a user other than root
+        if Path(path) == locked:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", refuse_locked)
+    result = run_adain("stylize", scene["photos"], "-r", "--style", scene["style"], "-o", scene["out"], *TINY)
+    assert result.exit_code == 1, result.output
+    (line,) = result.stderr.splitlines()
+    assert f"cannot read the folder {locked} (Permission denied)" in line
