@@ -10,7 +10,7 @@ import click
 
 from adain_cli import defaults
 from adain_cli.cli.jobs import check_weights_names, fetch_weights, stderr_console
-from adain_cli.cli.options import CommonOptions
+from adain_cli.cli.options import CommonOptions, DeviceType
 
 if TYPE_CHECKING:
     from adain_cli.train_config import TrainConfig
@@ -75,7 +75,8 @@ def train_options(func: Callable) -> Callable:
     default=None,
     help="auto: bf16 (or fp16) autocast on CUDA, fp32 elsewhere.",
 )
-@click.option("--device", default=None, help="auto, cpu, cuda, cuda:N or mps (under torchrun: one GPU per rank).")
+@click.option("--device", default=None, type=DeviceType(),
+              help="auto, cpu, cuda, cuda:N or mps (under torchrun: one GPU per rank).")  # fmt: skip
 @click.option(
     "--resize",
     type=click.Choice(["shorter-side", "square"]),
