@@ -172,3 +172,60 @@ def test_interpolation_sheet_labels_are_whole_percents() -> None:
     assert shape == (4, 4)
     assert looks[5].label == "a 44% · b 22% · c 22% · d 11%"
     assert all("." not in look.label for look in looks)
+
+
+# Item 5: sheets you can read.
+SAMPLE_NAMES = ("brush_strokes", "cubist", "ink", "marbling", "mosaic", "pointillism", "stained_glass", "waves")
+
+
+@pytest.mark.parametrize("names", [SAMPLE_NAMES[:4], SAMPLE_NAMES[4:], ("a", "b", "c", "d")])
+def test_every_cell_of_a_four_by_four_sheet_reads_in_full_at_the_default_cell(names: tuple[str, ...]) -> None:
+    from adain_cli.defaults import GRID_CELL
+    from adain_cli.grid import GridCanvas, Labels, fit_caption, font_size
+    from adain_cli.inputs import Source
+    from adain_cli.looks import sheet_looks
+
+    looks, _, _ = sheet_looks([Source(Path(f"styles/{name}.jpg")) for name in names], 4)
+    labels = tuple(look.label for look in looks)
+    canvas = GridCanvas(4, 4, GRID_CELL, headers=False, labels=Labels(cells=labels))
+    for label in labels:
+        font, lines = fit_caption(label, font_size(GRID_CELL), canvas.pitch - 4, canvas.band, canvas.lines)
+        assert " ".join(lines).split() == label.split()  # every word, none cut with "…"
+        assert font.size == font_size(GRID_CELL)  # wrapped, not shrunk
+        assert all(canvas.draw.textlength(line, font=font) <= canvas.pitch - 4 for line in lines)
+
+
+def test_a_caption_too_long_for_its_lines_shrinks_before_it_is_cut() -> None:
+    from adain_cli.grid import fit_caption
+
+    font, lines = fit_caption("ink 100% · waves 0%", 14, 60, band=28, lines=2)  # four lines at 14 px
+    assert font.size < 14 and lines == ["ink 100% ·", "waves 0%"]
+    font, lines = fit_caption("x" * 400, 14, 60, band=28, lines=2)
+    assert font.size == 8 and lines[-1].endswith("…")  # the last resort
+
+
+def test_a_spatial_grid_has_its_header_row_and_the_preview_a_legend(run_adain, images: Path) -> None:
+    import numpy as np
+    from PIL import Image
+
+    from adain_cli.grid import gutter
+
+    mask = Image.new("L", (32, 24), 0)
+    mask.paste(255, (0, 0, 16, 24))
+    mask.save(images / "m.png")
+    out = images / "out"
+    result = run_adain("spatial", images / "c.png", images / "t.png", "--mask", images / "m.png", "--style",
+                       images / "s.png", "--style", images / "t.png", "--preview", "--grid-cell", "32", "-o", out,
+                       "--content-size", "0", "--style-size", "0")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    (grid,) = out.glob("grid_spatial_*.png")
+    sheet = np.asarray(Image.open(grid).convert("RGB")).astype(int)
+    left = 64 + gutter(32)  # the look's column, after the (label-wide) row-header column
+    header = sheet[:32, left : left + 64]
+    assert header.std() > 20  # both styles' thumbnails, not an empty cell
+    with Image.open(out / "c_spatial_preview.png") as preview:
+        assert preview.width == 32 and preview.height > 24 + 2 * 10  # a legend line per region under the image
+        legend = np.asarray(preview.convert("RGB")).astype(int)[24:]
+    red = (legend[..., 0] > 200) & (legend[..., 1] < 90)
+    grey = (abs(legend - 128) < 3).all(axis=-1)
+    assert red.any() and grey.any()  # the swatches of the masked region and of the background
