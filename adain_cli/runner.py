@@ -96,9 +96,8 @@ class _StyleBank:
 
     def _load(self, k: int) -> LoadedImage:
         options = self.job.images
-        return images.load(
-            self.job.styles[k].path, options.style_size, crop=options.crop, max_pixels=options.max_pixels
-        )
+        return images.load(self.job.styles[k].path, options.style_size, crop=options.crop,
+                           max_pixels=options.max_pixels, enlarge=options.enlarge)  # fmt: skip
 
     def header(self, k: int) -> Image.Image | None:
         return self.headers.get(self._first[k])
@@ -172,9 +171,9 @@ def _run_job(stylizer: Stylizer, job: Job, progress: ProgressFn) -> Summary:
         def load(source: Source) -> LoadedImage | ClipInfo:
             if source.clip:
                 return load_clip(source)
-            return images.load(
-                source.path, job.images.content_size, crop=job.images.crop, max_pixels=job.images.max_pixels
-            )
+            options = job.images
+            return images.load(source.path, options.content_size, crop=options.crop, max_pixels=options.max_pixels,
+                               enlarge=options.enlarge)  # fmt: skip
 
         try:
             _make_outputs(job, work, runner, grids, reporter, _prefetch_for(loader, load))

@@ -229,3 +229,25 @@ def test_a_spatial_grid_has_its_header_row_and_the_preview_a_legend(run_adain, i
     red = (legend[..., 0] > 200) & (legend[..., 1] < 90)
     grey = (abs(legend - 128) < 3).all(axis=-1)
     assert red.any() and grey.any()  # the swatches of the masked region and of the background
+
+
+# Item 6: no surprise enlargement.
+def test_no_enlarge_leaves_a_small_content_and_style_at_their_size(run_adain, images: Path) -> None:
+    from PIL import Image
+
+    from adain_cli.images import resized_size
+
+    make_image(images / "small.png", 36, 24, seed=5)
+    Image.open(images / "small.png").save(images / "small.gif")
+    result = run_adain("stylize", images / "small.gif", "--style", images / "s.png", "--content-size", "48",
+                       "--style-size", "48", "--no-enlarge", "-o", images / "out")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    with Image.open(images / "out" / "small_stylized_s.png") as written:
+        assert written.size == (36, 24)
+    result = run_adain("stylize", images / "small.gif", "--style", images / "s.png", "--content-size", "48",
+                       "--style-size", "48", "-o", images / "big")  # fmt: skip
+    with Image.open(images / "big" / "small_stylized_s.png") as written:
+        assert written.size == (72, 48)  # enlarged, as before, unless asked
+    assert resized_size(64, 96, 512, enlarge=False) == (64, 96)
+    assert resized_size(1024, 1536, 512, enlarge=False) == (512, 768)  # still scaled down
+    assert "--no-enlarge" in run_adain("stylize", "--help", weights=False).output

@@ -210,6 +210,11 @@ class CommonOptions:
         show_default=True,
         help="Resize styles so the shorter side is this (0 keeps the original size).",
     )
+    no_enlarge: bool = _flag(
+        "--no-enlarge",
+        help="Never scale an image up to --content-size or --style-size: one smaller keeps its own size "
+        "(a 96×64 GIF stays 96×64); larger ones are still scaled down.",
+    )
     name_template: str | None = _option(
         "--name",
         default=None,
