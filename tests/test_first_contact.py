@@ -251,3 +251,34 @@ def test_no_enlarge_leaves_a_small_content_and_style_at_their_size(run_adain, im
     assert resized_size(64, 96, 512, enlarge=False) == (64, 96)
     assert resized_size(1024, 1536, 512, enlarge=False) == (512, 768)  # still scaled down
     assert "--no-enlarge" in run_adain("stylize", "--help", weights=False).output
+
+
+# Item 7: the small ones.
+@pytest.mark.parametrize(
+    ("command", "hint"),
+    [("stylize", "run the same command again with --skip-existing"), ("train", "adain train --resume RUN")],
+)
+def test_an_interrupt_says_how_to_resume_the_command_that_ran(command: str, hint: str) -> None:
+    import click
+    from click.testing import CliRunner
+
+    from adain_cli.cli import AdainGroup, after_interrupt
+
+    @click.group(cls=AdainGroup)
+    def group() -> None: ...
+
+    @group.command(command)
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    result = CliRunner().invoke(group, [command])
+    assert result.exit_code == 130
+    (line,) = result.output.splitlines()
+    assert line.startswith("adain: interrupted by ") and line.endswith(after_interrupt(command)) and hint in line
+
+
+def test_weights_list_hashes_unless_no_hash_and_no_verify_means_one_thing(run_adain) -> None:
+    quick = run_adain("weights", "list", "--no-hash", weights=False)
+    assert quick.exit_code == 0 and "vgg_normalised" in quick.output
+    old = run_adain("weights", "list", "--no-verify", weights=False)
+    assert old.exit_code == 2  # --no-verify is only "accept a download whose hash differs"

@@ -307,7 +307,10 @@ def test_sigterm_saves_a_checkpoint_and_exits_143(weight_files, data, tmp_path):
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 143, stderr.decode()
-    assert stderr.decode().splitlines() == ["adain: interrupted by SIGTERM; finished outputs are kept"]
+    assert stderr.decode().splitlines() == [
+        "adain: interrupted by SIGTERM; the run's checkpoint is kept (resume with `adain train --resume RUN`, RUN "
+        "being its folder)"
+    ]
     checkpoint = torch.load(run / "checkpoint.pth", weights_only=True)
     assert checkpoint["iteration"] >= 1
     assert not [p for p in run.rglob("*") if p.suffix == ".tmp"]
