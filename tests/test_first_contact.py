@@ -282,3 +282,39 @@ def test_weights_list_hashes_unless_no_hash_and_no_verify_means_one_thing(run_ad
     assert quick.exit_code == 0 and "vgg_normalised" in quick.output
     old = run_adain("weights", "list", "--no-verify", weights=False)
     assert old.exit_code == 2  # --no-verify is only "accept a download whose hash differs"
+
+
+def test_doctor_prints_versions_devices_cache_and_weights(run_adain, weight_files) -> None:
+    import json
+    import shutil
+
+    from adain_cli.registry import REGISTRY, cache_dir, cached_path
+
+    cache_dir().mkdir(parents=True, exist_ok=True)
+    shutil.copy(weight_files[1], cached_path(REGISTRY["decoder"]))  # random weights: present, but not the release's
+    shown = run_adain("doctor", weights=False)
+    assert shown.exit_code == 0, shown.output
+    for word in ("adain", "python", "torch", "torchvision", "Pillow", "av", "numpy", "cuda:", "mps:", "bf16"):
+        assert word in shown.output
+    assert f"cache: {cache_dir()}" in shown.output and "weights decoder: present" in shown.output
+    assert "SHA-256" not in shown.output  # hashing only when asked
+    found = json.loads(run_adain("doctor", "--json", "--hash", weights=False).output)
+    assert set(found["versions"]) == {"adain", "python", "torch", "torchvision", "Pillow", "av", "numpy"}
+    assert isinstance(found["devices"]["cpu"]["bf16"], bool) and "available" in found["devices"]["cuda"]
+    weights = {row["name"]: row for row in found["weights"]}
+    assert weights["decoder"]["present"] and weights["decoder"]["verified"] is False
+    assert not weights["vgg_normalised"]["present"]
+
+
+def test_device_and_weights_options_complete(images: Path) -> None:
+    from click.shell_completion import ShellComplete
+
+    from adain_cli.cli import cli
+
+    def completions(*args: str) -> list[tuple[str, str]]:
+        complete = ShellComplete(cli, {}, "adain", "_ADAIN_COMPLETE")
+        return [(item.value, item.type) for item in complete.get_completions(list(args[:-1]), args[-1])]
+
+    assert ("cuda:0", "plain") in completions("stylize", "--device", "cu")
+    assert completions("stylize", "--decoder", "dec") == [("decoder", "plain"), ("dec", "file")]
+    assert ("vgg_normalised", "plain") in completions("interpolate", "--encoder", "")

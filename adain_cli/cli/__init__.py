@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from adain_cli import __version__
+from adain_cli.cli.doctor import doctor
 from adain_cli.cli.export import export
 from adain_cli.cli.interpolate import interpolate
 from adain_cli.cli.spatial import spatial
@@ -130,7 +131,7 @@ def cli() -> None:
     """
 
 
-for _command in (stylize, preserve_color, interpolate, spatial, train_command, grid_command, weights, export):
+for _command in (stylize, preserve_color, interpolate, spatial, train_command, grid_command, weights, export, doctor):
     cli.add_command(_command)
 
 
