@@ -73,7 +73,9 @@ class ClipRunner:
         if self.job.sheet is not None:
             fail(row, todo, source.path, f"{source.path}: interpolation sheets are made of images, not clips")
             return []
-        size = images.resized_size(info.height, info.width, self.job.images.content_size)
+        size = images.resized_size(
+            info.height, info.width, self.job.images.content_size, enlarge=self.job.images.enlarge
+        )
         try:
             images.check_size(source.path, (info.height, info.width), size, max_pixels=self.job.images.max_pixels)
         except ImageError as error:

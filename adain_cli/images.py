@@ -176,8 +176,9 @@ def read_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
     return _converted(path, image, (image.height, image.width), notes=notes)
 
 
-def resized_size(height: int, width: int, shorter_side: int) -> tuple[int, int]:
-    """The (height, width) with the shorter side scaled to `shorter_side` (0 keeps the size).
+def resized_size(height: int, width: int, shorter_side: int, *, enlarge: bool = True) -> tuple[int, int]:
+    """The (height, width) with the shorter side scaled to `shorter_side` (0 keeps the size; so does a
+    shorter side already below it when `enlarge` is False).
 
     torchvision's rule for `Resize(n)`, which the reference scripts use: the long side is truncated,
     not rounded (1086×683 at 512 is 814×512).
@@ -185,7 +186,7 @@ def resized_size(height: int, width: int, shorter_side: int) -> tuple[int, int]:
     if shorter_side <= 0:
         return height, width
     short, long = min(height, width), max(height, width)
-    if short == shorter_side:
+    if short == shorter_side or (short < shorter_side and not enlarge):
         return height, width
     new_long = int(shorter_side * long / short)
     return (shorter_side, new_long) if height <= width else (new_long, shorter_side)
@@ -224,11 +225,13 @@ def check_size(path: Path, original: tuple[int, int], size: tuple[int, int], *, 
         )
 
 
-def load(path: Path, shorter_side: int, *, crop: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
+def load(path: Path, shorter_side: int, *, crop: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS,
+         enlarge: bool = True) -> LoadedImage:  # fmt: skip
     """Read an image and prepare it for the model: upright, RGB (and alpha), the shorter side resized to
-    `shorter_side` as the reference scripts resize (0 keeps the size), optionally centre-cropped."""
+    `shorter_side` as the reference scripts resize (0 keeps the size; without `enlarge` only ever smaller),
+    optionally centre-cropped."""
     image, notes = _open_upright(path, max_pixels)
-    return _prepared(path, image, shorter_side, crop=crop, max_pixels=max_pixels, notes=notes)
+    return _prepared(path, image, shorter_side, crop=crop, max_pixels=max_pixels, notes=notes, enlarge=enlarge)
 
 
 def prepare(image: Image.Image, shorter_side: int, *, crop: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS,
@@ -241,9 +244,9 @@ def prepare(image: Image.Image, shorter_side: int, *, crop: bool = False, max_pi
 
 
 def _prepared(path: Path, image: Image.Image, shorter_side: int, *, crop: bool, max_pixels: int,
-              notes: list[str]) -> LoadedImage:  # fmt: skip
+              notes: list[str], enlarge: bool = True) -> LoadedImage:  # fmt: skip
     original = (image.height, image.width)
-    size = resized_size(*original, shorter_side)
+    size = resized_size(*original, shorter_side, enlarge=enlarge)
     check_size(path, original, size if not crop else (min(size),) * 2, max_pixels=max_pixels)
     loaded = _converted(path, image, size, notes=notes)
     if crop:

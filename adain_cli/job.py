@@ -35,6 +35,7 @@ class ImageOptions:
     quality: int = defaults.QUALITY
     max_pixels: int = defaults.MAX_PIXELS
     output_size: str = "processed"  # "original": each output resized back to its content's own size
+    enlarge: bool = True  # False: a content or style smaller than its size is left as it is, not blown up
 
 
 # Extra images written beside a content's outputs, as (name, image): e.g. spatial's mask preview.

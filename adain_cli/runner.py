@@ -24,11 +24,11 @@ from adain_cli.device import Launch, auto_batch_size, is_out_of_memory, process_
 from adain_cli.errors import AdainError, ImageError
 from adain_cli.existing import is_complete
 from adain_cli.files import batched_folder_syncs, ensure_writable_folder
-from adain_cli.grid import GridCanvas, Labels, thumbnail
+from adain_cli.grid import GridCanvas, Labels, side_by_side, thumbnail
 from adain_cli.images import LoadedImage
 from adain_cli.inputs import Source, open_header
 from adain_cli.job import Job, Output
-from adain_cli.looks import ColorMethod, Content, StyleLookup
+from adain_cli.looks import ColorMethod, Content, Look, StyleLookup
 from adain_cli.manifest import grids_of_manifest, manifest_path, write_manifest
 from adain_cli.ops import Stats
 from adain_cli.report import Event, ProgressFn, Reporter, Summary, Totals
@@ -100,9 +100,8 @@ class _StyleBank:
 
     def _load(self, k: int) -> LoadedImage:
         options = self.job.images
-        return images.load(
-            self.job.styles[k].path, options.style_size, crop=options.crop, max_pixels=options.max_pixels
-        )
+        return images.load(self.job.styles[k].path, options.style_size, crop=options.crop,
+                           max_pixels=options.max_pixels, enlarge=options.enlarge)  # fmt: skip
 
     def header(self, k: int) -> Image.Image | None:
         return self.headers.get(self._first[k])
@@ -204,9 +203,9 @@ def _run_job(stylizer: Stylizer, job: Job, progress: ProgressFn) -> Summary:
         def load(source: Source) -> LoadedImage | ClipInfo:
             if source.clip:
                 return load_clip(source)
-            return images.load(
-                source.path, job.images.content_size, crop=job.images.crop, max_pixels=job.images.max_pixels
-            )
+            options = job.images
+            return images.load(source.path, options.content_size, crop=options.crop, max_pixels=options.max_pixels,
+                               enlarge=options.enlarge)  # fmt: skip
 
         try:
             _make_outputs(job, work, runner, grids, reporter, _prefetch_for(loader, load))
@@ -375,10 +374,18 @@ def _make_grids(job: Job, bank: _StyleBank, reporter: Reporter) -> _Grids:
         reporter.note(f"grids not written: a row of {cols} cells of {job.grid_cell} px is over the image size limit")
     elif len(pages) > 1:
         reporter.note(f"grids: {len(pages)} pages per α of up to {len(pages[0])} of the {rows} contents (PNG)")
-    # A look of one style is headed by that style (what the manifest records for a rebuild too).
     headers = {col: header for col, look in enumerate(job.looks)
-               if len(look.styles) == 1 and (header := bank.header(look.styles[0])) is not None}  # fmt: skip
+               if (header := _look_header(look, bank, job.grid_cell)) is not None}  # fmt: skip
     return _Grids(job, pages, headers)
+
+
+def _look_header(look: Look, bank: _StyleBank, cell: int) -> Image.Image | None:
+    """A look of one style is headed by that style (what the manifest records for a rebuild too); a blend or
+    a spatial look by its styles side by side."""
+    pictures = [picture for k in look.styles if (picture := bank.header(k)) is not None]
+    if not pictures or len(pictures) < len(look.styles):
+        return None
+    return pictures[0] if len(pictures) == 1 else side_by_side(pictures, cell)
 
 
 @dataclass(frozen=True)

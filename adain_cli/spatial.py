@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from adain_cli.errors import ImageError
+from adain_cli.grid import with_legend
 from adain_cli.inputs import Source, is_image_name
 from adain_cli.looks import Content, Look, StyleLookup
 
@@ -94,14 +95,38 @@ def spatial_target(content: Content, style: StyleLookup, masks: MaskCache, backg
 
 
 def spatial_look(styles: list[Source], masks: MaskCache) -> Look:
-    target = partial(spatial_target, masks=masks, background=masks.spec.has_background(len(styles)))
-    return Look("spatial", tuple(range(len(styles))), target)
+    background = masks.spec.has_background(len(styles))
+    target = partial(spatial_target, masks=masks, background=background)
+    return Look("spatial", tuple(range(len(styles))), target, spatial_label(styles, background))
+
+
+def spatial_label(styles: list[Source], background: bool) -> str:
+    """`fg · bg (background)`: the styles of a spatial look, in the order of their masks, for its grid column."""
+    names = [style.label for style in styles]
+    if background:
+        names[-1] += " (background)"
+    return " · ".join(names)
+
+
+def legend(styles: list[Source], spec: MaskSpec) -> list[tuple[tuple[int, int, int], str]]:
+    """Which tint is which style and mask, in the preview's colours."""
+    masks = [path.name for path in spec.files] or [f"{folder.name}/" for folder in spec.folders]
+    entries = [(region_tint(k), f"{styles[k].label} ← mask {mask}") for k, mask in enumerate(masks)]
+    if spec.has_background(len(styles)):
+        entries.append((BACKGROUND_TINT, f"{styles[-1].label} ← background (what no mask claims)"))
+    return entries
+
+
+def region_tint(k: int) -> tuple[int, int, int]:
+    return PREVIEW_COLORS[k % len(PREVIEW_COLORS)]
 
 
 def preview_companions(styles: list[Source], masks: MaskCache) -> Callable[[Source, Tensor], list]:
-    """What `--preview` adds beside each content's output: `{content}_spatial_preview` with the regions tinted."""
+    """What `--preview` adds beside each content's output: `{content}_spatial_preview` with the regions tinted
+    and a legend under it."""
     background = masks.spec.has_background(len(styles))
-    return lambda source, image: [("spatial_preview", preview(masks, background, source, image))]
+    entries = legend(styles, masks.spec)
+    return lambda source, image: [("spatial_preview", with_legend(preview(masks, background, source, image), entries))]
 
 
 def preview(masks: MaskCache, background: bool, source: Source, image: Tensor) -> Image.Image:
@@ -111,7 +136,7 @@ def preview(masks: MaskCache, background: bool, source: Source, image: Tensor) -
     from adain_cli import images
 
     region_masks = masks.masks(source, (int(image.shape[1]), int(image.shape[2])))
-    tints = [(mask, PREVIEW_COLORS[k % len(PREVIEW_COLORS)]) for k, mask in enumerate(region_masks)]
+    tints = [(mask, region_tint(k)) for k, mask in enumerate(region_masks)]
     if background:
         claimed = torch.stack(region_masks).sum(dim=0) if region_masks else torch.zeros_like(image[:1])
         tints.append(((1.0 - claimed).clamp(0.0, 1.0), BACKGROUND_TINT))

@@ -172,3 +172,149 @@ def test_interpolation_sheet_labels_are_whole_percents() -> None:
     assert shape == (4, 4)
     assert looks[5].label == "a 44% · b 22% · c 22% · d 11%"
     assert all("." not in look.label for look in looks)
+
+
+# Item 5: sheets you can read.
+SAMPLE_NAMES = ("brush_strokes", "cubist", "ink", "marbling", "mosaic", "pointillism", "stained_glass", "waves")
+
+
+@pytest.mark.parametrize("names", [SAMPLE_NAMES[:4], SAMPLE_NAMES[4:], ("a", "b", "c", "d")])
+def test_every_cell_of_a_four_by_four_sheet_reads_in_full_at_the_default_cell(names: tuple[str, ...]) -> None:
+    from adain_cli.defaults import GRID_CELL
+    from adain_cli.grid import GridCanvas, Labels, fit_caption, font_size
+    from adain_cli.inputs import Source
+    from adain_cli.looks import sheet_looks
+
+    looks, _, _ = sheet_looks([Source(Path(f"styles/{name}.jpg")) for name in names], 4)
+    labels = tuple(look.label for look in looks)
+    canvas = GridCanvas(4, 4, GRID_CELL, headers=False, labels=Labels(cells=labels))
+    for label in labels:
+        font, lines = fit_caption(label, font_size(GRID_CELL), canvas.pitch - 4, canvas.band, canvas.lines)
+        assert " ".join(lines).split() == label.split()  # every word, none cut with "…"
+        assert font.size == font_size(GRID_CELL)  # wrapped, not shrunk
+        assert all(canvas.draw.textlength(line, font=font) <= canvas.pitch - 4 for line in lines)
+
+
+def test_a_caption_too_long_for_its_lines_shrinks_before_it_is_cut() -> None:
+    from adain_cli.grid import fit_caption
+
+    font, lines = fit_caption("ink 100% · waves 0%", 14, 60, band=28, lines=2)  # four lines at 14 px
+    assert font.size < 14 and lines == ["ink 100% ·", "waves 0%"]
+    font, lines = fit_caption("x" * 400, 14, 60, band=28, lines=2)
+    assert font.size == 8 and lines[-1].endswith("…")  # the last resort
+
+
+def test_a_spatial_grid_has_its_header_row_and_the_preview_a_legend(run_adain, images: Path) -> None:
+    import numpy as np
+    from PIL import Image
+
+    from adain_cli.grid import gutter
+
+    mask = Image.new("L", (32, 24), 0)
+    mask.paste(255, (0, 0, 16, 24))
+    mask.save(images / "m.png")
+    out = images / "out"
+    result = run_adain("spatial", images / "c.png", images / "t.png", "--mask", images / "m.png", "--style",
+                       images / "s.png", "--style", images / "t.png", "--preview", "--grid-cell", "32", "-o", out,
+                       "--content-size", "0", "--style-size", "0")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    (grid,) = out.glob("grid_spatial_*.png")
+    sheet = np.asarray(Image.open(grid).convert("RGB")).astype(int)
+    left = 64 + gutter(32)  # the look's column, after the (label-wide) row-header column
+    header = sheet[:32, left : left + 64]
+    assert header.std() > 20  # both styles' thumbnails, not an empty cell
+    with Image.open(out / "c_spatial_preview.png") as preview:
+        assert preview.width == 32 and preview.height > 24 + 2 * 10  # a legend line per region under the image
+        legend = np.asarray(preview.convert("RGB")).astype(int)[24:]
+    red = (legend[..., 0] > 200) & (legend[..., 1] < 90)
+    grey = (abs(legend - 128) < 3).all(axis=-1)
+    assert red.any() and grey.any()  # the swatches of the masked region and of the background
+
+
+# Item 6: no surprise enlargement.
+def test_no_enlarge_leaves_a_small_content_and_style_at_their_size(run_adain, images: Path) -> None:
+    from PIL import Image
+
+    from adain_cli.images import resized_size
+
+    make_image(images / "small.png", 36, 24, seed=5)
+    Image.open(images / "small.png").save(images / "small.gif")
+    result = run_adain("stylize", images / "small.gif", "--style", images / "s.png", "--content-size", "48",
+                       "--style-size", "48", "--no-enlarge", "-o", images / "out")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    with Image.open(images / "out" / "small_stylized_s.png") as written:
+        assert written.size == (36, 24)
+    result = run_adain("stylize", images / "small.gif", "--style", images / "s.png", "--content-size", "48",
+                       "--style-size", "48", "-o", images / "big")  # fmt: skip
+    with Image.open(images / "big" / "small_stylized_s.png") as written:
+        assert written.size == (72, 48)  # enlarged, as before, unless asked
+    assert resized_size(64, 96, 512, enlarge=False) == (64, 96)
+    assert resized_size(1024, 1536, 512, enlarge=False) == (512, 768)  # still scaled down
+    assert "--no-enlarge" in run_adain("stylize", "--help", weights=False).output
+
+
+# Item 7: the small ones.
+@pytest.mark.parametrize(
+    ("command", "hint"),
+    [("stylize", "run the same command again with --skip-existing"), ("train", "adain train --resume RUN")],
+)
+def test_an_interrupt_says_how_to_resume_the_command_that_ran(command: str, hint: str) -> None:
+    import click
+    from click.testing import CliRunner
+
+    from adain_cli.cli import AdainGroup, after_interrupt
+
+    @click.group(cls=AdainGroup)
+    def group() -> None: ...
+
+    @group.command(command)
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    result = CliRunner().invoke(group, [command])
+    assert result.exit_code == 130
+    (line,) = result.output.splitlines()
+    assert line.startswith("adain: interrupted by ") and line.endswith(after_interrupt(command)) and hint in line
+
+
+def test_weights_list_hashes_unless_no_hash_and_no_verify_means_one_thing(run_adain) -> None:
+    quick = run_adain("weights", "list", "--no-hash", weights=False)
+    assert quick.exit_code == 0 and "vgg_normalised" in quick.output
+    old = run_adain("weights", "list", "--no-verify", weights=False)
+    assert old.exit_code == 2  # --no-verify is only "accept a download whose hash differs"
+
+
+def test_doctor_prints_versions_devices_cache_and_weights(run_adain, weight_files) -> None:
+    import json
+    import shutil
+
+    from adain_cli.registry import REGISTRY, cache_dir, cached_path
+
+    cache_dir().mkdir(parents=True, exist_ok=True)
+    shutil.copy(weight_files[1], cached_path(REGISTRY["decoder"]))  # random weights: present, but not the release's
+    shown = run_adain("doctor", weights=False)
+    assert shown.exit_code == 0, shown.output
+    for word in ("adain", "python", "torch", "torchvision", "Pillow", "av", "numpy", "cuda:", "mps:", "bf16"):
+        assert word in shown.output
+    assert f"cache: {cache_dir()}" in shown.output and "weights decoder: present" in shown.output
+    assert "SHA-256" not in shown.output  # hashing only when asked
+    found = json.loads(run_adain("doctor", "--json", "--hash", weights=False).output)
+    assert set(found["versions"]) == {"adain", "python", "torch", "torchvision", "Pillow", "av", "numpy"}
+    assert isinstance(found["devices"]["cpu"]["bf16"], bool) and "available" in found["devices"]["cuda"]
+    weights = {row["name"]: row for row in found["weights"]}
+    assert weights["decoder"]["present"] and weights["decoder"]["verified"] is False
+    assert not weights["vgg_normalised"]["present"]
+
+
+def test_device_and_weights_options_complete(images: Path) -> None:
+    from click.shell_completion import ShellComplete
+
+    from adain_cli.cli import cli
+
+    def completions(*args: str) -> list[tuple[str, str]]:
+        complete = ShellComplete(cli, {}, "adain", "_ADAIN_COMPLETE")
+        return [(item.value, item.type) for item in complete.get_completions(list(args[:-1]), args[-1])]
+
+    assert ("cuda:0", "plain") in completions("stylize", "--device", "cu")
+    assert completions("stylize", "--decoder", "dec") == [("decoder", "plain"), ("dec", "file")]
+    assert ("vgg_normalised", "plain") in completions("interpolate", "--encoder", "")

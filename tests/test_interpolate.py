@@ -162,7 +162,8 @@ def test_four_style_sheet_is_one_image_encoding_each_style_once(run_adain, image
     )
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.iterdir()) == ["cat_interpolated_ink-waves-glass-mosaic_sheet.png"]
-    assert Image.open(out / "cat_interpolated_ink-waves-glass-mosaic_sheet.png").size == (120, 120)
+    sheet = Image.open(out / "cat_interpolated_ink-waves-glass-mosaic_sheet.png")
+    assert sheet.size == (124, 124)  # 3 × 40 and two 2 px gutters
     assert len(count_encodes) == 5  # the content once, each of the four styles once
     assert json.loads(result.stdout)["written"] == 1
 
@@ -183,11 +184,11 @@ def test_sheet_corners_are_the_plain_styles(run_adain, images, tmp_path):
     )
     assert result.exit_code == 0, result.output
     sheet = read(tmp_path / "sheet" / "cat_interpolated_ink-waves_sheet.png")
-    assert tuple(sheet.shape) == (3, 72, 216)
+    assert tuple(sheet.shape) == (3, 72, 3 * 72 + 2 * 2)  # 2 px gutters
     run_adain("stylize", images["content"], "--style", images["waves"], "-o", tmp_path / "plain", *size)
     plain = read(tmp_path / "plain" / "cat_stylized_waves.png")
     # The last cell of the strip is style 2 alone (the cell is the 72×56 result letterboxed in 72×72).
-    assert (sheet[:, 8:64, 144:216] - plain).abs().max() <= 1
+    assert (sheet[:, 8:64, 148:220] - plain).abs().max() <= 1
 
 
 def test_a_folder_of_contents_gets_the_same_blend(run_adain, images, tmp_path):
@@ -252,6 +253,7 @@ def test_a_labelled_sheet_names_each_cells_weights(run_adain, images, tmp_path):
             "--grid-cell", "64", "-o", out)  # fmt: skip
     assert run_adain(*args).exit_code == 0
     sheet = np.asarray(Image.open(out / "cat_interpolated_ink-waves_sheet.png")).astype(int)
-    assert sheet.shape[:2] == (64 + 14, 3 * 64)  # one caption band under the row of cells
+    # Under the cells a band of three lines ("ink 0% ·", "waves", "100%": wrapped, not cut), 2 px gutters.
+    assert sheet.shape[:2] == (64 + 3 * 14, 3 * 64 + 2 * 2)
     band = sheet[64:, :64]
     assert band.min() < 100 and band.std() > 10  # "ink 100% · waves 0%" in dark text

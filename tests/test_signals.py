@@ -65,7 +65,10 @@ def test_sigterm_and_sighup_stop_stylize_cleanly(tmp_path, weight_files):
         _, stderr = finish(process)
         name = signal.Signals(signum).name
         assert process.returncode == 128 + signum, stderr
-        assert stderr.splitlines() == [f"adain: interrupted by {name}; finished outputs are kept"]
+        assert stderr.splitlines() == [
+            f"adain: interrupted by {name}; finished outputs are kept (to resume, run the same command again with "
+            "--skip-existing)"
+        ]
         finished = list(out.glob("*_stylized_*.png"))
         assert 1 <= len(finished) < 40
         for path in finished:

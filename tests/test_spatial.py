@@ -213,8 +213,8 @@ def test_preview_and_alphas(run_adain, scene):
         "me_spatial_alpha1.00.png",
         "me_spatial_preview.png",
     ]
-    preview = np.array(Image.open(out / "me_spatial_preview.png")).astype(int)
     original = np.array(Image.open(scene["content"]).convert("RGB")).astype(int)
+    preview = np.array(Image.open(out / "me_spatial_preview.png")).astype(int)[: original.shape[0]]  # not the legend
     # Left half (the mask) tinted red, right half (the background) grey, each at half strength.
     assert (preview[:, :60, 0] - original[:, :60, 0]).mean() > 20
     red, grey = np.array([230, 60, 60]), np.array([128, 128, 128])

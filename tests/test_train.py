@@ -261,7 +261,10 @@ def assert_stopped_with_a_checkpoint(process: subprocess.Popen, run: Path, signu
     _, stderr = finish(process)
     assert process.returncode == 128 + signum, stderr
     name = signal.Signals(signum).name
-    assert stderr.splitlines() == [f"adain: interrupted by {name}; finished outputs are kept"]
+    assert stderr.splitlines() == [
+        f"adain: interrupted by {name}; the run's checkpoint is kept (resume with `adain train --resume RUN`, RUN "
+        "being its folder)"
+    ]
     checkpoint = torch.load(run / "checkpoint.pth", weights_only=True)
     assert checkpoint["iteration"] >= 1
     assert not [p for p in run.rglob("*") if p.suffix == ".tmp"]

@@ -189,3 +189,12 @@ def test_sigterm_mid_clip_leaves_no_partial_clip(weight_files, tmp_path, style):
     rest = finish(process)[1]
     assert process.returncode == 143, rest
     assert not out.exists() or not [p for p in out.rglob("*") if p.is_file()]
+
+
+def test_no_enlarge_keeps_a_small_clip_at_its_size(run_adain, tmp_path, style):
+    clip = make_clip(tmp_path / "c.mp4", frames=2, size=(64, 48))
+    result = run_adain("stylize", clip, "--style", style, "-o", tmp_path / "out", "--content-size", "96",
+                       "--style-size", "0", "--no-enlarge", "--no-stabilize")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    written = video.probe(tmp_path / "out" / "c_stylized_ink.mp4")
+    assert (written.width, written.height) == (64, 48)

@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from adain_cli import __version__
+from adain_cli.cli.doctor import doctor
 from adain_cli.cli.export import export
 from adain_cli.cli.grid import grid_command
 from adain_cli.cli.interpolate import interpolate
@@ -44,11 +45,23 @@ class OneLineUsageError(click.UsageError):
         click.echo(f"{command}: error: {self.message} (see `{command} --help`)", err=True)
 
 
+IMAGE_COMMANDS = ("stylize", "preserve-color", "interpolate", "spatial")
+
+
+def after_interrupt(command: str | None) -> str:
+    """What an interrupted `command` has kept, and how to go on from there."""
+    if command == "train":
+        return "the run's checkpoint is kept (resume with `adain train --resume RUN`, RUN being its folder)"
+    if command in IMAGE_COMMANDS:
+        return "finished outputs are kept (to resume, run the same command again with --skip-existing)"
+    return "finished outputs are kept"
+
+
 class Interrupted(click.ClickException):
     """Ctrl-C, SIGTERM or SIGHUP: cleanup has run; exit 128 + the signal number."""
 
     def show(self, file: Any = None) -> None:
-        click.echo(f"adain: {self.message}; finished outputs are kept", err=True)
+        click.echo(f"adain: {self.message}", err=True)
 
 
 class InternalError(click.ClickException):
@@ -82,7 +95,9 @@ class AdainGroup(click.Group):
         except click.UsageError as error:
             raise OneLineUsageError(error.format_message(), error.ctx) from None
         except KeyboardInterrupt as interrupt:
-            stopped = Interrupted(f"interrupted by {signals.describe(interrupt)}")
+            stopped = Interrupted(
+                f"interrupted by {signals.describe(interrupt)}; {after_interrupt(ctx.invoked_subcommand)}"
+            )
             stopped.exit_code = signals.exit_status(interrupt)
             raise stopped from None
         except (click.ClickException, click.exceptions.Exit, click.Abort):
@@ -117,7 +132,7 @@ def cli() -> None:
     """
 
 
-for _command in (stylize, preserve_color, interpolate, spatial, train_command, grid_command, weights, export):
+for _command in (stylize, preserve_color, interpolate, spatial, train_command, grid_command, weights, export, doctor):
     cli.add_command(_command)
 
 

@@ -157,7 +157,7 @@ def build_job(
     stabilize = opts.stabilize_strength if opts.stabilize else 0.0
     image_options = ImageOptions(content_size=opts.content_size, style_size=opts.style_size, crop=opts.crop,
                                  ext=opts.ext, quality=opts.quality, max_pixels=opts.max_pixels,
-                                 output_size=opts.output_size)  # fmt: skip
+                                 output_size=opts.output_size, enlarge=not opts.no_enlarge)  # fmt: skip
     return Job(
         contents=tuple(contents),
         styles=tuple(styles),

@@ -100,6 +100,24 @@ class DeviceType(click.ParamType):
         return [CompletionItem(choice) for choice in self.CHOICES if choice.startswith(incomplete)]
 
 
+class WeightsType(click.ParamType):
+    """A registered weights name or a checkpoint path, as typed (which it is is decided when it is loaded);
+    completes to the registered names and to files."""
+
+    name = "name|path"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        return str(value)
+
+    def shell_complete(self, ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+        from click.shell_completion import CompletionItem
+
+        from adain_cli.registry import REGISTRY
+
+        names = [CompletionItem(name) for name in REGISTRY if name.startswith(incomplete)]
+        return [*names, CompletionItem(incomplete, type="file")]
+
+
 class VariadicOption(click.Option):
     """An option whose value may be spread over several following numeric arguments."""
 
@@ -210,6 +228,11 @@ class CommonOptions:
         show_default=True,
         help="Resize styles so the shorter side is this (0 keeps the original size).",
     )
+    no_enlarge: bool = _flag(
+        "--no-enlarge",
+        help="Never scale an image up to --content-size or --style-size: one smaller keeps its own size "
+        "(a 96×64 GIF stays 96×64); larger ones are still scaled down.",
+    )
     name_template: str | None = _option(
         "--name",
         default=None,
@@ -252,12 +275,14 @@ class CommonOptions:
         "--encoder",
         "--vgg",
         default=defaults.ENCODER,
+        type=WeightsType(),
         show_default=True,
         help="Encoder weights: a registered name or a .pth path.",
     )
     decoder: str = _option(
         "--decoder",
         default=defaults.DECODER,
+        type=WeightsType(),
         show_default=True,
         help="Decoder weights: a registered name or a .pth path.",
     )

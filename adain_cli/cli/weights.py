@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import click
 
@@ -26,6 +27,21 @@ def weights(ctx: click.Context) -> None:
         click.echo(ctx.get_help())
 
 
+def weight_rows(check: bool) -> list[dict[str, Any]]:
+    """Each registered file's status: present, path, size, and (with `check`) whether its SHA-256 matches."""
+    from adain_cli.registry import REGISTRY, cached_path, sha256_of
+
+    rows = []
+    for spec in REGISTRY.values():
+        path = cached_path(spec)
+        present = path.is_file()
+        verified = sha256_of(path) == spec.sha256 if present and check else None
+        size = path.stat().st_size if present else None
+        rows.append({"name": spec.name, "present": present, "path": str(path), "bytes": size,
+                     "approx_mb": spec.approx_mb, "sha256": spec.sha256, "verified": verified})  # fmt: skip
+    return rows
+
+
 def _weight_names(names: Sequence[str]) -> list[str]:
     from adain_cli.registry import REGISTRY
 
@@ -36,7 +52,8 @@ def _weight_names(names: Sequence[str]) -> list[str]:
 
 
 @weights.command("list")
-@click.option("--verify/--no-verify", "check", default=True, show_default=True, help="Hash present files.")
+@click.option("--hash/--no-hash", "check", default=True, show_default=True,
+              help="Hash the present files against their known SHA-256 (--no-hash: a quick look).")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
 def weights_list(check: bool, as_json: bool) -> None:
     """Show each registered file: present?, path, size, SHA-256 verified?
@@ -49,16 +66,7 @@ def weights_list(check: bool, as_json: bool) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from adain_cli.registry import REGISTRY, cached_path, sha256_of
-
-    rows = []
-    for spec in REGISTRY.values():
-        path = cached_path(spec)
-        present = path.is_file()
-        verified = sha256_of(path) == spec.sha256 if present and check else None
-        size = path.stat().st_size if present else None
-        rows.append({"name": spec.name, "present": present, "path": str(path), "bytes": size,
-                     "approx_mb": spec.approx_mb, "sha256": spec.sha256, "verified": verified})  # fmt: skip
+    rows = weight_rows(check)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
