@@ -61,7 +61,8 @@ def test_directory_job_writes_every_output_and_a_grid_per_alpha(run_adain, job_f
     for alpha in ("0.00", "0.50", "1.00"):
         (grid_path,) = out.glob(f"grid_stylize_*_alpha{alpha}.png")
         grid = Image.open(grid_path)
-        assert grid.size == ((2 + 1) * 32, (3 + 1) * 32)  # header column + 2 styles; header row + 3 contents
+        gutter = 2  # the thin white space between cells (max(2, cell // 64))
+        assert grid.size == ((2 + 1) * (32 + gutter) - gutter, (3 + 1) * (32 + gutter) - gutter)  # + headers
     # Each distinct image is encoded once: 3 contents + 2 styles, not 18 or 36.
     assert len(count_encodes) == 5
     summary = json.loads(result.stdout)
