@@ -15,7 +15,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from adain_cli.errors import AdainError
+from adain_cli.errors import AdainError, UsageError
 
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".png", ".apng", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".ppm", ".pgm", ".pbm", ".jfif"}
@@ -77,6 +77,37 @@ class Source:
     rel_dir: Path = Path()
     label: str = ""
     clip: bool = False
+
+
+def sample_styles_folder() -> Path | None:
+    """The eight shipped sample styles: inside the installed package, or in the checkout this runs from."""
+    package = Path(__file__).resolve().parent
+    if (package / "sample_styles").is_dir():
+        return package / "sample_styles"
+    if (package.parent / "pyproject.toml").is_file() and (package.parent / "sample_styles").is_dir():
+        return package.parent / "sample_styles"
+    return None
+
+
+def sample_style_names() -> list[str]:
+    folder = sample_styles_folder()
+    return sorted(path.stem for path in folder.glob("*.jpg")) if folder else []
+
+
+def style_path(value: str) -> Path:
+    """What a `--style` value means: a path is that file or folder; a bare name (no path separator, no
+    extension) that names nothing here is the shipped sample style of that name (`--style waves`)."""
+    path = Path(value).expanduser()
+    if path.exists():
+        return path
+    bare = not any(separator in value for separator in ("/", "\\", os.sep)) and not path.suffix and value
+    if bare:
+        folder = sample_styles_folder()
+        if folder is not None and (folder / f"{value}.jpg").is_file():
+            return folder / f"{value}.jpg"
+        names = ", ".join(sample_style_names()) or "none shipped here"
+        raise UsageError(f"{value!r} is neither a file or folder here nor a sample style ({names})")
+    raise UsageError(f"{value}: no such file or folder")
 
 
 def is_image_name(path: Path) -> bool:

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.conftest import REPO, make_image
@@ -318,3 +319,25 @@ def test_device_and_weights_options_complete(images: Path) -> None:
     assert ("cuda:0", "plain") in completions("stylize", "--device", "cu")
     assert completions("stylize", "--decoder", "dec") == [("decoder", "plain"), ("dec", "file")]
     assert ("vgg_normalised", "plain") in completions("interpolate", "--encoder", "")
+
+
+def test_a_bare_style_name_is_a_shipped_sample_and_a_path_means_that_file(run_adain, images: Path, monkeypatch):
+    from adain_cli.inputs import sample_style_names
+
+    assert len(sample_style_names()) == 8 and "waves" in sample_style_names()
+    monkeypatch.chdir(images)
+    args = ("stylize", "c.png", "-o", "out", "--content-size", "0", "--style-size", "32", "--no-grid")
+    result = run_adain(*args, "--style", "waves")
+    assert result.exit_code == 0, result.output
+    assert (images / "out" / "c_stylized_waves.png").is_file()
+    make_image(images / "own.png", 24, 24, seed=9).rename(images / "waves")  # a file named like a sample
+    assert run_adain(*args, "--style", "waves", "-o", "mine").exit_code == 0  # is that file, as typed
+    from PIL import Image
+
+    shipped = np.asarray(Image.open(images / "out" / "c_stylized_waves.png"))
+    own = np.asarray(Image.open(images / "mine" / "c_stylized_waves.png"))
+    assert shipped.shape == own.shape and not np.array_equal(shipped, own)
+    unknown = run_adain(*args, "--style", "wavez")
+    assert unknown.exit_code == 2 and "sample style (brush_strokes, cubist" in unknown.stderr
+    missing = run_adain(*args, "--style", "wavez.jpg")
+    assert missing.exit_code == 2 and "wavez.jpg: no such file or folder" in missing.stderr

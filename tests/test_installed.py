@@ -26,6 +26,9 @@ def test_the_wheel_holds_every_module_and_the_type_marker(dist_dir):
         names = set(archive.namelist())
     assert [path for path in SHIPPED if path not in names] == []
     assert "adain_cli/py.typed" in names and "adain_cli/cli/__init__.py" in names
+    samples = sorted(path.name for path in (REPO / "sample_styles").glob("*.jpg"))
+    assert len(samples) == 8
+    assert [name for name in samples if f"adain_cli/sample_styles/{name}" not in names] == []
 
 
 def test_the_sdist_holds_every_module(dist_dir):
@@ -60,3 +63,7 @@ def test_the_installed_console_script_starts_and_runs_a_job_outside_the_checkout
                "0", "--encoder", encoder, "--decoder", decoder)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "out" / "c_stylized_s.png").is_file()
+    by_name = run(adain, "stylize", content, "--style", "waves", "-o", "named", "--content-size", "0",
+                  "--style-size", "32", "--encoder", encoder, "--decoder", decoder)  # fmt: skip
+    assert by_name.returncode == 0, by_name.stderr
+    assert (tmp_path / "named" / "c_stylized_waves.png").is_file()  # the shipped sample style, by its name

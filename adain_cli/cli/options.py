@@ -82,6 +82,36 @@ class ShardType(click.ParamType):
         return int(match.group(1)) - 1, int(match.group(2))
 
 
+class StyleType(click.ParamType):
+    """A style: a path is that file or folder; a bare name that names nothing here is a shipped sample style
+    (`--style waves`)."""
+
+    name = "style"
+
+    def __init__(self, *, folders: bool = True) -> None:
+        self.folders = folders
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Path:
+        from adain_cli.errors import UsageError
+        from adain_cli.inputs import style_path
+
+        try:
+            path = value if isinstance(value, Path) else style_path(str(value))
+        except UsageError as error:
+            self.fail(str(error), param, ctx)
+        if not self.folders and path.is_dir():
+            self.fail(f"{path} is a folder; give a style image", param, ctx)
+        return path
+
+    def shell_complete(self, ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+        from click.shell_completion import CompletionItem
+
+        from adain_cli.inputs import sample_style_names
+
+        names = [CompletionItem(name) for name in sample_style_names() if name.startswith(incomplete)]
+        return [*names, CompletionItem(incomplete, type="file")]
+
+
 class DeviceType(click.ParamType):
     """auto, cpu, cuda, cuda:N or mps, checked by its spelling alone (whether the device exists is asked of
     torch later, once it is loaded)."""

@@ -8,7 +8,14 @@ from typing import Any
 import click
 
 from adain_cli.cli.jobs import build_job, find_contents, run, say_renamed
-from adain_cli.cli.options import AdainCommand, CommonOptions, alpha_option, common_options, preserve_color_option
+from adain_cli.cli.options import (
+    AdainCommand,
+    CommonOptions,
+    StyleType,
+    alpha_option,
+    common_options,
+    preserve_color_option,
+)
 
 
 @click.command(cls=AdainCommand)
@@ -19,8 +26,8 @@ from adain_cli.cli.options import AdainCommand, CommonOptions, alpha_option, com
     "styles",
     multiple=True,
     required=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="A style image; the k-th pairs with the k-th mask, one more is the background.",
+    type=StyleType(folders=False),
+    help="A style image (or a sample style's name); the k-th pairs with the k-th mask, one more is the background.",
 )
 @click.option(
     "--mask",

@@ -12,13 +12,12 @@ from adain_cli.cli.options import (
     AdainCommand,
     CommonOptions,
     DrawOptions,
+    StyleType,
     alpha_option,
     common_options,
     draw_options,
     preserve_color_option,
 )
-
-_EXISTING = click.Path(exists=True, path_type=Path)
 
 
 def _contents_and_styles(func: Any) -> Any:
@@ -28,7 +27,7 @@ def _contents_and_styles(func: Any) -> Any:
         "styles",
         multiple=True,
         required=True,
-        type=_EXISTING,
+        type=StyleType(),
         help="A style image or folder; repeat for more.",
     )(func)
     return click.argument("content", nargs=-1, type=click.Path(exists=True, path_type=Path, allow_dash=True))(func)
