@@ -139,7 +139,7 @@ def _walk(root: Path, recursive: bool, extensions: frozenset[str]) -> Iterator[P
 
 
 def discover(
-    inputs: Iterable[Path], recursive: bool = False, mirror: bool = True, *, videos: bool = False
+    inputs: Iterable[Path], *, recursive: bool = False, mirror: bool = True, videos: bool = False
 ) -> list[Source]:
     """Image files named directly, plus the images inside named directories.
 

@@ -152,8 +152,8 @@ class Job:
         from adain_cli.inputs import discover
         from adain_cli.looks import style_looks
 
-        found_contents = discover([Path(path) for path in contents], recursive, videos=True)
-        found_styles = discover([Path(path) for path in styles], recursive, mirror=False)
+        found_contents = discover([Path(path) for path in contents], recursive=recursive, videos=True)
+        found_styles = discover([Path(path) for path in styles], recursive=recursive, mirror=False)
         return cls(contents=tuple(found_contents), styles=tuple(found_styles), looks=tuple(style_looks(found_styles)),
                    output_dir=Path(output_dir), alphas=tuple(dict.fromkeys(alphas)), images=images,
                    color=ColorMethod(color) if color else None, grid=grid, skip_existing=skip_existing,

@@ -162,7 +162,7 @@ class Stylizer:
         return self._entry_fn(self._on_device(feats))
 
     @torch.inference_mode()
-    def decode(self, feats: Tensor, size: tuple[int, int], entered: bool = False) -> Tensor:
+    def decode(self, feats: Tensor, size: tuple[int, int], *, entered: bool = False) -> Tensor:
         """Images (N, 3, H, W) as float32 on the CPU, cropped to exactly `size` (H, W).
 
         `feats` are relu4_1 features, or `decoder_entry` outputs when `entered`.

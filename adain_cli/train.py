@@ -20,13 +20,13 @@ from torch import Tensor, nn
 
 from adain_cli import images, ops
 from adain_cli.device import DTYPES, process_group, rank_device, torchrun_launch
-from adain_cli.errors import AdainError, ImageError
+from adain_cli.errors import AdainError, ImageError, WeightsError
 from adain_cli.files import atomic_path
 from adain_cli.grid import GridCanvas
 from adain_cli.model import TAPS, Decoder, Encoder, load_public_state_dict, public_state_dict
 from adain_cli.train_config import TrainConfig, learning_rate
 from adain_cli.train_data import ImageStream, Shard, batches, find_training_images
-from adain_cli.weights import load_decoder, load_encoder
+from adain_cli.weights import load_checkpoint, load_decoder, load_encoder
 
 __all__ = ["TrainConfig", "learning_rate", "train"]
 
@@ -136,14 +136,12 @@ def read_checkpoint(run_dir: Path) -> dict:
     if not path.is_file():
         raise AdainError(f"nothing to resume: {path} does not exist")
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # a damaged checkpoint: say so in one line
-        raise AdainError(
-            f"{path}: cannot read the checkpoint ({str(error).splitlines()[0][:120]}); "
-            "start a new run in another folder"
-        ) from None
+        checkpoint = load_checkpoint(path)
+    except WeightsError as error:  # a damaged checkpoint: say so in one line
+        reason = str(error).removeprefix(f"{path}: ")
+        raise AdainError(f"{path}: cannot read the checkpoint ({reason}); start a new run in another folder") from None
     missing = [key for key in CHECKPOINT_KEYS if not isinstance(checkpoint, dict) or key not in checkpoint]
-    if missing:
+    if missing or not isinstance(checkpoint, dict):
         raise AdainError(
             f"{path} is not an adain training checkpoint (no {', '.join(missing)}); start a new run "
             "with --content-dir, --style-dir and -o (--init-decoder FILE starts from a decoder's weights)"
@@ -278,9 +276,9 @@ def _train(
     torch.manual_seed(config.seed)
 
     memory_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
-    encoder = load_encoder(config.encoder).to(device, memory_format=memory_format)
+    encoder = load_encoder(config.encoder).to(device).to(memory_format=memory_format)
     decoder = load_decoder(config.init_decoder) if config.init_decoder else Decoder()
-    decoder = decoder.to(device, memory_format=memory_format).train()
+    decoder = decoder.to(device).to(memory_format=memory_format).train()
     optimizer = torch.optim.Adam(decoder.parameters(), lr=config.lr)
     start = 0
     if resume:

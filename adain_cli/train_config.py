@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from adain_cli.errors import AdainError
 
@@ -46,7 +47,8 @@ class TrainConfig:
         if not isinstance(raw, dict):
             raise TypeError(f"expected a JSON object, got {type(raw).__name__}")
         paths = {"content_dir", "style_dir", "run_dir", "encoder", "init_decoder"}
-        return cls(**{k: Path(v) if k in paths and v is not None else v for k, v in raw.items()})
+        fields: dict[str, Any] = {k: Path(v) if k in paths and v is not None else v for k, v in raw.items()}
+        return cls(**fields)  # unknown or missing fields: TypeError
 
     def check(self) -> None:
         if self.resize not in RESIZE_MODES:

@@ -9,7 +9,7 @@ whatever the number of loader processes.
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -137,7 +137,7 @@ def ignore_stop_signals(worker_id: int) -> None:
 
 def batches(
     dataset: ImageStream, start_iteration: int, iterations: int, config: TrainConfig, pin: bool
-) -> Iterator[tuple[Tensor, int]]:
+) -> Generator[tuple[Tensor, int], None, None]:
     """(batch, skipped) for iterations start_iteration … iterations − 1; closing it shuts the workers down."""
     remaining = iterations - start_iteration
     if remaining <= 0:

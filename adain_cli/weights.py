@@ -17,6 +17,7 @@ import re
 import socket
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import zipfile
 from collections.abc import Callable, Collection
@@ -55,6 +56,23 @@ def prepare_cache() -> Path:
     return folder
 
 
+def load_checkpoint(path: Path, *, mmap: bool = False) -> object:
+    """`torch.load(path, weights_only=True)` on the CPU: a file that is damaged, not a checkpoint, or asks to
+    run code is one line naming it (WeightsError), and nothing in it runs."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+    except pickle.UnpicklingError as error:
+        unsafe = re.search(r"Unsupported global: GLOBAL (\S+)", str(error))
+        if unsafe:
+            raise WeightsError(
+                f"{path}: refused to load: it asks to run {unsafe.group(1)}, and a weights file holds only tensors"
+            ) from None
+        raise WeightsError(f"{path}: not a readable PyTorch checkpoint (not a weights-only pickle)") from None
+    except (RuntimeError, OSError, EOFError, ValueError, zipfile.BadZipFile) as error:
+        first_line = str(error).splitlines()[0].split(". ")[0][:160]
+        raise WeightsError(f"{path}: not a readable PyTorch checkpoint ({first_line})") from None
+
+
 def read_state_dict(path: Path, keep: Collection[str] | None = None) -> dict[str, Tensor]:
     """A flat {key: tensor} dict from a checkpoint file, refusing anything but plain tensors.
 
@@ -64,18 +82,7 @@ def read_state_dict(path: Path, keep: Collection[str] | None = None) -> dict[str
     """
     if not path.is_file():
         raise WeightsError(f"{path}: no such checkpoint file")
-    try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
-    except pickle.UnpicklingError as error:
-        unsafe = re.search(r"Unsupported global: GLOBAL (\S+)", str(error))
-        if unsafe:
-            raise WeightsError(
-                f"{path}: refused to load: it asks to run {unsafe.group(1)}, and a weights file holds only tensors"
-            ) from None
-        raise WeightsError(f"{path}: not a readable PyTorch checkpoint (not a weights-only pickle)") from None
-    except (RuntimeError, OSError, EOFError, ValueError) as error:
-        first_line = str(error).splitlines()[0].split(". ")[0][:160]
-        raise WeightsError(f"{path}: not a readable PyTorch checkpoint ({first_line})") from None
+    loaded = load_checkpoint(path, mmap=zipfile.is_zipfile(path))
     if isinstance(loaded, dict):
         for key in ("decoder", "state_dict"):
             if isinstance(loaded.get(key), dict):
@@ -205,7 +212,7 @@ class _Permanent(Exception):
 
 def _describe_url_error(url: str, error: BaseException) -> str:
     reason = getattr(error, "reason", error)
-    host = urllib.request.urlparse(url).hostname
+    host = urllib.parse.urlparse(url).hostname
     if isinstance(reason, socket.gaierror):
         return f"cannot resolve host {host!r} (no network or DNS?)"
     if isinstance(reason, OSError) and reason.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):

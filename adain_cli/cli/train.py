@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -125,7 +126,7 @@ def train_command(
     for name, value in (("precision", precision), ("device", device), ("resize", resize)):
         if value is not None:
             given[name] = value
-    fetch = {"offline": offline, "no_verify": no_verify, "console": console, "quiet": quiet}
+    fetch = partial(fetch_weights, offline=offline, no_verify=no_verify, console=console, quiet=quiet)
     if resume is not None:
         if overwrite:
             raise click.UsageError("--overwrite starts a new run; --resume continues one: give one of them")
@@ -135,18 +136,15 @@ def train_command(
         moved_encoder = _encoder_for_resume(config.encoder, encoder, init_decoder, fetch)
         config = replace(config, run_dir=resume, encoder=moved_encoder or config.encoder, **given)
     else:
-        missing = [
-            flag
-            for flag, value in (("--content-dir", content_dir), ("--style-dir", style_dir), ("-o/--output", run_dir))
-            if value is None
-        ]
-        if missing:
+        if content_dir is None or style_dir is None or run_dir is None:
+            named = (("--content-dir", content_dir), ("--style-dir", style_dir), ("-o/--output", run_dir))
+            missing = [flag for flag, value in named if value is None]
             raise click.UsageError(f"missing {', '.join(missing)} (or use --resume RUN_DIR)")
         check_new_run_dir(run_dir, overwrite)
         check_weights_names(encoder, init_decoder)
         pick_device(device or "auto")  # a bad --device is a usage error before any download
-        encoder_path = fetch_weights(encoder or defaults.ENCODER, **fetch)
-        init_path = fetch_weights(init_decoder, **fetch) if init_decoder else None
+        encoder_path = fetch(encoder or defaults.ENCODER)
+        init_path = fetch(init_decoder) if init_decoder else None
         config = TrainConfig(content_dir, style_dir, run_dir, encoder_path, init_path, **given)
     with TrainView(console, quiet=quiet) as view:
         result = train(config, view.callbacks(), resume=resume is not None, overwrite=overwrite)
@@ -174,7 +172,9 @@ def _refuse_contradictions(config: TrainConfig, resume: Path, paths: dict[str, P
         )
 
 
-def _encoder_for_resume(recorded: Path, encoder: str | None, init_decoder: str | None, fetch: dict) -> Path | None:
+def _encoder_for_resume(
+    recorded: Path, encoder: str | None, init_decoder: str | None, fetch: Callable[[str], Path]
+) -> Path | None:
     """The encoder a resumed run uses when --encoder is given: honoured only where the run's own file is gone
     (moved: the same weights at a new place); any other encoder would change the losses mid-run."""
     if init_decoder is not None:
@@ -182,7 +182,7 @@ def _encoder_for_resume(recorded: Path, encoder: str | None, init_decoder: str |
     if encoder is None:
         return None
     check_weights_names(encoder)
-    given = fetch_weights(encoder, **fetch)
+    given = fetch(encoder)
     if recorded.is_file() and given.resolve() != recorded.resolve():
         raise click.UsageError(
             f"--encoder {encoder} differs from the encoder the run was started with ({recorded}); leave it out "
