@@ -168,6 +168,9 @@ class JobProgress(_LiveView):
 def _duration(seconds: float) -> str:
     minutes, secs = divmod(round(seconds), 60)
     hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    if days:
+        return f"{days}d{hours:02d}h"
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
@@ -215,7 +218,7 @@ class TrainView(_LiveView):
         return TrainCallbacks(on_start=self._start, on_log=self._log, on_checkpoint=self._checkpoint)
 
     def _start(self, start: int, total: int) -> None:
-        self._first = start
+        self._first, self._total, self._estimated = start, total, False
         self._start_task(total, completed=start, content="–", style="–", lr="–", rate="–")
 
     def _log(self, record: LogRecord) -> None:
@@ -227,6 +230,12 @@ class TrainView(_LiveView):
                          style=f"{record.loss_style:.4f}", lr=f"{record.lr:.2e}", rate=f"{rate:.2f}")  # fmt: skip
         elif not self.quiet:
             self._print(f"iteration {record.iteration}: {losses} ({rate:.2f} it/s)")
+        if not self._estimated and rate > 0 and not self.quiet:
+            # Said once, after the first logged iterations: 160,000 iterations on a CPU take weeks.
+            self._estimated = True
+            left = self._total - record.iteration
+            self._print(f"at {rate:.2f} it/s the {self._total - self._first:,} iterations of this run take about "
+                        f"{_duration(left / rate + record.seconds)} here ({_duration(left / rate)} left)")  # fmt: skip
 
     def _checkpoint(self, iteration: int, path: Path) -> None:
         if not self.quiet:

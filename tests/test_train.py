@@ -524,3 +524,29 @@ def test_a_temporary_file_left_by_a_kill_is_removed_at_the_next_start(weight_fil
     result = CliRunner().invoke(cli, ["train", "--resume", str(run), "--iterations", "2", "-q"])
     assert result.exit_code == 0, result.output
     assert not [path for path in stale if path.exists()]
+
+
+def test_every_setting_has_a_description_and_the_whole_run_is_estimated(weight_files, data, tmp_path):
+    """Each TrainConfig setting is an option that says what it does; after the first logged iterations the
+    display says how long the whole run takes here (160,000 iterations on a CPU take weeks)."""
+    from dataclasses import fields
+
+    from adain_cli.cli.train import TRAIN_SETTINGS
+    from adain_cli.train_config import TrainConfig
+
+    paths = {"content_dir", "style_dir", "run_dir", "encoder", "init_decoder"}
+    assert sorted(TRAIN_SETTINGS) == sorted(field.name for field in fields(TrainConfig) if field.name not in paths)
+    helped = CliRunner().invoke(cli, ["train", "--help"], terminal_width=200)
+    lines = helped.output.splitlines()
+    for name in TRAIN_SETTINGS:
+        flag = f"--{name.replace('_', '-')} "
+        (line,) = [line for line in lines if line.strip().startswith(flag)]
+        assert len(line.split("[default:")[0].strip()) > len(flag) + 20, line  # a description, not only a default
+    argv = ["train", *tiny_job(data, tmp_path / "run"), "--iterations", "4", "--log-every", "2",
+            "--encoder", str(weight_files[0])]  # fmt: skip
+    result = CliRunner().invoke(cli, argv, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    (estimate,) = [
+        line for line in result.stderr.splitlines() if " it/s the 4 iterations of this run take about " in line
+    ]
+    assert "left)" in estimate

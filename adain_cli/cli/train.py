@@ -16,37 +16,38 @@ from adain_cli.cli.options import CommonOptions, DeviceType
 if TYPE_CHECKING:
     from adain_cli.train_config import TrainConfig
 
-_TRAIN_OVERRIDES = {
-    "iterations": click.IntRange(min=1),
-    "batch_size": click.IntRange(min=1),
-    "lr": click.FloatRange(min=0),
-    "lr_decay": click.FloatRange(min=0),
-    "style_weight": click.FloatRange(min=0),
-    "content_weight": click.FloatRange(min=0),
-    "image_size": click.IntRange(min=16),
-    "crop_size": click.IntRange(min=16),
-    "seed": int,
-    "workers": click.IntRange(min=0),
-    "save_every": click.IntRange(min=1),
-    "log_every": click.IntRange(min=1),
-}
+# Every setting of a run, as TrainConfig names it: the option's type and what it means. Options left unset keep
+# TrainConfig's default (or, with --resume, the run's own value).
+TRAIN_SETTINGS: dict[str, tuple[Any, str]] = {
+    "iterations": (click.IntRange(min=1), "Iterations to train to (a resumed run goes on to this many)."),
+    "batch_size": (click.IntRange(min=1), "Content and style images per iteration."),
+    "lr": (click.FloatRange(min=0), "Adam's learning rate."),
+    "lr_decay": (click.FloatRange(min=0), "Inverse decay: the rate at iteration i is lr / (1 + lr_decay·i)."),
+    "style_weight": (click.FloatRange(min=0), "λ, the weight of the style loss."),
+    "content_weight": (click.FloatRange(min=0), "The weight of the content loss."),
+    "image_size": (click.IntRange(min=16), "Images are resized to this before the random crop (see --resize)."),
+    "crop_size": (click.IntRange(min=16), "Side of the random square crop trained on."),
+    "resize": (click.Choice(["shorter-side", "square"]), "shorter-side: scale the shorter side to --image-size "
+               "(the Lua original); square: squash to --image-size² (the PyTorch port)."),
+    "seed": (int, "Seed of the data stream and the initial weights (a resumed run sees the same batches)."),
+    "workers": (click.IntRange(min=0), "Data-loading processes (0 loads in the training process)."),
+    "save_every": (click.IntRange(min=1), "Write a checkpoint and previews every this many iterations."),
+    "log_every": (click.IntRange(min=1), "Log the losses to log.jsonl every this many iterations."),
+    "precision": (click.Choice(defaults.PRECISIONS), "auto: bf16 (or fp16) autocast on CUDA, fp32 elsewhere."),
+    "device": (DeviceType(), "auto, cpu, cuda, cuda:N or mps (under torchrun: one GPU per rank)."),
+}  # fmt: skip
 
 
 def train_options(func: Callable) -> Callable:
-    """One option per TrainConfig field; unset options keep the default (or, on --resume, the run's value)."""
+    """One option per TrainConfig setting, with its default from TrainConfig itself."""
     from adain_cli.train_config import TrainConfig
 
-    defaults = TrainConfig.__dataclass_fields__
-    for name, kind in reversed(_TRAIN_OVERRIDES.items()):
-        func = click.option(
-            f"--{name.replace('_', '-')}",
-            name,
-            type=kind,
-            default=None,
-            help=f"[default: {defaults[name].default:,}]".replace(",", "_")
-            if isinstance(defaults[name].default, int)
-            else f"[default: {defaults[name].default}]",
-        )(func)
+    fields = TrainConfig.__dataclass_fields__
+    for name, (kind, description) in reversed(TRAIN_SETTINGS.items()):
+        default = fields[name].default
+        shown = f"{default:_}" if isinstance(default, int) else str(default)
+        func = click.option(f"--{name.replace('_', '-')}", name, type=kind, default=None,
+                            help=f"{description}  [default: {shown}]")(func)  # fmt: skip
     return func
 
 
@@ -70,21 +71,6 @@ def train_options(func: Callable) -> Callable:
 @train_options
 @click.option("--encoder", "--vgg", "encoder", default=None, help="Encoder weights: a name or a path.")
 @click.option("--init-decoder", default=None, help="Start from these decoder weights (fine-tune).")
-@click.option(
-    "--precision",
-    type=click.Choice(defaults.PRECISIONS),
-    default=None,
-    help="auto: bf16 (or fp16) autocast on CUDA, fp32 elsewhere.",
-)
-@click.option("--device", default=None, type=DeviceType(),
-              help="auto, cpu, cuda, cuda:N or mps (under torchrun: one GPU per rank).")  # fmt: skip
-@click.option(
-    "--resize",
-    type=click.Choice(["shorter-side", "square"]),
-    default=None,
-    help="Before the random crop: scale the shorter side to --image-size, keeping the aspect ratio (the Lua "
-    "original) [default], or squash to --image-size × --image-size (the PyTorch port).",
-)
 @CommonOptions.option("offline")
 @CommonOptions.option("no_verify")
 @click.option("--quiet", "-q", is_flag=True, help="No live display.")
@@ -96,13 +82,10 @@ def train_command(
     overwrite: bool,
     encoder: str | None,
     init_decoder: str | None,
-    precision: str | None,
-    device: str | None,
-    resize: str | None,
     offline: bool,
     no_verify: bool,
     quiet: bool,
-    **overrides: Any,
+    **settings: Any,
 ) -> None:
     """Train (or fine-tune) a decoder; the defaults are the reference's.
 
@@ -122,10 +105,7 @@ def train_command(
     from adain_cli.train_config import TrainConfig
 
     console = stderr_console()
-    given = {k: v for k, v in overrides.items() if v is not None}
-    for name, value in (("precision", precision), ("device", device), ("resize", resize)):
-        if value is not None:
-            given[name] = value
+    given = {name: value for name, value in settings.items() if value is not None}
     fetch = partial(fetch_weights, offline=offline, no_verify=no_verify, console=console, quiet=quiet)
     if resume is not None:
         if overwrite:
@@ -142,7 +122,7 @@ def train_command(
             raise click.UsageError(f"missing {', '.join(missing)} (or use --resume RUN_DIR)")
         check_new_run_dir(run_dir, overwrite)
         check_weights_names(encoder, init_decoder)
-        pick_device(device or "auto")  # a bad --device is a usage error before any download
+        pick_device(given.get("device", "auto"))  # a bad --device is a usage error before any download
         encoder_path = fetch(encoder or defaults.ENCODER)
         init_path = fetch(init_decoder) if init_decoder else None
         config = TrainConfig(content_dir, style_dir, run_dir, encoder_path, init_path, **given)
