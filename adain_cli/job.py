@@ -278,7 +278,12 @@ class Job:
         """The words on (a page of) the α grid: look and content names, and α in the corner."""
         if not self.grid_labels:
             return None
-        rows = tuple(self.row_label(self.contents[row]) for row in page or range(len(self.contents)))
+        page = page or range(len(self.contents))
+        rows = tuple(self.row_label(self.contents[row]) for row in page)
+        if self.styles_per_content:  # each row its own styles: every cell says which was drawn
+            cells = tuple(self.looks[look].label for row in page for look in self.drawn_looks(self.contents[row]))
+            columns = tuple(f"drawn style {k + 1}" for k in range(self.styles_per_content))
+            return Labels(columns=columns, rows=rows, corner=f"alpha {alpha:.2f}", cells=cells)
         return Labels(columns=tuple(look.label for look in self.looks), rows=rows, corner=f"alpha {alpha:.2f}")
 
     @staticmethod
@@ -292,20 +297,23 @@ class Job:
         return self.output_dir / f"grid_{self.command}{method}_{self.key}_alpha{alpha:.2f}.png"
 
     def wants_grids(self) -> bool:
-        # Dataset mode: a contents × looks sheet would be nearly empty (grids of the drawn looks are to come).
-        return (
-            self.grid
-            and self.sheet is None
-            and not self.styles_per_content
-            and (len(self.contents) > 1 or len(self.looks) > 1)
-        )
+        return self.grid and self.sheet is None and (len(self.contents) > 1 or len(self.looks) > 1)
+
+    @property
+    def grid_columns(self) -> int:
+        """Cells per grid row: one per look, or in dataset mode one per style drawn for the row's content."""
+        return self.styles_per_content or len(self.looks)
+
+    def grid_column(self, row: int, look: int) -> int:
+        """The grid column of `look`'s output for content `row`."""
+        return self.drawn_looks(self.contents[row]).index(look) if self.styles_per_content else look
 
     def grid_pages(self) -> list[range]:
         """The rows of contents on each page of a grid, decided before any work: none when even one row of
         looks is over the image size limit, or the job writes no grids (a shard: `adain grid` does)."""
         if not (self.wants_grids() and self.shard == (0, 1)):
             return []
-        per_page = rows_per_page(len(self.looks), self.grid_cell, labels=self.grid_labels, most=self.grid_rows)
+        per_page = rows_per_page(self.grid_columns, self.grid_cell, labels=self.grid_labels, most=self.grid_rows)
         return page_ranges(len(self.contents), per_page)
 
     def grid_paths(self, alpha: float) -> list[Path]:

@@ -190,7 +190,10 @@ def _run_job(stylizer: Stylizer, job: Job, progress: ProgressFn) -> Summary:
     progress(Event("stage", message="encoding styles", count=0))
     finished = _finished(job, work)
     bank = _StyleBank(
-        stylizer, job, _styles_used(job, work, finished), headers=job.shard == (0, 1) and job.wants_grids()
+        stylizer,
+        job,
+        _styles_used(job, work, finished),
+        headers=job.shard == (0, 1) and job.wants_grids() and not job.styles_per_content,
     )
     grids = _make_grids(job, bank, reporter)
     dropped = _drop_looks_with_bad_styles(job, work, bank, reporter, grids)
@@ -212,7 +215,8 @@ def _run_job(stylizer: Stylizer, job: Job, progress: ProgressFn) -> Summary:
         except KeyboardInterrupt:  # Ctrl-C or SIGTERM (signals.Terminated): report what reached its name first
             runner.settle()
             raise
-        if job.wants_grids() and (summary.written or summary.skipped):
+        # Dataset mode leaves no manifest: it would list every content × style, not the draws.
+        if job.wants_grids() and not job.styles_per_content and (summary.written or summary.skipped):
             _write_manifest(job)
         grids.flush(len(job.contents), reporter)
     finally:
@@ -318,7 +322,7 @@ class _Grids:
         key = (alpha, page)
         if key not in self.canvases:
             rows = self.pages[page]
-            canvas = GridCanvas(len(rows), len(self.job.looks), self.job.grid_cell,
+            canvas = GridCanvas(len(rows), self.job.grid_columns, self.job.grid_cell,
                                 labels=self.job.grid_labels_for(alpha, rows))  # fmt: skip
             for col, header in self.col_headers.items():  # the style headers on every page
                 canvas.put_col_header(col, header)
@@ -326,17 +330,17 @@ class _Grids:
         return self.canvases[key], row - self.pages[page].start
 
     def put(self, row: int, output: Output, image: Image.Image) -> None:
-        (col, alpha), *_ = output.renders
+        (look, alpha), *_ = output.renders
         canvas, place = self._canvas(alpha, row)
         if canvas is not None:
-            canvas.put(place, col, image)
+            canvas.put(place, self.job.grid_column(row, look), image)
             self.filled[(alpha, row // self.per_page)] += 1
 
     def fail(self, row: int, output: Output) -> None:
-        (col, alpha), *_ = output.renders
+        (look, alpha), *_ = output.renders
         canvas, place = self._canvas(alpha, row)
         if canvas is not None:
-            canvas.mark_failed(place, col)
+            canvas.mark_failed(place, self.job.grid_column(row, look))
 
     def put_row_header(self, row: int, image: Image.Image) -> None:
         for alpha in self.job.alphas:
@@ -369,11 +373,13 @@ def _make_grids(job: Job, bank: _StyleBank, reporter: Reporter) -> _Grids:
     if not (job.wants_grids() and job.shard == (0, 1)):
         return _Grids(job, [], {})
     pages = job.grid_pages()
-    rows, cols = len(job.contents), len(job.looks)
+    rows, cols = len(job.contents), job.grid_columns
     if not pages:
         reporter.note(f"grids not written: a row of {cols} cells of {job.grid_cell} px is over the image size limit")
     elif len(pages) > 1:
         reporter.note(f"grids: {len(pages)} pages per α of up to {len(pages[0])} of the {rows} contents (PNG)")
+    if job.styles_per_content:  # no column shares a style: each cell is captioned with its own
+        return _Grids(job, pages, {})
     headers = {col: header for col, look in enumerate(job.looks)
                if (header := _look_header(look, bank, job.grid_cell)) is not None}  # fmt: skip
     return _Grids(job, pages, headers)

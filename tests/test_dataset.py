@@ -114,7 +114,7 @@ def test_a_resumed_dataset_job_draws_the_same_and_encodes_only_drawn_styles(run_
     first = run_adain(*args)
     assert first.exit_code == 0, first.output
     summary = json.loads(first.stdout)
-    assert summary["written"] == len(contents) and not summary["grids"]
+    assert summary["written"] == len(contents) and len(summary["grids"]) == 1  # each content with its draw
     drawn = _draws(summary["records"])
     used = set().union(*drawn.values())
     assert summary["encoder_calls"] == len(contents) + len(used)  # styles no content drew are not encoded
@@ -244,3 +244,25 @@ def test_output_size_original_keeps_every_content_size(
                        "--no-grid", *sizes)  # fmt: skip
     assert result.exit_code == 0, result.output
     assert _sizes(out) == expected
+
+
+def test_the_dataset_grid_shows_each_content_with_the_styles_drawn_for_it(run_adain, tmp_path: Path) -> None:
+    contents, _ = _dataset(tmp_path)
+    out = tmp_path / "out"
+    result = run_adain("stylize", tmp_path / "photos", "-r", "--style", tmp_path / "paintings",
+                       "--styles-per-content", "2", "-o", out, "--grid-cell", "32", "--no-grid-labels", "--json",
+                       *_TINY)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    (grid,) = summary["grids"]
+    pitch = 32 + 2  # a cell and the gutter after it
+    assert Image.open(grid).size == (3 * pitch - 2, (len(contents) + 1) * pitch - 2)  # header + 2 drawn, per row
+    assert len(summary["records"]) == 2 * len(contents) and not list(out.glob(".adain-job-*.json"))
+    import numpy as np
+
+    pixels = np.asarray(Image.open(grid).convert("RGB"))
+    for row in range(1, len(contents) + 1):  # every content's two drawn results are on its row
+        for col in (1, 2):
+            cell = pixels[row * pitch : row * pitch + 32, col * pitch : col * pitch + 32]
+            assert (cell < 250).any(), (row, col)
+    # (no manifest: it would list every content × style, not the draws; `adain grid` cannot rebuild these)
