@@ -491,7 +491,7 @@ class _ContentRunner:
     def _write_companions(self, source: Source, loaded: LoadedImage) -> None:
         if self.job.companions is None:
             return
-        for name, image in self.job.companions(source, loaded.rgb):
+        for name, image in self.job.companions(source, loaded):
             path = self.job.companion_path(source, name)
             images.save_pil(image, path, self.job.images.quality)
             self.reporter.summary.companions.append(path)

@@ -105,6 +105,7 @@ class Frame:
     index: int
     rgb: Tensor
     transparency: Tensor | None = None
+    cropped_from: tuple[int, int] | None = None  # (height, width) before a centre crop (`--crop`)
 
 
 def _background(produce: Callable[[Callable[[Any], bool]], None], maxsize: int = QUEUE_FRAMES) -> Iterator[Any]:
@@ -216,8 +217,9 @@ class ClipWriter:
     Use as a context manager; `write(rgb, transparency)` takes (H, W, 3) and (H, W) uint8 arrays.
     """
 
-    def __init__(self, path: Path, source: ClipInfo) -> None:
+    def __init__(self, path: Path, source: ClipInfo, *, max_frames: int | None = None) -> None:
         self.path, self.source = path, source
+        self.max_frames = max_frames  # --frames: a clip cut to this many frames has its audio cut there too
         self.written = WrittenClip(fps=float(source.fps) if source.fps else None)
         self._frames: queue.Queue[Any] = queue.Queue(QUEUE_FRAMES)
         self._error: BaseException | None = None
@@ -319,8 +321,15 @@ class ClipWriter:
                 raise ImageError(f"{self.path}: no frames to write")
             for packet in stream.encode(None):
                 output.mux(packet)
-            audio.mux_until(None)
+            audio.mux_before(self._audio_end(fps))
             audio.close()
+
+    def _audio_end(self, fps: Fraction) -> Fraction | None:
+        """Where the audio stops: at the end of the last frame kept when --frames cut the clip, else nowhere
+        (all of it is kept, also where it runs a little longer than the video)."""
+        if self.max_frames is None or self.written.frames < self.max_frames:
+            return None
+        return Fraction(self.written.frames) / fps
 
     def _encode_animation(self, tmp: Path) -> None:
         # Pillow writes an animation in one call, so its frames are held until the end (animations are short).
@@ -384,6 +393,7 @@ class _AudioCopy:
         self.input: Any = None
         self.packets: Iterator[Any] = iter(())
         self.pending: Any = None
+        self.encoded = Fraction(0)  # the time re-encoded packets (which carry no pts) have reached
         if not source.audio:
             return
         import av
@@ -410,7 +420,14 @@ class _AudioCopy:
         yield from self.encoder.encode(None)
 
     def mux_until(self, seconds: Fraction | None) -> None:
-        """Mux the audio packets that start before `seconds` (all of them when None)."""
+        """Mux the audio packets that start by `seconds` (all of them when None)."""
+        self._mux_while(lambda start: seconds is None or start <= seconds)
+
+    def mux_before(self, end: Fraction | None) -> None:
+        """Mux the audio packets left that start before `end` (all of them when None); the rest is dropped."""
+        self._mux_while(lambda start: end is None or start < end)
+
+    def _mux_while(self, keep: Callable[[Fraction], bool]) -> None:
         if self.input is None:
             return
         while True:
@@ -418,13 +435,21 @@ class _AudioCopy:
             self.pending = None
             if packet is None:
                 return
-            start = packet.pts * packet.time_base if packet.pts is not None and packet.time_base else None
-            if seconds is not None and start is not None and start > seconds:
+            start = self._start(packet)
+            if start is not None and not keep(start):
                 self.pending = packet
                 return
+            if packet.pts is None and packet.duration and packet.time_base:
+                self.encoded += packet.duration * packet.time_base
             if self.encoder is None:
                 packet.stream = self.stream
             self.output.mux(packet)
+
+    def _start(self, packet: Any) -> Fraction | None:
+        """When `packet` starts: its pts, or for a re-encoded one the length of those muxed before it."""
+        if not packet.time_base:
+            return None
+        return packet.pts * packet.time_base if packet.pts is not None else self.encoded
 
     def close(self) -> None:
         if self.input is not None:
