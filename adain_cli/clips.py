@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 
 from adain_cli import images, ops
+from adain_cli.device import is_out_of_memory, out_of_memory_message
 from adain_cli.errors import ImageError
 from adain_cli.images import LoadedImage
 from adain_cli.inputs import Source
@@ -58,6 +59,12 @@ def _center_square(frame: Frame) -> Frame:
     return Frame(frame.index, images.center_square(frame.rgb).contiguous(), transparency, cropped_from=size)
 
 
+def _fail_all(outputs: list[_Open], message: str) -> None:
+    """Every output of the clip fails (those already failed keep their own reason)."""
+    for item in outputs:
+        item.failed = item.failed or message
+
+
 def load_clip(source: Source) -> ClipInfo:
     return probe(source.path)
 
@@ -95,8 +102,11 @@ class ClipRunner:
             try:
                 self._stylize(source, info, size, open_outputs)
             except ImageError as error:  # the clip itself broke (truncated, undecodable): nothing of it is kept
-                for item in open_outputs:
-                    item.failed = item.failed or str(error)
+                _fail_all(open_outputs, str(error))
+            except (RuntimeError, MemoryError) as error:  # on the device or the host: this clip fails, the job goes on
+                if not is_out_of_memory(error):
+                    raise
+                _fail_all(open_outputs, out_of_memory_message(source.path, shown))
             for item in open_outputs:
                 if item.failed:
                     item.writer.abandon()

@@ -273,3 +273,23 @@ def test_json_on_a_full_device_is_one_line_naming_it(tmp_path, weight_files, sce
     (line,) = done.stderr.splitlines()
     assert line == "adain: error: cannot write to standard output (/dev/full): No space left on device"
     assert len(assert_complete_outputs_only(scene["out"])) == 2
+
+
+def test_the_host_running_out_of_memory_on_a_clip_fails_that_clip_and_the_job_goes_on(run_adain, scene, monkeypatch):
+    from tests.test_video import make_clip
+
+    make_clip(scene["photos"] / "walk.mp4", frames=4, size=(48, 24))
+    encode = Stylizer.encode
+
+    def out_of_host_memory_for_the_clip(self, image):
+        if image.shape[-1] == 48:
+            raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 35184372088832 bytes")
+        return encode(self, image)
+
+    monkeypatch.setattr(Stylizer, "encode", out_of_host_memory_for_the_clip)
+    result = run_in_a_thread(
+        run_adain, "stylize", scene["photos"], "--style", scene["style"], "-o", scene["out"], *TINY
+    )
+    assert result.exit_code == 1, result.output
+    assert "walk.mp4: out of memory at 48×24" in result.stderr
+    assert sorted(p.name for p in scene["out"].iterdir()) == ["p0_stylized_style.png", "p1_stylized_style.png"]
