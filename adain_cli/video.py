@@ -30,6 +30,10 @@ from adain_cli.marker import WRITTEN_BY, written_by_exif
 
 VIDEO_CODECS = {"webm": ("libvpx-vp9", "yuv420p"), "avi": ("mpeg4", "yuv420p")}  # others: libx264, yuv420p
 AUDIO_CODECS = {"webm": "libopus", "avi": "mp3"}  # when audio must be re-encoded; others: aac
+# The audio codecs each container holds as they are (packets copied); any other is re-encoded.
+AUDIO_HELD = {"mp4": {"aac", "mp3", "alac"}, "mov": {"aac", "mp3", "alac", "pcm_s16le"},
+              "matroska": {"aac", "mp3", "opus", "vorbis", "flac", "ac3", "pcm_s16le"},
+              "webm": {"opus", "vorbis"}, "avi": {"mp3", "ac3", "pcm_s16le"}}  # fmt: skip
 QUEUE_FRAMES = 8
 
 
@@ -300,7 +304,6 @@ class ClipWriter:
             output.metadata["encoder_tool"] = WRITTEN_BY
             output.metadata["comment"] = WRITTEN_BY
             stream: Any = None
-            copy = self.path.suffix.lower() == self.source.path.suffix.lower()
             for rgb, _ in self._incoming():
                 if stream is None:
                     stream = output.add_stream(codec, rate=fps)
@@ -309,8 +312,7 @@ class ClipWriter:
                     if self.source.rotation:
                         stream.set_display_rotation(self.source.rotation)
                     self.written.size = (rgb.shape[0], rgb.shape[1])
-                    audio = _AudioCopy(self.source, output, container_format=container_format, copy=copy,
-                                       written=self.written)  # fmt: skip
+                    audio = _AudioCopy(self.source, output, container_format=container_format, written=self.written)
                 frame = av.VideoFrame.from_ndarray(_pad_even(rgb), format="rgb24")
                 frame.pts = self.written.frames
                 for packet in stream.encode(frame):
@@ -351,6 +353,10 @@ class ClipWriter:
             options["lossless"] = True
         frames[0].save(tmp, format=fmt, **options)
         self.written.frames, self.written.size = len(frames), (frames[0].height, frames[0].width)
+        if self.source.audio:
+            self.written.notes.append(
+                f"audio dropped ({self.path.suffix.lstrip('.').upper()} animations have no sound)"
+            )
 
 
 class _Abandoned(Exception):
@@ -386,9 +392,7 @@ class _AudioCopy:
     """The source's first audio stream, muxed into `output` as the video goes: packets copied where the
     container takes the codec, else decoded and re-encoded."""
 
-    def __init__(
-        self, source: ClipInfo, output: Any, *, container_format: str, copy: bool, written: WrittenClip
-    ) -> None:
+    def __init__(self, source: ClipInfo, output: Any, *, container_format: str, written: WrittenClip) -> None:
         self.output, self.written = output, written
         self.input: Any = None
         self.packets: Iterator[Any] = iter(())
@@ -400,7 +404,8 @@ class _AudioCopy:
 
         self.input = av.open(str(source.path))
         audio_in = self.input.streams.audio[0]
-        if copy:
+        held = audio_in.codec_context.name
+        if held in AUDIO_HELD.get(container_format, set()):
             self.stream = output.add_stream_from_template(audio_in)
             self.packets = (p for p in self.input.demux(audio_in) if p.dts is not None)
             self.encoder = None
@@ -411,7 +416,9 @@ class _AudioCopy:
             self.encoder = self.stream
             self.packets = self._reencoded(audio_in)
             written.audio = "re-encoded"
-            written.notes.append(f"audio re-encoded as {codec} (the {container_format} container cannot hold it as is)")
+            written.notes.append(
+                f"audio re-encoded from {held} to {codec} (the {container_format} container does not take {held})"
+            )
 
     def _reencoded(self, audio_in: Any) -> Iterator[Any]:
         for frame in self.input.decode(audio_in):

@@ -246,3 +246,23 @@ def test_frames_cuts_the_audio_to_the_frames_kept(run_adain, tmp_path, style, ex
     kept = 5 / float(Fraction(24000, 1001))
     end, packet = audio_seconds(tmp_path / "out" / f"c_stylized_ink.{ext}")
     assert kept <= end < kept + packet  # up to the last kept frame's end, to the packet (the source is 1 s long)
+
+
+@pytest.mark.parametrize(("ext", "audio", "note"), [
+    ("mkv", "copied", None), ("mov", "copied", None),
+    ("gif", "none", "audio dropped (GIF animations have no sound)"),
+    ("webp", "none", "audio dropped (WEBP animations have no sound)"),
+    ("webm", "re-encoded", "audio re-encoded from aac to libopus (the webm container does not take aac)"),
+])  # fmt: skip
+def test_what_happens_to_the_audio_is_said_once_and_truly(run_adain, tmp_path, style, ext, audio, note):
+    clip = make_clip(tmp_path / "c.mp4", frames=4, audio=True)
+    out = tmp_path / "out"
+    result = run_adain("stylize", clip, "--style", style, "-o", out, "--video-ext", ext, "--json", *TINY)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["records"][0]["video"]["audio"] == audio
+    notes = [line for line in result.stderr.splitlines() if line.startswith("  note:") and ": audio" in line]
+    assert notes == ([f"  note: {out / f'c_stylized_ink.{ext}'}: {note}"] if note else [])
+    if audio == "copied":
+        with av.open(str(out / f"c_stylized_ink.{ext}")) as written:
+            assert written.streams.audio[0].codec_context.name == "aac"
+            assert sum(frame.samples for frame in written.decode(audio=0)) > 0
