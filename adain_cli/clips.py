@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 
 from adain_cli import images, ops
+from adain_cli.device import is_out_of_memory, out_of_memory_message
 from adain_cli.errors import ImageError
 from adain_cli.images import LoadedImage
 from adain_cli.inputs import Source
@@ -40,15 +41,28 @@ class _Open:
 
 
 @contextlib.contextmanager
-def _writing(output: Output, info: ClipInfo) -> Iterator[_Open]:
+def _writing(output: Output, info: ClipInfo, max_frames: int | None) -> Iterator[_Open]:
     """An output's writer, open for the block; a failure when it closes (a full disk once the last frame is
     in, an encoder refusing the audio) fails that output by name, and the other outputs are still kept."""
-    item = _Open(output, ClipWriter(output.path, info))
+    item = _Open(output, ClipWriter(output.path, info, max_frames=max_frames))
     try:
         with item.writer:
             yield item
     except ImageError as error:
         item.failed = item.failed or str(error)
+
+
+def _center_square(frame: Frame) -> Frame:
+    """`--crop` on a clip: every frame's centre square, by the rule images use (`images.center_square`)."""
+    transparency = None if frame.transparency is None else images.center_square(frame.transparency).contiguous()
+    size = (int(frame.rgb.shape[1]), int(frame.rgb.shape[2]))
+    return Frame(frame.index, images.center_square(frame.rgb).contiguous(), transparency, cropped_from=size)
+
+
+def _fail_all(outputs: list[_Open], message: str) -> None:
+    """Every output of the clip fails (those already failed keep their own reason)."""
+    for item in outputs:
+        item.failed = item.failed or message
 
 
 def load_clip(source: Source) -> ClipInfo:
@@ -76,18 +90,23 @@ class ClipRunner:
         size = images.resized_size(
             info.height, info.width, self.job.images.content_size, enlarge=self.job.images.enlarge
         )
+        shown = (min(size),) * 2 if self.job.images.crop else size
         try:
-            images.check_size(source.path, (info.height, info.width), size, max_pixels=self.job.images.max_pixels)
+            images.check_size(source.path, (info.height, info.width), shown, max_pixels=self.job.images.max_pixels)
         except ImageError as error:
             fail(row, todo, source.path, str(error))
             return []
         with contextlib.ExitStack() as stack:
-            open_outputs = [stack.enter_context(_writing(output, info)) for output in todo]
+            cut = self.job.video.max_frames
+            open_outputs = [stack.enter_context(_writing(output, info, cut)) for output in todo]
             try:
                 self._stylize(source, info, size, open_outputs)
             except ImageError as error:  # the clip itself broke (truncated, undecodable): nothing of it is kept
-                for item in open_outputs:
-                    item.failed = item.failed or str(error)
+                _fail_all(open_outputs, str(error))
+            except (RuntimeError, MemoryError) as error:  # on the device or the host: this clip fails, the job goes on
+                if not is_out_of_memory(error):
+                    raise
+                _fail_all(open_outputs, out_of_memory_message(source.path, shown))
             for item in open_outputs:
                 if item.failed:
                     item.writer.abandon()
@@ -110,7 +129,10 @@ class ClipRunner:
         renders = [output.output.renders[0] for output in outputs]
         styles: StyleLookup | None = None
         count, started = 0, time.perf_counter()
+        crop = self.job.images.crop
         for frame in read_frames(info, size=size, max_frames=video.max_frames):
+            if crop:
+                frame = _center_square(frame)
             if styles is None:  # colours are kept to the first frame's: one recoloured style per clip
                 styles = self.styles_for(frame.rgb)
             results, seconds = self._frame(source, frame, renders, stabilize, styles)
@@ -129,7 +151,8 @@ class ClipRunner:
         """Every output's picture of one frame, and the time it took."""
         started, color = time.perf_counter(), self.job.color
         feat = stabilize(self.stylizer.encode(color.encoder_input(frame.rgb) if color else frame.rgb))
-        content = Content(source, LoadedImage(frame.rgb, frame.transparency), feat, ops.mean_std(feat))
+        loaded = LoadedImage(frame.rgb, frame.transparency, cropped_from=frame.cropped_from)
+        content = Content(source, loaded, feat, ops.mean_std(feat))
         blends = Blends(self.stylizer, feat, target=lambda col: self.job.looks[col].target(content, styles),
                         size=tuple(frame.rgb.shape[1:]), batch_size=self.batch_size)  # fmt: skip
         results: list[Tensor] = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import torch
 
@@ -51,6 +52,12 @@ def is_out_of_memory(error: BaseException) -> bool:
     if isinstance(error, (torch.OutOfMemoryError, MemoryError)):
         return True
     return isinstance(error, RuntimeError) and "DefaultCPUAllocator: can't allocate memory" in str(error)
+
+
+def out_of_memory_message(path: Path, size: tuple[int, int]) -> str:
+    """What a content that ran out of memory at `size` (height, width) fails with."""
+    height, width = size
+    return f"{path}: out of memory at {width}×{height} (try a smaller --content-size or --batch-size)"
 
 
 def cpu_supports_bf16() -> bool:

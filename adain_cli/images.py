@@ -48,6 +48,7 @@ class LoadedImage:
     transparency: Tensor | None = None
     notes: list[str] = field(default_factory=list)
     original_size: tuple[int, int] | None = None  # (height, width) of what `rgb` shows, in the file's own pixels
+    cropped_from: tuple[int, int] | None = None  # with --crop: the (height, width) the centre square was cut from
 
     @property
     def size(self) -> tuple[int, int]:
@@ -251,7 +252,7 @@ def _prepared(path: Path, image: Image.Image, shorter_side: int, *, crop: bool, 
     loaded = _converted(path, image, size, notes=notes)
     if crop:
         transparency = None if loaded.transparency is None else center_square(loaded.transparency)
-        return LoadedImage(center_square(loaded.rgb).contiguous(), transparency, notes, (min(original),) * 2)
+        return LoadedImage(center_square(loaded.rgb).contiguous(), transparency, notes, (min(original),) * 2, size)
     loaded.original_size = original
     return loaded
 
@@ -269,11 +270,19 @@ def _converted(path: Path, image: Image.Image, size: tuple[int, int], *, notes: 
     return LoadedImage(rgb_tensor, transparency_tensor, notes)
 
 
-def load_mask(path: Path, size: tuple[int, int], max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[Tensor, list[str]]:
+def load_mask(
+    path: Path,
+    size: tuple[int, int],
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    *,
+    cropped_from: tuple[int, int] | None = None,
+) -> tuple[Tensor, list[str]]:
     """A mask in [0, 1] shaped (1, H, W), resized to `size` (H, W), and notes for the user.
 
     Any image works: its transparency when it has some (a cut-out PNG), else its luminance
     (white = 1). A mask whose aspect ratio differs from the target's by more than 1% is noted.
+    For a content centre-cropped from `cropped_from` (H, W), the mask is resized to that and cropped the
+    same way, so it covers what the content shows.
     """
     loaded = read_image(path, max_pixels)
     notes = [f"mask {path}: {note}" for note in loaded.notes]
@@ -283,10 +292,13 @@ def load_mask(path: Path, size: tuple[int, int], max_pixels: int = DEFAULT_MAX_P
         weights = torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1)
         mask = (loaded.rgb * weights).sum(dim=0, keepdim=True)
     height, width = loaded.size
-    ratio = (width / height) / (size[1] / size[0])
+    target = cropped_from or size
+    ratio = (width / height) / (target[1] / target[0])
     if abs(ratio - 1.0) > 0.01:
         notes.append(f"mask {path}: aspect ratio {width}×{height} differs from the content's; stretched to fit")
-    return resize(mask, size), notes
+    if cropped_from is None:
+        return resize(mask, size), notes
+    return center_square(resize(mask, cropped_from)).contiguous(), notes
 
 
 # ---------------------------------------------------------------------------------------------

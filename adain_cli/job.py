@@ -23,7 +23,7 @@ from adain_cli.looks import ColorMethod, Look
 from adain_cli.report import Record, Status
 
 if TYPE_CHECKING:
-    from torch import Tensor
+    from adain_cli.images import LoadedImage
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class ImageOptions:
 
 
 # Extra images written beside a content's outputs, as (name, image): e.g. spatial's mask preview.
-CompanionFn = Callable[[Source, "Tensor"], list[tuple[str, Image.Image]]]
+CompanionFn = Callable[[Source, "LoadedImage"], list[tuple[str, Image.Image]]]
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from torch import Tensor
 
 from adain_cli import images, ops
 from adain_cli.clips import ClipRunner, load_clip
-from adain_cli.device import Launch, auto_batch_size, is_out_of_memory, process_group
+from adain_cli.device import Launch, auto_batch_size, is_out_of_memory, out_of_memory_message, process_group
 from adain_cli.errors import AdainError, ImageError
 from adain_cli.existing import is_complete
 from adain_cli.files import batched_folder_syncs, ensure_writable_folder
@@ -478,9 +478,7 @@ class _ContentRunner:
         except (RuntimeError, MemoryError) as error:
             if not is_out_of_memory(error):
                 raise
-            height, width = loaded.size
-            message = f"{source.path}: out of memory at {width}×{height} (try a smaller --content-size or --batch-size)"
-            self._fail(row, todo, source.path, message)
+            self._fail(row, todo, source.path, out_of_memory_message(source.path, loaded.size))
 
     def _run_clip(self, row: int, source: Source, future: Future, outputs: list[Output]) -> None:
         for written in self.clips.run(row, source, future, outputs, self._fail):
@@ -497,7 +495,7 @@ class _ContentRunner:
     def _write_companions(self, source: Source, loaded: LoadedImage) -> None:
         if self.job.companions is None:
             return
-        for name, image in self.job.companions(source, loaded.rgb):
+        for name, image in self.job.companions(source, loaded):
             path = self.job.companion_path(source, name)
             images.save_pil(image, path, self.job.images.quality)
             self.reporter.summary.companions.append(path)

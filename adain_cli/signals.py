@@ -4,6 +4,10 @@
 `interrupts_as_keyboard()` both raise `Terminated`, a KeyboardInterrupt, so the cleanup written for
 Ctrl-C (temporary files removed, a training checkpoint saved) runs for them too. The exit status is
 then 128 + the signal number, as a shell reports for a process killed by that signal.
+
+A reader that closes the pipe (`adain … --json-lines | head -1`) is the same kind of end: Python ignores
+SIGPIPE, so the front end turns the failed write into `PipeClosed`, another KeyboardInterrupt, and the job
+stops as it does for Ctrl-C (exit 141, 128 + SIGPIPE).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import threading
 from collections.abc import Iterator
 from types import FrameType
 
-__all__ = ["Terminated", "describe", "exit_status", "interrupts_as_keyboard"]
+__all__ = ["PipeClosed", "Terminated", "describe", "exit_status", "interrupts_as_keyboard"]
 
 HANDLED = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
 
@@ -27,8 +31,20 @@ class Terminated(KeyboardInterrupt):
         self.signum = signum
 
 
+SIGPIPE = getattr(signal, "SIGPIPE", 13)
+
+
+class PipeClosed(KeyboardInterrupt):
+    """Standard output or error lost its reader (EPIPE): raised where SIGPIPE would have ended the process."""
+
+    signum = SIGPIPE
+
+    def __init__(self) -> None:
+        super().__init__("SIGPIPE")
+
+
 def exit_status(interrupt: KeyboardInterrupt) -> int:
-    """128 + the signal number: 143 for SIGTERM, 129 for SIGHUP, 130 for Ctrl-C (SIGINT)."""
+    """128 + the signal number: 143 for SIGTERM, 129 for SIGHUP, 141 for a closed pipe, 130 for Ctrl-C."""
     return 128 + getattr(interrupt, "signum", signal.SIGINT)
 
 

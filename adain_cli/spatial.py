@@ -21,6 +21,8 @@ if TYPE_CHECKING:  # a spatial job is planned without torch; the tensor code imp
     from PIL import Image
     from torch import Tensor
 
+    from adain_cli.images import LoadedImage
+
 # Tints for `--preview`, one per region in order; the background is grey.
 PREVIEW_COLORS = [(230, 60, 60), (60, 120, 230), (60, 190, 90), (235, 190, 40), (170, 80, 200), (40, 200, 200)]
 BACKGROUND_TINT = (128, 128, 128)
@@ -62,18 +64,21 @@ class MaskCache:
 
     def __init__(self, spec: MaskSpec, max_pixels: int) -> None:
         self.spec, self.max_pixels = spec, max_pixels
-        self._key: tuple[Path, tuple[int, int]] | None = None
+        self._key: tuple[Path, tuple[int, int], tuple[int, int] | None] | None = None
         self._masks: list[Tensor] = []
         self.notes: list[str] = []
 
-    def masks(self, source: Source, size: tuple[int, int]) -> list[Tensor]:
-        if self._key != (source.path, size):
+    def masks(self, source: Source, image: LoadedImage) -> list[Tensor]:
+        """The masks at `image`'s size, cropped as it was cropped (`--crop`) rather than squashed."""
+        key = (source.path, image.size, image.cropped_from)
+        if self._key != key:
             from adain_cli import images
 
-            loaded = [images.load_mask(path, size, self.max_pixels) for path in self.spec.paths_for(source)]
+            loaded = [images.load_mask(path, image.size, self.max_pixels, cropped_from=image.cropped_from)
+                      for path in self.spec.paths_for(source)]  # fmt: skip
             self._masks = [mask for mask, _ in loaded]
             self.notes = [note for _, notes in loaded for note in notes]
-            self._key = (source.path, size)
+            self._key = key
         return self._masks
 
 
@@ -81,7 +86,7 @@ def spatial_target(content: Content, style: StyleLookup, masks: MaskCache, backg
     """Target features of one content: each region with its style, the rest with the background."""
     from adain_cli import ops
 
-    region_masks = masks.masks(content.source, content.image.size)
+    region_masks = masks.masks(content.source, content.image)
     content.notes.extend(masks.notes)
     regions = []
     cells = (int(content.feat.shape[-2]), int(content.feat.shape[-1]))
@@ -121,7 +126,7 @@ def region_tint(k: int) -> tuple[int, int, int]:
     return PREVIEW_COLORS[k % len(PREVIEW_COLORS)]
 
 
-def preview_companions(styles: list[Source], masks: MaskCache) -> Callable[[Source, Tensor], list]:
+def preview_companions(styles: list[Source], masks: MaskCache) -> Callable[[Source, LoadedImage], list]:
     """What `--preview` adds beside each content's output: `{content}_spatial_preview` with the regions tinted
     and a legend under it."""
     background = masks.spec.has_background(len(styles))
@@ -129,13 +134,14 @@ def preview_companions(styles: list[Source], masks: MaskCache) -> Callable[[Sour
     return lambda source, image: [("spatial_preview", with_legend(preview(masks, background, source, image), entries))]
 
 
-def preview(masks: MaskCache, background: bool, source: Source, image: Tensor) -> Image.Image:
+def preview(masks: MaskCache, background: bool, source: Source, loaded: LoadedImage) -> Image.Image:
     """The content with each region tinted in its colour (and the background grey), to check masks."""
     import torch
 
     from adain_cli import images
 
-    region_masks = masks.masks(source, (int(image.shape[1]), int(image.shape[2])))
+    image = loaded.rgb
+    region_masks = masks.masks(source, loaded)
     tints = [(mask, region_tint(k)) for k, mask in enumerate(region_masks)]
     if background:
         claimed = torch.stack(region_masks).sum(dim=0) if region_masks else torch.zeros_like(image[:1])

@@ -30,6 +30,10 @@ from adain_cli.marker import WRITTEN_BY, written_by_exif
 
 VIDEO_CODECS = {"webm": ("libvpx-vp9", "yuv420p"), "avi": ("mpeg4", "yuv420p")}  # others: libx264, yuv420p
 AUDIO_CODECS = {"webm": "libopus", "avi": "mp3"}  # when audio must be re-encoded; others: aac
+# The audio codecs each container holds as they are (packets copied); any other is re-encoded.
+AUDIO_HELD = {"mp4": {"aac", "mp3", "alac"}, "mov": {"aac", "mp3", "alac", "pcm_s16le"},
+              "matroska": {"aac", "mp3", "opus", "vorbis", "flac", "ac3", "pcm_s16le"},
+              "webm": {"opus", "vorbis"}, "avi": {"mp3", "ac3", "pcm_s16le"}}  # fmt: skip
 QUEUE_FRAMES = 8
 
 
@@ -105,6 +109,7 @@ class Frame:
     index: int
     rgb: Tensor
     transparency: Tensor | None = None
+    cropped_from: tuple[int, int] | None = None  # (height, width) before a centre crop (`--crop`)
 
 
 def _background(produce: Callable[[Callable[[Any], bool]], None], maxsize: int = QUEUE_FRAMES) -> Iterator[Any]:
@@ -216,8 +221,9 @@ class ClipWriter:
     Use as a context manager; `write(rgb, transparency)` takes (H, W, 3) and (H, W) uint8 arrays.
     """
 
-    def __init__(self, path: Path, source: ClipInfo) -> None:
+    def __init__(self, path: Path, source: ClipInfo, *, max_frames: int | None = None) -> None:
         self.path, self.source = path, source
+        self.max_frames = max_frames  # --frames: a clip cut to this many frames has its audio cut there too
         self.written = WrittenClip(fps=float(source.fps) if source.fps else None)
         self._frames: queue.Queue[Any] = queue.Queue(QUEUE_FRAMES)
         self._error: BaseException | None = None
@@ -298,7 +304,6 @@ class ClipWriter:
             output.metadata["encoder_tool"] = WRITTEN_BY
             output.metadata["comment"] = WRITTEN_BY
             stream: Any = None
-            copy = self.path.suffix.lower() == self.source.path.suffix.lower()
             for rgb, _ in self._incoming():
                 if stream is None:
                     stream = output.add_stream(codec, rate=fps)
@@ -307,8 +312,7 @@ class ClipWriter:
                     if self.source.rotation:
                         stream.set_display_rotation(self.source.rotation)
                     self.written.size = (rgb.shape[0], rgb.shape[1])
-                    audio = _AudioCopy(self.source, output, container_format=container_format, copy=copy,
-                                       written=self.written)  # fmt: skip
+                    audio = _AudioCopy(self.source, output, container_format=container_format, written=self.written)
                 frame = av.VideoFrame.from_ndarray(_pad_even(rgb), format="rgb24")
                 frame.pts = self.written.frames
                 for packet in stream.encode(frame):
@@ -319,8 +323,15 @@ class ClipWriter:
                 raise ImageError(f"{self.path}: no frames to write")
             for packet in stream.encode(None):
                 output.mux(packet)
-            audio.mux_until(None)
+            audio.mux_before(self._audio_end(fps))
             audio.close()
+
+    def _audio_end(self, fps: Fraction) -> Fraction | None:
+        """Where the audio stops: at the end of the last frame kept when --frames cut the clip, else nowhere
+        (all of it is kept, also where it runs a little longer than the video)."""
+        if self.max_frames is None or self.written.frames < self.max_frames:
+            return None
+        return Fraction(self.written.frames) / fps
 
     def _encode_animation(self, tmp: Path) -> None:
         # Pillow writes an animation in one call, so its frames are held until the end (animations are short).
@@ -342,6 +353,10 @@ class ClipWriter:
             options["lossless"] = True
         frames[0].save(tmp, format=fmt, **options)
         self.written.frames, self.written.size = len(frames), (frames[0].height, frames[0].width)
+        if self.source.audio:
+            self.written.notes.append(
+                f"audio dropped ({self.path.suffix.lstrip('.').upper()} animations have no sound)"
+            )
 
 
 class _Abandoned(Exception):
@@ -377,20 +392,20 @@ class _AudioCopy:
     """The source's first audio stream, muxed into `output` as the video goes: packets copied where the
     container takes the codec, else decoded and re-encoded."""
 
-    def __init__(
-        self, source: ClipInfo, output: Any, *, container_format: str, copy: bool, written: WrittenClip
-    ) -> None:
+    def __init__(self, source: ClipInfo, output: Any, *, container_format: str, written: WrittenClip) -> None:
         self.output, self.written = output, written
         self.input: Any = None
         self.packets: Iterator[Any] = iter(())
         self.pending: Any = None
+        self.encoded = Fraction(0)  # the time re-encoded packets (which carry no pts) have reached
         if not source.audio:
             return
         import av
 
         self.input = av.open(str(source.path))
         audio_in = self.input.streams.audio[0]
-        if copy:
+        held = audio_in.codec_context.name
+        if held in AUDIO_HELD.get(container_format, set()):
             self.stream = output.add_stream_from_template(audio_in)
             self.packets = (p for p in self.input.demux(audio_in) if p.dts is not None)
             self.encoder = None
@@ -401,7 +416,9 @@ class _AudioCopy:
             self.encoder = self.stream
             self.packets = self._reencoded(audio_in)
             written.audio = "re-encoded"
-            written.notes.append(f"audio re-encoded as {codec} (the {container_format} container cannot hold it as is)")
+            written.notes.append(
+                f"audio re-encoded from {held} to {codec} (the {container_format} container does not take {held})"
+            )
 
     def _reencoded(self, audio_in: Any) -> Iterator[Any]:
         for frame in self.input.decode(audio_in):
@@ -410,7 +427,14 @@ class _AudioCopy:
         yield from self.encoder.encode(None)
 
     def mux_until(self, seconds: Fraction | None) -> None:
-        """Mux the audio packets that start before `seconds` (all of them when None)."""
+        """Mux the audio packets that start by `seconds` (all of them when None)."""
+        self._mux_while(lambda start: seconds is None or start <= seconds)
+
+    def mux_before(self, end: Fraction | None) -> None:
+        """Mux the audio packets left that start before `end` (all of them when None); the rest is dropped."""
+        self._mux_while(lambda start: end is None or start < end)
+
+    def _mux_while(self, keep: Callable[[Fraction], bool]) -> None:
         if self.input is None:
             return
         while True:
@@ -418,13 +442,21 @@ class _AudioCopy:
             self.pending = None
             if packet is None:
                 return
-            start = packet.pts * packet.time_base if packet.pts is not None and packet.time_base else None
-            if seconds is not None and start is not None and start > seconds:
+            start = self._start(packet)
+            if start is not None and not keep(start):
                 self.pending = packet
                 return
+            if packet.pts is None and packet.duration and packet.time_base:
+                self.encoded += packet.duration * packet.time_base
             if self.encoder is None:
                 packet.stream = self.stream
             self.output.mux(packet)
+
+    def _start(self, packet: Any) -> Fraction | None:
+        """When `packet` starts: its pts, or for a re-encoded one the length of those muxed before it."""
+        if not packet.time_base:
+            return None
+        return packet.pts * packet.time_base if packet.pts is not None else self.encoded
 
     def close(self) -> None:
         if self.input is not None:

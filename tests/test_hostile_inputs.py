@@ -15,7 +15,7 @@ from PIL import Image
 
 from adain_cli import files, ops, video, weights
 from adain_cli.stylizer import Stylizer
-from tests.conftest import SUBPROCESS_TIMEOUT, make_image
+from tests.conftest import SUBPROCESS_TIMEOUT, finish, make_image, read_until
 
 TINY = ("--content-size", "0", "--style-size", "0", "--no-grid")
 
@@ -196,3 +196,100 @@ def test_an_unreadable_subfolder_in_a_recursive_walk_is_named_and_exit_1(run_ada
     assert result.exit_code == 1, result.output
     (line,) = result.stderr.splitlines()
     assert f"cannot read the folder {locked} (Permission denied)" in line
+
+
+def stylize_command(photos: Path, style: Path, out: Path, weight_files, *extra: str) -> list[str]:
+    encoder, decoder = weight_files
+    return [sys.executable, "-m", "adain_cli", "stylize", str(photos), "--style", str(style), "-o", str(out),
+            "--encoder", str(encoder), "--decoder", str(decoder), "--batch-size", "1", *TINY, *extra]  # fmt: skip
+
+
+@pytest.fixture
+def many_photos(tmp_path: Path) -> Path:
+    """Enough photos that a reader closing the pipe after the first record is still well ahead of the last."""
+    for index in range(12):
+        make_image(tmp_path / "many" / f"m{index:02d}.png", 64, 64, seed=index)
+    return tmp_path / "many"
+
+
+def assert_complete_outputs_only(out: Path) -> list[Path]:
+    """What a stopped job left in `out`: whole images only, no temporary file."""
+    from adain_cli.existing import is_complete
+
+    left = sorted(out.iterdir())
+    assert [path for path in left if ".tmp" in path.name or path.name.startswith(".")] == []
+    for path in left:
+        assert is_complete(path), path
+        Image.open(path).load()
+    return left
+
+
+QUIET_END = 128 + 13  # 141: what a shell reports for a filter ended by SIGPIPE
+
+
+@pytest.mark.parametrize("stream", ["stdout", "stderr"])
+def test_a_reader_closing_the_pipe_after_one_line_ends_the_job_quietly(tmp_path, weight_files, many_photos, stream):
+    """`adain stylize … --json-lines | head -1`, and `--verbose 2>&1 | head -1` (its reader is on stderr)."""
+    out = tmp_path / "out"
+    style = make_image(tmp_path / "style.png", 32, 32, seed=9)
+    extra = ("--json-lines", "--quiet") if stream == "stdout" else ("--verbose",)
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE} if stream == "stdout" else {
+        "stdout": subprocess.DEVNULL, "stderr": subprocess.PIPE}  # fmt: skip
+    process = subprocess.Popen(stylize_command(many_photos, style, out, weight_files, *extra), **pipes,
+                               env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
+    reader = getattr(process, stream)
+    read_until(reader, process, lambda line: "m00" in line, "the first output's line")
+    reader.close()  # as `head -1` does once it has its line
+    setattr(process, stream, None)
+    _, stderr = finish(process)
+    assert process.returncode == QUIET_END, stderr
+    if stream == "stdout":
+        assert stderr == ""  # no traceback, no "internal error", no "Exception ignored … BrokenPipeError"
+    left = assert_complete_outputs_only(out)
+    assert 1 <= len(left) < 12
+
+
+def test_a_pipe_closed_before_the_first_record_ends_the_job_quietly(tmp_path, weight_files, scene):
+    """The reader is gone before adain writes anything: the first record's write fails, deterministically."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    command = stylize_command(scene["photos"], scene["style"], scene["out"], weight_files, "--json-lines")
+    try:
+        done = subprocess.run(command, stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=SUBPROCESS_TIMEOUT,
+                              env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
+    finally:
+        os.close(write_end)
+    assert done.returncode == QUIET_END, done.stderr
+    assert "Error" not in done.stderr and "internal error" not in done.stderr and "Traceback" not in done.stderr
+    assert_complete_outputs_only(scene["out"])
+
+
+def test_json_on_a_full_device_is_one_line_naming_it(tmp_path, weight_files, scene):
+    command = stylize_command(scene["photos"], scene["style"], scene["out"], weight_files, "--json", "--quiet")
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(command, stdout=full, stderr=subprocess.PIPE, text=True, timeout=SUBPROCESS_TIMEOUT,
+                              env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    (line,) = done.stderr.splitlines()
+    assert line == "adain: error: cannot write to standard output (/dev/full): No space left on device"
+    assert len(assert_complete_outputs_only(scene["out"])) == 2
+
+
+def test_the_host_running_out_of_memory_on_a_clip_fails_that_clip_and_the_job_goes_on(run_adain, scene, monkeypatch):
+    from tests.test_video import make_clip
+
+    make_clip(scene["photos"] / "walk.mp4", frames=4, size=(48, 24))
+    encode = Stylizer.encode
+
+    def out_of_host_memory_for_the_clip(self, image):
+        if image.shape[-1] == 48:
+            raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 35184372088832 bytes")
+        return encode(self, image)
+
+    monkeypatch.setattr(Stylizer, "encode", out_of_host_memory_for_the_clip)
+    result = run_in_a_thread(
+        run_adain, "stylize", scene["photos"], "--style", scene["style"], "-o", scene["out"], *TINY
+    )
+    assert result.exit_code == 1, result.output
+    assert "walk.mp4: out of memory at 48×24" in result.stderr
+    assert sorted(p.name for p in scene["out"].iterdir()) == ["p0_stylized_style.png", "p1_stylized_style.png"]

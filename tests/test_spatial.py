@@ -320,3 +320,19 @@ def test_mask_dir_with_an_exact_stem_among_near_misses(run_adain, scene):
     result = run_adain("spatial", photos, "--mask-dir", folder, "--style", scene["fg"], "--style", scene["bg"],
                        "-o", out, *SIZE)  # fmt: skip
     assert result.exit_code == 0, result.output
+
+
+def test_crop_crops_the_mask_as_it_crops_the_content(run_adain, tmp_path):
+    Image.new("RGB", (128, 64), (100, 100, 100)).save(tmp_path / "wide.png")  # its centre square: columns 32–95
+    mask = np.zeros((64, 128), np.uint8)
+    mask[:, 48:80] = 255  # the middle quarter: columns 16–47 of the square once cropped (8–23 if squashed)
+    Image.fromarray(mask).save(tmp_path / "middle.png")
+    style = make_image(tmp_path / "ink.png", 32, 32, seed=2)
+    out = tmp_path / "out"
+    result = run_adain("spatial", tmp_path / "wide.png", "--mask", tmp_path / "middle.png", "--style", style,
+                       "--crop", "--preview", "--no-grid", "-o", out, *SIZE)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "stretched" not in result.output  # the mask has the content's shape
+    preview = np.array(Image.open(out / "wide_spatial_preview.png").convert("RGB")).astype(int)[:64, :64]
+    tinted = np.abs(preview - 100).sum(axis=2).mean(axis=0) > 30  # per column
+    assert tinted[17:47].all() and not tinted[:15].any() and not tinted[49:].any()

@@ -198,3 +198,71 @@ def test_no_enlarge_keeps_a_small_clip_at_its_size(run_adain, tmp_path, style):
     assert result.exit_code == 0, result.output
     written = video.probe(tmp_path / "out" / "c_stylized_ink.mp4")
     assert (written.width, written.height) == (64, 48)
+
+
+@pytest.mark.parametrize("ext", ["mp4", "gif"])
+def test_crop_takes_every_frames_centre_square(run_adain, tmp_path, style, ext):
+    if ext == "mp4":
+        clip = make_clip(tmp_path / "wide.mp4", frames=3, size=(64, 40))
+    else:
+        rng = np.random.default_rng(4)  # frames that differ (Pillow merges identical ones)
+        frames = [Image.fromarray(rng.integers(0, 256, (40, 64, 3), dtype=np.uint8)) for _ in range(3)]
+        clip = tmp_path / "wide.gif"
+        frames[0].save(clip, save_all=True, append_images=frames[1:], duration=50)
+    result = run_adain("stylize", clip, "--style", style, "-o", tmp_path / "out", "--crop", *TINY)
+    assert result.exit_code == 0, result.output
+    written = video.probe(tmp_path / "out" / f"wide_stylized_ink.{ext}")
+    assert (written.width, written.height) == (40, 40)
+    assert written.frames in (3, None) and len(list(video.read_frames(written))) == 3
+
+
+def test_crop_of_a_frame_is_the_images_centre_square():
+    import torch
+
+    from adain_cli import clips, images
+
+    rgb = torch.rand(3, 20, 33, generator=torch.Generator().manual_seed(0))  # an excess of 13: from 6 (half to even)
+    cropped = clips._center_square(video.Frame(0, rgb, rgb[:1]))
+    assert torch.equal(cropped.rgb, images.center_square(rgb)) and torch.equal(cropped.rgb, rgb[:, :, 6:26])
+    assert cropped.transparency is not None and cropped.transparency.shape == (1, 20, 20)
+    assert cropped.cropped_from == (20, 33)
+
+
+def audio_seconds(path: Path) -> tuple[float, float]:
+    """(where the audio ends, the longest packet) of a clip's first audio stream."""
+    with av.open(str(path)) as container:
+        packets = [p for p in container.demux(container.streams.audio[0]) if p.pts is not None and p.duration]
+        return max(float((p.pts + p.duration) * p.time_base) for p in packets), max(
+            float(p.duration * p.time_base) for p in packets
+        )
+
+
+@pytest.mark.parametrize("ext", ["mp4", "mkv"])  # audio copied, and re-encoded
+def test_frames_cuts_the_audio_to_the_frames_kept(run_adain, tmp_path, style, ext):
+    clip = make_clip(tmp_path / "c.mp4", frames=24, audio=True)
+    result = run_adain("stylize", clip, "--style", style, "-o", tmp_path / "out", "--frames", "5", "--video-ext", ext,
+                       *TINY)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    kept = 5 / float(Fraction(24000, 1001))
+    end, packet = audio_seconds(tmp_path / "out" / f"c_stylized_ink.{ext}")
+    assert kept <= end < kept + packet  # up to the last kept frame's end, to the packet (the source is 1 s long)
+
+
+@pytest.mark.parametrize(("ext", "audio", "note"), [
+    ("mkv", "copied", None), ("mov", "copied", None),
+    ("gif", "none", "audio dropped (GIF animations have no sound)"),
+    ("webp", "none", "audio dropped (WEBP animations have no sound)"),
+    ("webm", "re-encoded", "audio re-encoded from aac to libopus (the webm container does not take aac)"),
+])  # fmt: skip
+def test_what_happens_to_the_audio_is_said_once_and_truly(run_adain, tmp_path, style, ext, audio, note):
+    clip = make_clip(tmp_path / "c.mp4", frames=4, audio=True)
+    out = tmp_path / "out"
+    result = run_adain("stylize", clip, "--style", style, "-o", out, "--video-ext", ext, "--json", *TINY)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["records"][0]["video"]["audio"] == audio
+    notes = [line for line in result.stderr.splitlines() if line.startswith("  note:") and ": audio" in line]
+    assert notes == ([f"  note: {out / f'c_stylized_ink.{ext}'}: {note}"] if note else [])
+    if audio == "copied":
+        with av.open(str(out / f"c_stylized_ink.{ext}")) as written:
+            assert written.streams.audio[0].codec_context.name == "aac"
+            assert sum(frame.samples for frame in written.decode(audio=0)) > 0

@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from adain_cli import __version__
+from adain_cli.cli import streams
 from adain_cli.cli.doctor import doctor
 from adain_cli.cli.export import export
 from adain_cli.cli.grid import grid_command
@@ -94,6 +95,11 @@ class AdainGroup(click.Group):
             raise UserError(str(error)) from None
         except click.UsageError as error:
             raise OneLineUsageError(error.format_message(), error.ctx) from None
+        except signals.PipeClosed as closed:  # the reader went away (`| head -1`): a filter's quiet end
+            raise click.exceptions.Exit(signals.exit_status(closed)) from None
+        except BrokenPipeError:  # a write that streams.writing did not guard: the same end
+            streams.mute_both()
+            raise click.exceptions.Exit(signals.exit_status(signals.PipeClosed())) from None
         except KeyboardInterrupt as interrupt:
             stopped = Interrupted(
                 f"interrupted by {signals.describe(interrupt)}; {after_interrupt(ctx.invoked_subcommand)}"
@@ -128,7 +134,8 @@ def cli() -> None:
     The pretrained weights download on first use into $ADAIN_HOME (else
     $XDG_CACHE_HOME/adain, else ~/.cache/adain); see `adain weights --help`.
     Exit status: 0 all done, 1 something failed, 2 usage error, 70 internal error,
-    130 interrupted (Ctrl-C), 143 terminated (SIGTERM), 129 hung up (SIGHUP).
+    130 interrupted (Ctrl-C), 143 terminated (SIGTERM), 129 hung up (SIGHUP),
+    141 output pipe closed (`| head -1`: stops quietly, finished outputs kept).
     """
 
 

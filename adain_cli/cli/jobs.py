@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from adain_cli import defaults
+from adain_cli.cli import streams
 from adain_cli.cli.options import CommonOptions, read_files_from
 
 if TYPE_CHECKING:
@@ -27,9 +28,9 @@ EXIT_FAILED = 1
 
 def stderr_console() -> Console:
     """Progress and messages go to stderr; in a pipe nothing is wrapped or cut (one line per event)."""
-    from rich.console import Console
+    from adain_cli.cli.console import FilterConsole
 
-    console = Console(stderr=True, highlight=False)
+    console = FilterConsole(stderr=True, highlight=False)
     if not console.is_terminal:
         console.soft_wrap = True
     return console
@@ -209,9 +210,7 @@ def _one_file_job(opts: CommonOptions, job: Job) -> Job:
 def send_to_stdout(job: Job) -> None:
     """`-o -`: the finished PNG on standard output (nothing else is written there)."""
     if job.output_file is not None and job.output_file.is_file():
-        stream = click.get_binary_stream("stdout")
-        stream.write(job.output_file.read_bytes())
-        stream.flush()
+        streams.write_bytes(job.output_file.read_bytes())
 
 
 def check_weights_names(*values: str | None) -> None:
@@ -285,14 +284,14 @@ def run(opts: CommonOptions, job: Job) -> None:
             opts.output if opts.output == STANDARD_STREAM else job.output_file or job.output_dir,
         )
     if opts.json and launch.rank == 0:
-        click.echo(json.dumps(summary.to_json(), indent=2))
+        streams.echo(json.dumps(summary.to_json(), indent=2))
     click.get_current_context().exit(EXIT_FAILED if summary.failures else 0)
 
 
 def _with_json_lines(progress: Any) -> Any:
     def render(event: Event) -> None:
         for record in event.records:  # first: an interrupt during the progress line must not lose a record
-            click.echo(json.dumps(record.to_json()))
+            streams.echo(json.dumps(record.to_json()))
         progress(event)
 
     return render
@@ -312,15 +311,15 @@ def _dry_run(opts: CommonOptions, job: Job) -> None:
     if opts.json or opts.json_lines:
         if opts.json_lines:
             for record in records:
-                click.echo(json.dumps(record.to_json()))
+                streams.echo(json.dumps(record.to_json()))
         else:
-            click.echo(json.dumps({"dry_run": True, "records": [r.to_json() for r in records],
+            streams.echo(json.dumps({"dry_run": True, "records": [r.to_json() for r in records],
                                    "grids": [str(path) for path in grids]}, indent=2))  # fmt: skip
         return
     for record in records:
-        click.echo(f"{'would skip (exists)' if record.status == 'skipped' else 'would write'}\t{record.path}")
+        streams.echo(f"{'would skip (exists)' if record.status == 'skipped' else 'would write'}\t{record.path}")
     for path in grids:
-        click.echo(f"would write\t{path}")
+        streams.echo(f"would write\t{path}")
 
 
 def print_summary(console: Console, summary: Summary, output: Path) -> None:
