@@ -153,8 +153,9 @@ class ClipRunner:
         feat = stabilize(self.stylizer.encode(color.encoder_input(frame.rgb) if color else frame.rgb))
         loaded = LoadedImage(frame.rgb, frame.transparency, cropped_from=frame.cropped_from)
         content = Content(source, loaded, feat, ops.mean_std(feat))
+        size = (int(frame.rgb.shape[1]), int(frame.rgb.shape[2]))
         blends = Blends(self.stylizer, feat, target=lambda col: self.job.looks[col].target(content, styles),
-                        size=tuple(frame.rgb.shape[1:]), batch_size=self.batch_size)  # fmt: skip
+                        size=size, batch_size=self.batch_size)  # fmt: skip
         results: list[Tensor] = []
         for start in range(0, len(renders), self.batch_size):
             batch = renders[start : start + self.batch_size]

@@ -106,8 +106,8 @@ def style_path(value: str) -> Path:
         if folder is not None and (folder / f"{value}.jpg").is_file():
             return folder / f"{value}.jpg"
         names = ", ".join(sample_style_names()) or "none shipped here"
-        raise UsageError(f"{value!r} is neither a file or folder here nor a sample style ({names})")
-    raise UsageError(f"{value}: no such file or folder")
+        raise UsageError(f"{value!r} does not exist here and is not a sample style ({names})")
+    raise UsageError(f"{value} does not exist")
 
 
 def is_image_name(path: Path) -> bool:

@@ -421,10 +421,13 @@ class _AudioCopy:
             )
 
     def _reencoded(self, audio_in: Any) -> Iterator[Any]:
+        encoder = self.encoder
+        if encoder is None:  # only a re-encoded track is read through here
+            return
         for frame in self.input.decode(audio_in):
             frame.pts = None
-            yield from self.encoder.encode(frame)
-        yield from self.encoder.encode(None)
+            yield from encoder.encode(frame)
+        yield from encoder.encode(None)
 
     def mux_until(self, seconds: Fraction | None) -> None:
         """Mux the audio packets that start by `seconds` (all of them when None)."""
