@@ -73,9 +73,18 @@ class ClipRunner:
     """Everything done for one clip: probe, open one writer per output, then frame by frame encode once,
     stabilise, decode every output's render, and hand the frames to the writers."""
 
-    def __init__(self, stylizer: Stylizer, job: Job, reporter: Reporter, styles_for: StylesFor, batch_size: int):
+    def __init__(
+        self,
+        stylizer: Stylizer,
+        job: Job,
+        reporter: Reporter,
+        styles_for: StylesFor,
+        batch_size: int,
+        *,
+        companions: Callable[[Source, LoadedImage], None] = lambda source, loaded: None,
+    ) -> None:
         self.stylizer, self.job, self.reporter = stylizer, job, reporter
-        self.styles_for, self.batch_size = styles_for, batch_size
+        self.styles_for, self.batch_size, self.companions = styles_for, batch_size, companions
 
     def run(self, row: int, source: Source, future: Future, todo: list[Output], fail: Callable) -> list[_Open]:
         """Write `todo` for the clip; returns the outputs that were written (failures go to `fail`)."""
@@ -130,12 +139,19 @@ class ClipRunner:
         styles: StyleLookup | None = None
         count, started = 0, time.perf_counter()
         crop = self.job.images.crop
+        said: set[str] = set()
         for frame in read_frames(info, size=size, max_frames=video.max_frames):
             if crop:
                 frame = _center_square(frame)
             if styles is None:  # colours are kept to the first frame's: one recoloured style per clip
                 styles = self.styles_for(frame.rgb)
-            results, seconds = self._frame(source, frame, renders, stabilize, styles)
+                # What is written beside a content (spatial's --preview) shows the clip's first frame.
+                self.companions(source, LoadedImage(frame.rgb, frame.transparency, cropped_from=frame.cropped_from))
+            results, seconds, notes = self._frame(source, frame, renders, stabilize, styles)
+            for note in notes:  # what the looks found (a mask covering no cell): said once per clip
+                if note not in said:
+                    said.add(note)
+                    self.reporter.note(note, source.path)
             for item, result in zip(outputs, results, strict=True):
                 self._hand_over(item, result, frame, seconds / len(outputs))
             count += 1
@@ -147,8 +163,8 @@ class ClipRunner:
 
     def _frame(
         self, source: Source, frame: Frame, renders: list[tuple[int, float]], stabilize: Stabilizer, styles: StyleLookup
-    ) -> tuple[list[Tensor], float]:
-        """Every output's picture of one frame, and the time it took."""
+    ) -> tuple[list[Tensor], float, list[str]]:
+        """Every output's picture of one frame, the time it took, and what the looks noted on it."""
         started, color = time.perf_counter(), self.job.color
         feat = stabilize(self.stylizer.encode(color.encoder_input(frame.rgb) if color else frame.rgb))
         loaded = LoadedImage(frame.rgb, frame.transparency, cropped_from=frame.cropped_from)
@@ -161,7 +177,7 @@ class ClipRunner:
             batch = renders[start : start + self.batch_size]
             decoded = blends.decode([(look if alpha else None, alpha) for look, alpha in batch])
             results += [color.restore(result, frame.rgb) if color else result for result in decoded]
-        return results, time.perf_counter() - started
+        return results, time.perf_counter() - started, content.notes
 
     @staticmethod
     def _hand_over(item: _Open, result: Tensor, frame: Frame, seconds: float) -> None:

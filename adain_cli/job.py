@@ -185,7 +185,7 @@ class Job:
         if self.output_file is not None:
             return self.output_file
         if self.name_template is None:
-            return self.companion_path(content, f"{name}{self._suffix(alpha)}")
+            return self._named(content, f"{name}{self._suffix(alpha)}", self._ext(content))
         return (
             self.output_dir
             / content.rel_dir
@@ -210,7 +210,12 @@ class Job:
         return {look.name: look for look in self.looks}
 
     def companion_path(self, content: Source, name: str) -> Path:
-        return self.output_dir / content.rel_dir / f"{content.label}_{name}.{self._ext(content)}"
+        """An image written beside a content's outputs (spatial's preview): of a clip too, it is an image."""
+        ext = "png" if content.clip and self.images.ext == "auto" else output_ext(self.images.ext, content.path)
+        return self._named(content, name, ext)
+
+    def _named(self, content: Source, name: str, ext: str) -> Path:
+        return self.output_dir / content.rel_dir / f"{content.label}_{name}.{ext}"
 
     def _ext(self, content: Source) -> str:
         if content.clip:

@@ -422,7 +422,7 @@ class _ContentRunner:
         self.pending: deque[_Pending] = deque()
         self._reported: _Pending | None = None  # the save last reported (an interrupt may come before its pop)
         styles_for = lambda rgb: bank.lookup_for(job.color, rgb)  # noqa: E731
-        self.clips = ClipRunner(stylizer, job, reporter, styles_for, self.batch_size)
+        self.clips = ClipRunner(stylizer, job, reporter, styles_for, self.batch_size, companions=self._write_companions)
 
     def split(self, outputs: list[Output]) -> tuple[list[Output], list[Output]]:
         """(to make, to skip) of a content's outputs, less those of looks whose styles failed: with

@@ -336,3 +336,23 @@ def test_crop_crops_the_mask_as_it_crops_the_content(run_adain, tmp_path):
     preview = np.array(Image.open(out / "wide_spatial_preview.png").convert("RGB")).astype(int)[:64, :64]
     tinted = np.abs(preview - 100).sum(axis=2).mean(axis=0) > 30  # per column
     assert tinted[17:47].all() and not tinted[:15].any() and not tinted[49:].any()
+
+
+def test_spatial_on_a_clip_keeps_its_notes_and_previews_the_first_frame(run_adain, scene):
+    from tests.test_video import make_clip
+
+    clip = make_clip(scene["dir"] / "clip.mp4", frames=3, size=(64, 48))
+    tiny = scene["dir"] / "dot.png"
+    dot = np.zeros((48, 64), np.uint8)
+    dot[0, 0] = 255  # covers no feature cell
+    Image.fromarray(dot).save(tiny)
+    out = scene["dir"] / "out"
+    result = run_adain("spatial", clip, "--mask", tiny, "--style", scene["fg"], "--style", scene["bg"],
+                       "--preview", "-o", out, "--json", "--no-stabilize", *SIZE)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    notes = [note for note in summary["notes"] if "covers no feature cell; style 1 skipped" in note]
+    assert len(notes) == 1, summary["notes"]  # said once for the clip, not once per frame
+    preview = out / "clip_spatial_preview.png"
+    assert preview.is_file() and str(preview) in summary["companions"]
+    assert Image.open(preview).width == 64  # the first frame's size (with the legend band below it)
