@@ -327,8 +327,11 @@ def flatten_alpha(image: Image.Image, background: tuple[int, int, int] = (255, 2
     return canvas
 
 
-def save_pil(image: Image.Image, path: Path, quality: int = defaults.QUALITY) -> None:
-    """Save atomically in the format named by the extension; flatten alpha where it cannot be kept."""
+def save_pil(image: Image.Image, path: Path, quality: int = defaults.QUALITY, *, sheet: bool = False) -> None:
+    """Save atomically in the format named by the extension; flatten alpha where it cannot be kept.
+
+    A `sheet` (a grid page of tens of megapixels) is a PNG compressed fast: 2.7× quicker to write than the
+    default level, 25% larger (measured on a 776×28,781 page: 3.56 s → 1.30 s)."""
     ext = path.suffix.lower().lstrip(".")
     fmt = OUTPUT_FORMATS.get(ext)
     if fmt is None:
@@ -336,6 +339,8 @@ def save_pil(image: Image.Image, path: Path, quality: int = defaults.QUALITY) ->
     if ext not in FORMATS_WITH_ALPHA:
         image = flatten_alpha(image)
     options: dict[str, Any] = {"quality": quality} if fmt in ("JPEG", "WEBP") else _SAVE_OPTIONS[fmt]
+    if sheet and fmt == "PNG":
+        options = {"compress_level": 1}
     try:
         with atomic_path(path) as tmp:
             image.save(tmp, format=fmt, exif=written_by_exif(), **options)

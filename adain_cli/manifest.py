@@ -194,7 +194,7 @@ def grids_of_manifest(manifest_path: Path, cell: int | None = None) -> list[Path
             if canvas is None:
                 continue
             target = page_path(base, number, len(pages), cell=name_cell)
-            images.save_pil(canvas.image, target, options.quality)
+            images.save_pil(canvas.image, target, options.quality, sheet=True)
             written.append(target)
     if not written:
         raise AdainError(f"{output_dir}: none of the job's outputs are there, so no grid is written")

@@ -362,7 +362,7 @@ class _Grids:
             return
         path = self.job.grid_paths(alpha)[page]
         try:
-            images.save_pil(canvas.image, path, self.job.images.quality)
+            images.save_pil(canvas.image, path, self.job.images.quality, sheet=True)
             reporter.summary.grids.append(path)
         except (ImageError, OSError, ValueError) as error:
             reporter.note(f"warning: grid {path} not written: {error}")
@@ -505,12 +505,14 @@ class _ContentRunner:
         look, decodes in batches."""
         color, rgb = self.job.color, content.image.rgb
         styles = self.bank.lookup_for(color, rgb)
+        height, width = content.image.size
+        batch_size = self.job.batch_size or auto_batch_size(self.stylizer.device, height * width)
         blends = Blends(
             self.stylizer,
             content.feat,
             target=lambda col: self.job.looks[col].target(content, styles),
             size=content.image.size,
-            batch_size=self.batch_size,
+            batch_size=batch_size,
         )
         # At α = 0 every look decodes the content's own features: decode that once, not once per look.
         # Results stream out in render order as soon as they exist; a shared one is kept until its last use.
@@ -520,7 +522,7 @@ class _ContentRunner:
         last_decode = {look: index for index, (look, _) in enumerate(unique)}
         decoded: dict[Render, tuple[Tensor, float]] = {}
         position, done = 0, 0
-        for batch in _chunks(unique, self.batch_size):
+        for batch in _chunks(unique, batch_size):
             started = time.perf_counter()
             results = blends.decode(batch)
             share = (time.perf_counter() - started) / len(batch)
