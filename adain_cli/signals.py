@@ -18,6 +18,8 @@ import threading
 from collections.abc import Iterator
 from types import FrameType
 
+from adain_cli.exits import SIGNALLED
+
 __all__ = ["PipeClosed", "Terminated", "describe", "exit_status", "interrupts_as_keyboard"]
 
 HANDLED = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
@@ -45,7 +47,7 @@ class PipeClosed(KeyboardInterrupt):
 
 def exit_status(interrupt: KeyboardInterrupt) -> int:
     """128 + the signal number: 143 for SIGTERM, 129 for SIGHUP, 141 for a closed pipe, 130 for Ctrl-C."""
-    return 128 + getattr(interrupt, "signum", signal.SIGINT)
+    return SIGNALLED + getattr(interrupt, "signum", signal.SIGINT)
 
 
 def describe(interrupt: KeyboardInterrupt) -> str:

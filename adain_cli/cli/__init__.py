@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from adain_cli import __version__
+from adain_cli import __version__, exits
 from adain_cli.cli import streams
 from adain_cli.cli.doctor import doctor
 from adain_cli.cli.export import export
@@ -25,10 +25,6 @@ from adain_cli.cli.stylize import preserve_color, stylize
 from adain_cli.cli.train import train_command
 from adain_cli.cli.weights import weights
 from adain_cli.errors import AdainError, UsageError
-
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_INTERNAL = 70  # a bug in adain (sysexits' EX_SOFTWARE)
 
 
 class UserError(click.ClickException):
@@ -66,7 +62,7 @@ class Interrupted(click.ClickException):
 
 
 class InternalError(click.ClickException):
-    exit_code = EXIT_INTERNAL
+    exit_code = exits.INTERNAL
 
     def show(self, file: Any = None) -> None:
         click.echo(f"adain: internal error: {self.message}", err=True)

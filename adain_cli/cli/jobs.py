@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from adain_cli import defaults
+from adain_cli import defaults, exits
 from adain_cli.cli import streams
 from adain_cli.cli.options import CommonOptions, read_files_from
 
@@ -22,8 +22,6 @@ if TYPE_CHECKING:
     from adain_cli.job import Job, Output
     from adain_cli.looks import Look
     from adain_cli.report import Event, Status, Summary
-
-EXIT_FAILED = 1
 
 
 def stderr_console() -> Console:
@@ -285,7 +283,7 @@ def run(opts: CommonOptions, job: Job) -> None:
         )
     if opts.json and launch.rank == 0:
         streams.echo(json.dumps(summary.to_json(), indent=2))
-    click.get_current_context().exit(EXIT_FAILED if summary.failures else 0)
+    click.get_current_context().exit(exits.FAILED if summary.failures else exits.OK)
 
 
 def _with_json_lines(progress: Any) -> Any:
