@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from adain_cli import images, inputs
 from adain_cli.errors import AdainError, ImageError
+from adain_cli.marker import written_by_adain
 from adain_cli.train_config import TrainConfig
 
 
@@ -95,12 +96,14 @@ class Positions(torch.utils.data.Sampler[int]):
 
 def find_training_images(folder: Path, what: str, exclude: Path | None = None) -> list[Path]:
     """The images under `folder`, less those under `exclude` (the run folder: its previews are never
-    training data, also when it lies inside `folder`, so a resumed run reads what the first one read)."""
+    training data, also when it lies inside `folder`, so a resumed run reads what the first one read) and
+    less any other image adain wrote (a stylized output is not a photo; its header says so)."""
     if not folder.is_dir():
         raise AdainError(f"{what} folder {folder} does not exist")
     paths = [source.path for source in inputs.discover([folder], recursive=True)]
     if exclude is not None:
         paths = [path for path in paths if not path.resolve().is_relative_to(exclude.resolve())]
+    paths = [path for path in paths if not written_by_adain(path)]
     if not paths:
         raise AdainError(f"no images found in the {what} folder {folder}")
     _require_a_readable_image(paths, what, folder)

@@ -19,6 +19,8 @@ from adain_cli.cli import cli
 from tests.public_weights import random_public_state_dicts
 
 REPO = Path(__file__).resolve().parent.parent
+# Contents and styles at their own (tiny) size: what most tests run at, so they stay fast.
+AT_OWN_SIZE = ("--content-size", "0", "--style-size", "0")
 # Subprocesses of the tests (`python -m adain_cli`, torchrun's workers) import this checkout, wherever they run
 # and whether or not it is installed; the tests of the installed wheel clear this for their own commands.
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))

@@ -10,9 +10,9 @@ import pytest
 from PIL import Image
 
 from adain_cli.job import draw
-from tests.conftest import make_image
+from tests.conftest import AT_OWN_SIZE, make_image
 
-_TINY = ("--content-size", "0", "--style-size", "0")
+_TINY = AT_OWN_SIZE
 
 
 def _images(folder: Path, names: list[str], size: tuple[int, int] = (32, 24)) -> list[Path]:

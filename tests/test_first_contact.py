@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import REPO, make_image
+from tests.conftest import AT_OWN_SIZE, REPO, make_image
 
 # Runs the real CLI in a fresh interpreter and says, after everything else, whether torch was imported.
 _PROBE = """
@@ -70,7 +70,7 @@ def test_cheap_checks_answer_before_torch_is_imported(images: Path, case: str) -
 
 def weights_args(weight_files: tuple[Path, Path]) -> list[str]:
     encoder, decoder = weight_files
-    return ["--encoder", str(encoder), "--decoder", str(decoder), "--content-size", "0", "--style-size", "0"]
+    return ["--encoder", str(encoder), "--decoder", str(decoder), *AT_OWN_SIZE]
 
 
 @pytest.mark.parametrize(("name", "kind"), [("result.png", "PNG"), ("result.jpg", "JPEG"), ("r.webp", "WEBP")])
@@ -78,7 +78,7 @@ def test_one_output_goes_to_the_file_o_names(run_adain, images: Path, name: str,
     from PIL import Image
 
     result = run_adain("stylize", images / "c.png", "--style", images / "s.png", "-o", images / name,
-                       "--content-size", "0", "--style-size", "0")  # fmt: skip
+                       *AT_OWN_SIZE)  # fmt: skip
     assert result.exit_code == 0, result.output
     assert (images / name).is_file()
     with Image.open(images / name) as written:
@@ -135,7 +135,7 @@ def test_the_display_names_each_stage_and_the_summary_the_folder(run_adain, imag
 
     monkeypatch.setattr(JobProgress, "_update", recording)
     result = run_adain("stylize", images / "c.png", "--style", images / "s.png", "-o", images / "out",
-                       "--content-size", "0", "--style-size", "0")  # fmt: skip
+                       *AT_OWN_SIZE)  # fmt: skip
     assert result.exit_code == 0, result.output
     assert shown == [("encoding styles", ""), ("stylizing", "c.png")]
     lines = result.stderr.splitlines()
@@ -158,7 +158,7 @@ def test_the_bar_ends_on_the_summary_rate() -> None:
 def test_styles_sharing_a_name_are_told_apart_and_said_so_before_any_work(run_adain, images: Path) -> None:
     make_image(images / "styles" / "s.png", 32, 24, seed=4)
     result = run_adain("stylize", images / "c.png", "--style", images / "s.png", "--style", images / "styles" / "s.png",
-                       "-o", images / "out", "--content-size", "0", "--style-size", "0", "--no-grid")  # fmt: skip
+                       "-o", images / "out", *AT_OWN_SIZE, "--no-grid")  # fmt: skip
     assert result.exit_code == 0, result.output
     first = result.stderr.splitlines()[0]
     assert first == f"note: {images / 'styles' / 's.png'} is named s_2 in outputs (another input has the same name)"
@@ -217,7 +217,7 @@ def test_a_spatial_grid_has_its_header_row_and_the_preview_a_legend(run_adain, i
     out = images / "out"
     result = run_adain("spatial", images / "c.png", images / "t.png", "--mask", images / "m.png", "--style",
                        images / "s.png", "--style", images / "t.png", "--preview", "--grid-cell", "32", "-o", out,
-                       "--content-size", "0", "--style-size", "0")  # fmt: skip
+                       *AT_OWN_SIZE)  # fmt: skip
     assert result.exit_code == 0, result.output
     (grid,) = out.glob("grid_spatial_*.png")
     sheet = np.asarray(Image.open(grid).convert("RGB")).astype(int)

@@ -15,9 +15,9 @@ from PIL import Image
 
 from adain_cli import files, ops, video, weights
 from adain_cli.stylizer import Stylizer
-from tests.conftest import SUBPROCESS_TIMEOUT, finish, make_image, read_until
+from tests.conftest import AT_OWN_SIZE, SUBPROCESS_TIMEOUT, finish, make_image, read_until
 
-TINY = ("--content-size", "0", "--style-size", "0", "--no-grid")
+TINY = (*AT_OWN_SIZE, "--no-grid")
 
 
 @pytest.fixture

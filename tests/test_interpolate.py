@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.conftest import as_tensor, make_image
+from tests.conftest import AT_OWN_SIZE, as_tensor, make_image
 from tests.reference import calc_mean_std, load_reference, to_uint8_reference
 
 
@@ -73,7 +73,7 @@ def test_weighted_blend_equals_an_independent_computation(run_adain, images, tmp
 
 
 def test_weights_one_zero_equal_plain_stylize(run_adain, images, tmp_path):
-    size = ("--content-size", "0", "--style-size", "0")
+    size = AT_OWN_SIZE
     result = run_adain(
         "interpolate",
         images["content"],
@@ -95,7 +95,7 @@ def test_weights_one_zero_equal_plain_stylize(run_adain, images, tmp_path):
 
 
 def test_space_and_comma_separated_weights_give_the_same_file(run_adain, images, tmp_path):
-    common = (images["content"], images["ink"], images["waves"], "--content-size", "0", "--style-size", "0")
+    common = (images["content"], images["ink"], images["waves"], *AT_OWN_SIZE)
     assert run_adain("interpolate", *common, "--weights", ".3", ".7", "-o", tmp_path / "a").exit_code == 0
     assert run_adain("interpolate", *common, "--weights", ".3,.7", "-o", tmp_path / "b").exit_code == 0
     # Options first, positionals after the numbers, works too.
@@ -169,7 +169,7 @@ def test_four_style_sheet_is_one_image_encoding_each_style_once(run_adain, image
 
 
 def test_sheet_corners_are_the_plain_styles(run_adain, images, tmp_path):
-    size = ("--content-size", "0", "--style-size", "0", "--grid-cell", "72")
+    size = (*AT_OWN_SIZE, "--grid-cell", "72")
     result = run_adain(
         "interpolate",
         images["content"],
@@ -196,7 +196,7 @@ def test_a_folder_of_contents_gets_the_same_blend(run_adain, images, tmp_path):
     make_image(tmp_path / "more" / "b.png", 40, 48, seed=4)
     out = tmp_path / "out"
     result = run_adain("interpolate", tmp_path / "more", images["ink"], images["waves"], "-o", out, "--grid-cell", "32",
-                       "--content-size", "0", "--style-size", "0")  # fmt: skip
+                       *AT_OWN_SIZE)  # fmt: skip
     assert result.exit_code == 0, result.output
     names = sorted(p.name for p in out.iterdir())
     assert len(names) == 4, names
@@ -217,7 +217,7 @@ def test_the_documented_example_works_as_typed(run_adain, images, monkeypatch, t
 
 
 def test_other_weights_write_another_file(run_adain, images, tmp_path):
-    size = ("--content-size", "0", "--style-size", "0")
+    size = AT_OWN_SIZE
     common = (images["content"], images["ink"], images["waves"], "-o", tmp_path, *size)
     assert run_adain("interpolate", *common, "--weights", ".3", ".7").exit_code == 0
     assert run_adain("interpolate", *common, "--weights", ".7", ".3").exit_code == 0
@@ -240,7 +240,7 @@ def test_non_finite_weights_are_usage_errors(run_adain, images, tmp_path, weight
 
 
 def test_huge_equal_weights_are_an_even_blend(run_adain, images, tmp_path):
-    common = (images["content"], images["ink"], images["waves"], "--content-size", "0", "--style-size", "0")
+    common = (images["content"], images["ink"], images["waves"], *AT_OWN_SIZE)
     assert run_adain("interpolate", *common, "--weights", "1e308,1e308", "-o", tmp_path / "a").exit_code == 0
     assert run_adain("interpolate", *common, "-o", tmp_path / "b").exit_code == 0
     name = "cat_interpolated_ink-waves.png"

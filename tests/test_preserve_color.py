@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from adain_cli import ops
-from tests.conftest import as_tensor, make_image
+from tests.conftest import AT_OWN_SIZE, as_tensor, make_image
 from tests.reference import coral_reference, load_reference, reference_stylize, to_uint8_reference
 
 
@@ -59,9 +59,7 @@ def test_luminance_helpers_round_trip():
 def test_coral_output_equals_an_independent_computation(run_adain, pair, tmp_path, public_states, count_encodes):
     content_path, style_path = pair
     out = tmp_path / "out"
-    result = run_adain(
-        "preserve-color", content_path, "--style", style_path, "-o", out, "--content-size", "0", "--style-size", "0"
-    )
+    result = run_adain("preserve-color", content_path, "--style", style_path, "-o", out, *AT_OWN_SIZE)
     assert result.exit_code == 0, result.output
     vgg, dec = load_reference(*public_states)
     content, style = as_tensor(content_path), as_tensor(style_path)
@@ -131,7 +129,7 @@ def test_encoder_calls_per_pair_and_names(run_adain, tmp_path, count_encodes):
     out = tmp_path / "out"
     result = run_adain(
         "preserve-color", tmp_path / "c", "--style", tmp_path / "s", "--alpha", "0", "1", "-o", out,
-        "--grid-cell", "16", "--content-size", "0", "--style-size", "0",
+        "--grid-cell", "16", *AT_OWN_SIZE,
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     # Each content once, each (content, style) pair's recoloured style once: 2 + 2×3, not per α.
@@ -145,7 +143,7 @@ def test_preserve_color_on_interpolate(run_adain, pair, tmp_path):
     other = make_image(tmp_path / "other.png", 40, 40, seed=9)
     result = run_adain(
         "interpolate", content_path, style_path, other, "--preserve-color", "luminance", "-o", tmp_path / "out",
-        "--content-size", "0", "--style-size", "0",
+        *AT_OWN_SIZE,
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert (tmp_path / "out" / "room_interpolated_glow-other_luminance.png").is_file()

@@ -20,7 +20,7 @@ from PIL import Image, ImageCms
 from adain_cli import video
 from adain_cli.errors import ImageError
 from adain_cli.images import load, read_image
-from tests.conftest import finish, make_image, read_until
+from tests.conftest import AT_OWN_SIZE, finish, make_image, read_until
 
 
 def png_16bit_rgb(path: Path, pixels: np.ndarray) -> Path:
@@ -302,7 +302,7 @@ def test_ext_auto_keeps_each_contents_format_and_tif_keeps_alpha(run_adain, tmp_
     for name in ("a.jpg", "b.jpeg", "c.png", "d.webp", "e.tif", "f.bmp"):
         make_image(folder / name, 24, 16, seed=len(name))
     style = make_image(tmp_path / "s.png", 16, 16, seed=3)
-    size = ("--content-size", "0", "--style-size", "0", "--grid-cell", "16")
+    size = (*AT_OWN_SIZE, "--grid-cell", "16")
     result = run_adain("stylize", folder, "--style", style, "-o", tmp_path / "auto", "--ext", "auto", *size)
     assert result.exit_code == 0, result.output
     names = sorted(p.name for p in (tmp_path / "auto").glob("*_stylized_s.*"))
@@ -350,7 +350,7 @@ def test_the_command_refuses_a_bomb_in_a_folder_by_name(run_adain, tmp_path):
     make_image(folder / "fine.png", 32, 24)
     png_claiming_size(folder / "bomb.png", 40000, 40000)
     result = run_adain("stylize", folder, "--style", folder / "fine.png", "-o", tmp_path / "out",
-                       "--content-size", "0", "--style-size", "0", "--no-grid")  # fmt: skip
+                       *AT_OWN_SIZE, "--no-grid")  # fmt: skip
     assert result.exit_code == 1, result.output
     assert "bomb.png: 1,600,000,000 pixels, over the limit of 178,956,970" in result.output
     assert (tmp_path / "out" / "fine_stylized_fine.png").is_file()

@@ -17,7 +17,7 @@ from adain_cli.manifest import find_manifests
 from adain_cli.runner import run_job
 from adain_cli.stylizer import Stylizer
 from adain_cli.weights import load_decoder, load_encoder
-from tests.conftest import make_image
+from tests.conftest import AT_OWN_SIZE, make_image
 
 
 @pytest.fixture
@@ -59,7 +59,7 @@ def test_grids_and_manifest_only_when_a_cell_was_produced(weight_files, folders,
 def test_different_jobs_into_one_folder_keep_their_own_grids(run_adain, folders, tmp_path):
     contents, styles = folders
     out = tmp_path / "out"
-    size = ("--content-size", "0", "--style-size", "0", "--grid-cell", "16")
+    size = (*AT_OWN_SIZE, "--grid-cell", "16")
     first = [str(s.path) for s in styles]
     assert run_adain("stylize", *[c.path for c in contents], "--style", first[0], "--style", first[1], "-o", out,
                      *size).exit_code == 0  # fmt: skip
@@ -95,7 +95,7 @@ def test_json_records_say_what_each_output_is(run_adain, folders, tmp_path):
     broken = tmp_path / "c" / "broken.png"
     broken.write_bytes(b"not an image")
     out = tmp_path / "out"
-    size = ("--content-size", "0", "--style-size", "0", "--grid-cell", "16")
+    size = (*AT_OWN_SIZE, "--grid-cell", "16")
     result = run_adain("interpolate", tmp_path / "c", styles[0].path, styles[1].path, "--weights", "1", "3",
                        "--alpha", ".5", "1", "-o", out, "--json", *size)  # fmt: skip
     assert result.exit_code == 1

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from adain_cli.cli import cli
-from tests.conftest import SUBPROCESS_TIMEOUT, make_image
+from tests.conftest import AT_OWN_SIZE, SUBPROCESS_TIMEOUT, make_image
 
 
 @pytest.fixture
@@ -23,7 +23,7 @@ def scene(tmp_path: Path) -> dict[str, Path]:
     return {"photos": tmp_path / "photos", "style": tmp_path / "ink.png", "out": tmp_path / "out"}
 
 
-TINY = ("--content-size", "0", "--style-size", "0", "--grid-cell", "16")
+TINY = (*AT_OWN_SIZE, "--grid-cell", "16")
 
 
 @pytest.mark.parametrize(

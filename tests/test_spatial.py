@@ -10,10 +10,10 @@ import torch
 from PIL import Image
 
 from adain_cli import model, ops
-from tests.conftest import as_tensor, make_image
+from tests.conftest import AT_OWN_SIZE, as_tensor, make_image
 from tests.reference import calc_mean_std, load_reference
 
-SIZE = ("--content-size", "0", "--style-size", "0")
+SIZE = AT_OWN_SIZE
 
 
 @pytest.fixture

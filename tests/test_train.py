@@ -550,3 +550,13 @@ def test_every_setting_has_a_description_and_the_whole_run_is_estimated(weight_f
         line for line in result.stderr.splitlines() if " it/s the 4 iterations of this run take about " in line
     ]
     assert "left)" in estimate
+
+
+def test_images_adain_wrote_are_never_training_data(tmp_path):
+    """A stylized output inside the photo folder (its header carries adain's mark) is not a photo."""
+    from adain_cli import images
+    from adain_cli.train_data import find_training_images
+
+    photos = [make_image(tmp_path / "photos" / f"p{index}.png", 24, 24, seed=index) for index in range(2)]
+    images.save_image(torch.rand(3, 24, 24), tmp_path / "photos" / "p0_stylized_ink.png")
+    assert sorted(find_training_images(tmp_path / "photos", "content")) == sorted(photos)

@@ -18,9 +18,9 @@ from PIL import Image
 from adain_cli import video
 from adain_cli.stylizer import Stylizer
 from adain_cli.weights import load_decoder, load_encoder
-from tests.conftest import SUBPROCESS_TIMEOUT, finish, make_image, read_until
+from tests.conftest import AT_OWN_SIZE, SUBPROCESS_TIMEOUT, finish, make_image, read_until
 
-TINY = ("--content-size", "0", "--style-size", "0", "--grid-cell", "16")
+TINY = (*AT_OWN_SIZE, "--grid-cell", "16")
 
 
 def make_clip(path: Path, frames: int = 24, size: tuple[int, int] = (64, 48), *, audio: bool = False,

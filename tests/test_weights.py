@@ -20,7 +20,7 @@ from PIL import Image
 
 from adain_cli import weights
 from adain_cli.errors import WeightsError
-from tests.conftest import make_image
+from tests.conftest import AT_OWN_SIZE, make_image
 
 
 @dataclass
@@ -305,7 +305,7 @@ def test_a_path_means_that_file_never_the_cached_file_of_the_same_name(weight_fi
     monkeypatch.chdir(work)
 
     def stylize(decoder: str, out: str) -> bytes:
-        argv = ["stylize", "c.png", "--style", "s.png", "-o", out, "--content-size", "0", "--style-size", "0",
+        argv = ["stylize", "c.png", "--style", "s.png", "-o", out, *AT_OWN_SIZE,
                 "--encoder", str(encoder), "--decoder", decoder, "--quiet"]  # fmt: skip
         result = CliRunner().invoke(cli, argv, catch_exceptions=False)
         assert result.exit_code == 0, result.output
