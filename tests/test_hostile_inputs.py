@@ -293,3 +293,10 @@ def test_the_host_running_out_of_memory_on_a_clip_fails_that_clip_and_the_job_go
     assert result.exit_code == 1, result.output
     assert "walk.mp4: out of memory at 48×24" in result.stderr
     assert sorted(p.name for p in scene["out"].iterdir()) == ["p0_stylized_style.png", "p1_stylized_style.png"]
+
+
+def test_json_with_json_lines_is_a_usage_error(run_adain, scene):
+    result = run_adain("stylize", scene["photos"], "--style", scene["style"], "-o", scene["out"], "--json",
+                       "--json-lines", *TINY)  # fmt: skip
+    assert result.exit_code == 2 and "--json and --json-lines" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not scene["out"].exists()

@@ -239,6 +239,8 @@ def run(opts: CommonOptions, job: Job) -> None:
     Under torchrun each rank does its slice of the job on its own device; once all are done, rank 0
     builds the grids from the files on disk.
     """
+    if opts.json and opts.json_lines:
+        raise click.UsageError("--json and --json-lines both write to standard output: give one of them")
     check_weights_names(opts.encoder, opts.decoder)
     from adain_cli.launch import torchrun_launch
 
