@@ -5,9 +5,8 @@ fill one grid per α, and report progress through a callback."""
 from __future__ import annotations
 
 import contextlib
-import functools
 import time
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -24,14 +23,15 @@ from adain_cli.device import Launch, auto_batch_size, is_out_of_memory, out_of_m
 from adain_cli.errors import AdainError, ImageError
 from adain_cli.existing import is_complete
 from adain_cli.files import batched_folder_syncs, ensure_writable_folder
-from adain_cli.grid import GridCanvas, Labels, side_by_side, thumbnail
+from adain_cli.grid import GridCanvas, Labels, thumbnail
 from adain_cli.images import LoadedImage
 from adain_cli.inputs import Source, open_header
 from adain_cli.job import Job, Output
-from adain_cli.looks import ColorMethod, Content, Look, StyleLookup
+from adain_cli.looks import Content
 from adain_cli.manifest import grids_of_manifest, manifest_path, write_manifest
-from adain_cli.ops import Stats
+from adain_cli.pages import Grids, make_grids
 from adain_cli.report import Event, ProgressFn, Reporter, Summary, Totals
+from adain_cli.style_bank import StyleBank
 from adain_cli.stylizer import Blends, Render, Stylizer
 from adain_cli.video import ClipInfo
 
@@ -56,73 +56,6 @@ def _prefetch(
             yield window.popleft()
     while window:
         yield window.popleft()
-
-
-# Dataset mode with preserved colours reads a drawn style again for each content that draws it; this many stay.
-_STYLE_IMAGES_KEPT = 64
-
-
-class _StyleBank:
-    """The styles a job's shard uses, each file read once (the same file given twice counts once).
-
-    Without preserved colours only their statistics are kept, encoded once per job: 80,000 styles take about
-    4 KB each. With colours preserved each content recolours the style images, so they are kept too; in
-    dataset mode (a few drawn per content) a bounded number of them, read again when needed.
-    """
-
-    def __init__(self, stylizer: Stylizer, job: Job, needed: set[int], *, headers: bool) -> None:
-        """Encode the `needed` styles; with `headers`, read every style of the job's looks for the grids."""
-        self.stylizer, self.job = stylizer, job
-        self.errors: dict[int, str] = {}
-        self.headers: dict[int, Image.Image] = {}  # column headers of the grids, when there are grids
-        self._first: dict[int, int] = {}  # style index -> index of the first style with the same file
-        self._stats: dict[int, Stats] = {}
-        kept = _STYLE_IMAGES_KEPT if job.styles_per_content else None
-        self._image = functools.lru_cache(maxsize=kept)(self._load)
-        by_path: dict[Path, int] = {}
-        every = {k for look in job.looks for k in look.styles} if headers else set()
-        for k in sorted(needed | every):
-            self._first[k] = by_path.setdefault(job.styles[k].path.resolve(), k)
-        encode = {self._first[k] for k in needed} if job.color is None else set()
-        for first in by_path.values():
-            try:
-                image = self._image(first)
-            except ImageError as error:
-                self.errors[first] = str(error)
-                continue
-            if headers:
-                self.headers[first] = images.to_pil(image.rgb)
-            if first in encode:
-                self._stats[first] = stylizer.style_stats(image.rgb)
-            if job.color is None:
-                self._image.cache_clear()
-        self.errors |= {k: self.errors[first] for k, first in self._first.items() if first in self.errors}
-
-    def _load(self, k: int) -> LoadedImage:
-        options = self.job.images
-        return images.load(self.job.styles[k].path, options.style_size, crop=options.crop,
-                           max_pixels=options.max_pixels, enlarge=options.enlarge)  # fmt: skip
-
-    def header(self, k: int) -> Image.Image | None:
-        return self.headers.get(self._first[k])
-
-    def stats(self, k: int) -> Stats:
-        return self._stats[self._first[k]]
-
-    def lookup_for(self, color: ColorMethod | None, content: Tensor) -> StyleLookup:
-        """Style statistics for one content: shared by the job, or recoloured to this content."""
-        if color is None:
-            return self.stats
-        cache: dict[int, Stats] = {}
-
-        def recolored(k: int) -> Stats:
-            first = self._first[k]
-            if first not in cache:
-                style = color.recolored_style(self._image(first).rgb, content)
-                cache[first] = self.stylizer.style_stats(style)
-            return cache[first]
-
-        return recolored
 
 
 def _finished(job: Job, work: dict[int, list[Output]]) -> set[Path]:
@@ -189,13 +122,13 @@ def _run_job(stylizer: Stylizer, job: Job, progress: ProgressFn) -> Summary:
     calls_before = stylizer.encoder_calls
     progress(Event("stage", message="encoding styles", count=0))
     finished = _finished(job, work)
-    bank = _StyleBank(
+    bank = StyleBank(
         stylizer,
         job,
         _styles_used(job, work, finished),
         headers=job.shard == (0, 1) and job.wants_grids() and not job.styles_per_content,
     )
-    grids = _make_grids(job, bank, reporter)
+    grids = make_grids(job, bank, reporter)
     dropped = _drop_looks_with_bad_styles(job, work, bank, reporter, grids)
 
     loader = ThreadPoolExecutor(max_workers=2, thread_name_prefix="adain-load")
@@ -234,7 +167,7 @@ def _prefetch_for(
 
 
 def _make_outputs(
-    job: Job, work: dict[int, list[Output]], runner: _ContentRunner, grids: _Grids, reporter: Reporter,
+    job: Job, work: dict[int, list[Output]], runner: _ContentRunner, grids: Grids, reporter: Reporter,
     prefetch: Callable[[list[Source]], Iterator[tuple[Source, Future]]],
 ) -> None:  # fmt: skip
     """Every content in order: skip what exists, load ahead what is left, stylize and save it; write each
@@ -272,7 +205,7 @@ def _check_output_dir(folder: Path) -> None:
 
 
 def _drop_looks_with_bad_styles(
-    job: Job, work: dict[int, list[Output]], bank: _StyleBank, reporter: Reporter, grids: _Grids
+    job: Job, work: dict[int, list[Output]], bank: StyleBank, reporter: Reporter, grids: Grids
 ) -> set[int]:
     """The indices of looks whose styles did not load; the outputs they spoil are reported as failed, under
     the first bad style of each (one pass over the outputs, however many styles failed)."""
@@ -299,101 +232,6 @@ def _drop_looks_with_bad_styles(
     return set(bad_style)
 
 
-class _Grids:
-    """The contact sheets of a job: per α, pages of at most `job.grid_rows` contents, each made when its first
-    result arrives and written (then dropped) once every row on it is done, so memory holds a page per α.
-    A page with no result on it is not written; one that cannot be written is a note, not a failure."""
-
-    def __init__(self, job: Job, pages: list[range], col_headers: dict[int, Image.Image]) -> None:
-        self.job, self.pages, self.col_headers = job, pages, col_headers
-        self.per_page = len(pages[0]) if pages else 1
-        self.canvases: dict[tuple[float, int], GridCanvas] = {}
-        self.filled: Counter[tuple[float, int]] = Counter()
-        self.done_pages: set[int] = set()
-
-    def __bool__(self) -> bool:
-        return bool(self.pages)
-
-    def _canvas(self, alpha: float, row: int) -> tuple[GridCanvas | None, int]:
-        """The canvas of the page holding `row`, and the row's place on it (None once it is written)."""
-        page = row // self.per_page
-        if page in self.done_pages or alpha not in self.job.alphas or not self.pages:
-            return None, 0
-        key = (alpha, page)
-        if key not in self.canvases:
-            rows = self.pages[page]
-            canvas = GridCanvas(len(rows), self.job.grid_columns, self.job.grid_cell,
-                                labels=self.job.grid_labels_for(alpha, rows))  # fmt: skip
-            for col, header in self.col_headers.items():  # the style headers on every page
-                canvas.put_col_header(col, header)
-            self.canvases[key] = canvas
-        return self.canvases[key], row - self.pages[page].start
-
-    def put(self, row: int, output: Output, image: Image.Image) -> None:
-        (look, alpha), *_ = output.renders
-        canvas, place = self._canvas(alpha, row)
-        if canvas is not None:
-            canvas.put(place, self.job.grid_column(row, look), image)
-            self.filled[(alpha, row // self.per_page)] += 1
-
-    def fail(self, row: int, output: Output) -> None:
-        (look, alpha), *_ = output.renders
-        canvas, place = self._canvas(alpha, row)
-        if canvas is not None:
-            canvas.mark_failed(place, self.job.grid_column(row, look))
-
-    def put_row_header(self, row: int, image: Image.Image) -> None:
-        for alpha in self.job.alphas:
-            canvas, place = self._canvas(alpha, row)
-            if canvas is not None:
-                canvas.put_row_header(place, image)
-
-    def flush(self, done_below: int, reporter: Reporter) -> None:
-        """Write the pages all of whose rows are below `done_below` (finished), and forget them."""
-        for page, rows in enumerate(self.pages):
-            if page not in self.done_pages and rows.stop <= done_below:
-                self.done_pages.add(page)
-                for alpha in self.job.alphas:
-                    self._write(alpha, page, reporter)
-
-    def _write(self, alpha: float, page: int, reporter: Reporter) -> None:
-        canvas = self.canvases.pop((alpha, page), None)
-        if canvas is None or not self.filled[(alpha, page)]:
-            return
-        path = self.job.grid_paths(alpha)[page]
-        try:
-            images.save_pil(canvas.image, path, self.job.images.quality, sheet=True)
-            reporter.summary.grids.append(path)
-        except (ImageError, OSError, ValueError) as error:
-            reporter.note(f"warning: grid {path} not written: {error}")
-
-
-def _make_grids(job: Job, bank: _StyleBank, reporter: Reporter) -> _Grids:
-    """The job's grids, decided before any work and said at the start when they are paged or not written."""
-    if not (job.wants_grids() and job.shard == (0, 1)):
-        return _Grids(job, [], {})
-    pages = job.grid_pages()
-    rows, cols = len(job.contents), job.grid_columns
-    if not pages:
-        reporter.note(f"grids not written: a row of {cols} cells of {job.grid_cell} px is over the image size limit")
-    elif len(pages) > 1:
-        reporter.note(f"grids: {len(pages)} pages per α of up to {len(pages[0])} of the {rows} contents (PNG)")
-    if job.styles_per_content:  # no column shares a style: each cell is captioned with its own
-        return _Grids(job, pages, {})
-    headers = {col: header for col, look in enumerate(job.looks)
-               if (header := _look_header(look, bank, job.grid_cell)) is not None}  # fmt: skip
-    return _Grids(job, pages, headers)
-
-
-def _look_header(look: Look, bank: _StyleBank, cell: int) -> Image.Image | None:
-    """A look of one style is headed by that style (what the manifest records for a rebuild too); a blend or
-    a spatial look by its styles side by side."""
-    pictures = [picture for k in look.styles if (picture := bank.header(k)) is not None]
-    if not pictures or len(pictures) < len(look.styles):
-        return None
-    return pictures[0] if len(pictures) == 1 else side_by_side(pictures, cell)
-
-
 @dataclass(frozen=True)
 class _Pending:
     future: Future[tuple[Image.Image, float]]
@@ -410,9 +248,9 @@ class _ContentRunner:
         stylizer: Stylizer,
         job: Job,
         dropped: set[int],
-        bank: _StyleBank,
+        bank: StyleBank,
         reporter: Reporter,
-        grids: _Grids,
+        grids: Grids,
         saver: ThreadPoolExecutor,
         finished: set[Path],
     ) -> None:
