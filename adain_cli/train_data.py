@@ -9,6 +9,7 @@ whatever the number of loader processes.
 from __future__ import annotations
 
 import signal
+import warnings
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -146,17 +147,21 @@ def batches(
     if remaining <= 0:
         return
     sampler = Positions(start_iteration * config.batch_size, remaining * config.batch_size)
-    loader = DataLoader(
-        dataset,
-        batch_size=config.batch_size,
-        sampler=sampler,
-        num_workers=config.workers,
-        pin_memory=pin,
-        persistent_workers=False,
-        prefetch_factor=4 if config.workers else None,
-        worker_init_fn=ignore_stop_signals,
-    )
-    iterator = iter(loader)
+    # --workers is the user's choice: torch's multi-line advice when it exceeds the CPUs this process may
+    # use (one, under `taskset -c 0`) is not printed among adain's one-line messages.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="This DataLoader will create", category=UserWarning)
+        loader = DataLoader(
+            dataset,
+            batch_size=config.batch_size,
+            sampler=sampler,
+            num_workers=config.workers,
+            pin_memory=pin,
+            persistent_workers=False,
+            prefetch_factor=4 if config.workers else None,
+            worker_init_fn=ignore_stop_signals,
+        )
+        iterator = iter(loader)
     try:
         for batch, skipped in iterator:
             yield batch, int(skipped.sum())
