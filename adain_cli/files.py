@@ -1,7 +1,7 @@
 """Writing files durably: a temporary name beside the target, fsync, rename, fsync the folder.
 
 Every file adain creates (outputs, grids, manifests, checkpoints, cached weights) goes through
-`atomic_path`, so a file at its final name is always complete, even after a crash or a power loss,
+`atomic_path` (or `atomic_file`), so a file at its final name is always complete, even after a crash or a power loss,
 and gets the permissions a plain `open()` would give it under the user's umask.
 
 Within `batched_folder_syncs()` (a job's run) the folder fsync that makes a rename durable is batched: at most
@@ -12,22 +12,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-
-_umask_lock = threading.Lock()
-
-
-def current_umask() -> int:
-    """The process umask. os.umask can only be read by setting it, so the lock keeps two threads from
-    reading it at once (one would see the other's temporary 0 and create files world-writable)."""
-    with _umask_lock:
-        mask = os.umask(0o022)
-        os.umask(mask)
-    return mask
+from typing import BinaryIO
 
 
 def fsync_folder(folder: Path) -> None:
@@ -114,23 +105,55 @@ def _temporary_prefix(name: str, suffix: str) -> str:
     return f".{kept}."
 
 
+def _create_temporary(folder: Path, prefix: str, suffix: str) -> tuple[int, Path]:
+    """A new file `{prefix}{8 random characters}{suffix}` in `folder`, open for writing. Created with mode
+    0o666, which the kernel narrows by the umask (and the folder's default ACL) as for a plain open()."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        tmp = folder / (prefix + secrets.token_hex(_RANDOM_CHARACTERS // 2) + suffix)
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
+        except FileNotFoundError:  # the folder is made on first use (not checked before every file)
+            folder.mkdir(parents=True, exist_ok=True)
+    raise FileExistsError(f"no free temporary name in {folder}")
+
+
 @contextlib.contextmanager
 def atomic_path(path: Path, *, suffix: str = ".tmp") -> Iterator[Path]:
-    """Yield a temporary path beside `path`; when the block succeeds, fsync it, give it the umask's mode
-    and rename it into place. Whatever happens inside (an error, Ctrl-C, SIGTERM), nothing is left at
+    """Yield a temporary path beside `path` for the block to write by name; when the block succeeds, fsync
+    it and rename it into place. Whatever happens inside (an error, Ctrl-C, SIGTERM), nothing is left at
     `path` or beside it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    prefix = _temporary_prefix(path.name, suffix)
-    descriptor, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=suffix)
-    os.close(descriptor)
-    tmp = Path(tmp_name)
-    try:
+    with _temporary_beside(path, suffix) as (descriptor, tmp):
+        os.close(descriptor)
         yield tmp
-        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600; a plain open() would not
         with tmp.open("rb+") as written:
             os.fsync(written.fileno())
+
+
+@contextlib.contextmanager
+def atomic_file(path: Path, *, suffix: str = ".tmp") -> Iterator[BinaryIO]:
+    """`atomic_path` for a writer that takes a file: yields the temporary file, open for binary writing, and
+    fsyncs it through the same descriptor (no second open)."""
+    with _temporary_beside(path, suffix) as (descriptor, _), os.fdopen(descriptor, "wb") as file:
+        yield file
+        file.flush()
+        os.fsync(file.fileno())
+
+
+@contextlib.contextmanager
+def _temporary_beside(path: Path, suffix: str) -> Iterator[tuple[int, Path]]:
+    """A temporary file beside `path` (its descriptor and path), renamed to `path` when the block succeeds
+    (the block fsyncs it and closes the descriptor); removed whatever else happens."""
+    descriptor, tmp = _create_temporary(path.parent, _temporary_prefix(path.name, suffix), suffix)
+    renamed = False
+    try:
+        yield descriptor, tmp
         os.replace(tmp, path)
+        renamed = True
         _renamed_in(path.parent)
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+        if not renamed:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()

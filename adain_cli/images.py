@@ -22,9 +22,9 @@ from torch import Tensor
 
 from adain_cli import defaults
 from adain_cli.errors import ImageError
-from adain_cli.files import atomic_path
+from adain_cli.files import atomic_file
 from adain_cli.inputs import OUTPUT_FORMATS, open_header
-from adain_cli.marker import written_by_exif
+from adain_cli.marker import WRITTEN_BY_EXIF
 
 FORMATS_WITH_ALPHA = frozenset({"png", "webp", "tif", "tiff"})
 _SAVE_OPTIONS: dict[str, dict[str, Any]] = {"PNG": {"compress_level": 6}, "TIFF": {"compression": "tiff_deflate"}}
@@ -305,10 +305,15 @@ def load_mask(
 # Saving
 
 
-def to_uint8(image: Tensor) -> np.ndarray:
-    """(C, H, W) float in nominal [0, 1] → (H, W, C) uint8, clamped and rounded to nearest."""
+# 8-bit pixels, (H, W, C) and C-contiguous, as Image.fromarray takes them without a copy.
+Pixels = np.ndarray
+
+
+def to_uint8(image: Tensor) -> Pixels:
+    """(C, H, W) float in nominal [0, 1] → (H, W, C) uint8, clamped and rounded to nearest; a batch
+    (N, C, H, W) → (N, H, W, C), each item contiguous."""
     scaled = image.detach().float().clamp(0.0, 1.0).mul(255.0).add_(0.5).floor_()
-    return scaled.to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+    return np.ascontiguousarray(scaled.to(torch.uint8).movedim(-3, -1).cpu().numpy())
 
 
 def to_pil(image: Tensor, transparency: Tensor | None = None) -> Image.Image:
@@ -342,23 +347,23 @@ def save_pil(image: Image.Image, path: Path, quality: int = defaults.QUALITY, *,
     if sheet and fmt == "PNG":
         options = {"compress_level": 1}
     try:
-        with atomic_path(path) as tmp:
-            image.save(tmp, format=fmt, exif=written_by_exif(), **options)
+        with atomic_file(path) as file:
+            image.save(file, format=fmt, exif=WRITTEN_BY_EXIF, **options)
     except OSError as error:
         raise ImageError(f"{path}: cannot write ({error.strerror or error})") from None
 
 
-def save_image(
-    image: Tensor,
+def save_pixels(
+    pixels: Pixels,
     path: Path,
     *,
     quality: int = defaults.QUALITY,
-    transparency: Tensor | None = None,
+    alpha: Pixels | None = None,
     size: tuple[int, int] | None = None,
 ) -> Image.Image:
-    """Clamp, round and save a (3, H, W) tensor atomically, resized to `size` (height, width) with Lanczos
-    (antialiased) when given; returns the saved PIL image."""
-    pil = to_pil(image, transparency)
+    """Save 8-bit RGB pixels (and their (H, W, 1) alpha) atomically, resized to `size` (height, width) with
+    Lanczos (antialiased) when given; returns the saved PIL image."""
+    pil = Image.fromarray(np.concatenate([pixels, alpha], axis=2) if alpha is not None else pixels)
     if size is not None and pil.size != (size[1], size[0]):
         pil = pil.resize((size[1], size[0]), Image.Resampling.LANCZOS)
     save_pil(pil, path, quality)

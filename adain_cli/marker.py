@@ -15,11 +15,13 @@ WRITTEN_BY = f"adain {__version__}"
 SOFTWARE_TAG = 0x0131
 
 
-def written_by_exif() -> bytes:
-    """EXIF that says adain wrote the file."""
+def _written_by_exif() -> bytes:
     exif = Image.Exif()
     exif[SOFTWARE_TAG] = WRITTEN_BY
     return exif.tobytes()
+
+
+WRITTEN_BY_EXIF = _written_by_exif()  # EXIF that says adain wrote the file (made once: every output carries it)
 
 
 def written_by_adain(path: Path) -> bool:

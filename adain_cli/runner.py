@@ -15,7 +15,6 @@ from typing import TypeVar
 
 import torch
 from PIL import Image, ImageOps
-from torch import Tensor
 
 from adain_cli import images, ops
 from adain_cli.clips import ClipRunner, load_clip
@@ -24,7 +23,7 @@ from adain_cli.errors import AdainError, ImageError
 from adain_cli.existing import is_complete
 from adain_cli.files import batched_folder_syncs, ensure_writable_folder
 from adain_cli.grid import GridCanvas, Labels, thumbnail
-from adain_cli.images import LoadedImage
+from adain_cli.images import LoadedImage, Pixels
 from adain_cli.inputs import Source, open_header
 from adain_cli.job import Job, Output
 from adain_cli.looks import Content
@@ -338,9 +337,9 @@ class _ContentRunner:
             images.save_pil(image, path, self.job.images.quality)
             self.reporter.summary.companions.append(path)
 
-    def _decoded(self, content: Content, renders: list[tuple[int, float]]) -> Iterator[tuple[Tensor, float]]:
-        """The result of every (look, α) render and its share of the decode time, in order: targets once per
-        look, decodes in batches."""
+    def _decoded(self, content: Content, renders: list[tuple[int, float]]) -> Iterator[tuple[Pixels | None, float]]:
+        """The 8-bit result of every (look, α) render (None where it is not finite) and its share of the
+        decode time, in order: targets once per look, decodes in batches."""
         color, rgb = self.job.color, content.image.rgb
         styles = self.bank.lookup_for(color, rgb)
         height, width = content.image.size
@@ -358,14 +357,19 @@ class _ContentRunner:
         last_use = {key: index for index, key in enumerate(keys)}
         unique = list(dict.fromkeys(keys))
         last_decode = {look: index for index, (look, _) in enumerate(unique)}
-        decoded: dict[Render, tuple[Tensor, float]] = {}
+        decoded: dict[Render, tuple[Pixels | None, float]] = {}
         position, done = 0, 0
         for batch in _chunks(unique, batch_size):
             started = time.perf_counter()
             results = blends.decode(batch)
+            if color:
+                results = torch.stack([color.restore(result, rgb) for result in results])
+            # Checked and rounded to 8 bits here, once per batch: the savers are left only the encoding.
+            finite = torch.isfinite(results).flatten(1).all(dim=1).tolist()
+            pixels = images.to_uint8(results)
             share = (time.perf_counter() - started) / len(batch)
-            for key, result in zip(batch, results, strict=True):
-                decoded[key] = (color.restore(result, rgb) if color else result, share)
+            for key, picture, ok in zip(batch, pixels, finite, strict=True):
+                decoded[key] = (picture if ok else None, share)
             done += len(batch)
             for look, _ in batch:
                 if look is not None and last_decode[look] < done:
@@ -380,17 +384,18 @@ class _ContentRunner:
         feat = self.stylizer.encode(color.encoder_input(loaded.rgb) if color else loaded.rgb)
         content = Content(source, loaded, feat, ops.mean_std(feat))
         encode_share = (time.perf_counter() - started) / len(todo)
+        alpha = None if loaded.transparency is None else images.to_uint8(loaded.transparency)
         results = self._decoded(content, [render for output in todo for render in output.renders])
         for output in todo:
             pictures, seconds = zip(*(next(results) for _ in output.renders), strict=True)
-            if not all(bool(torch.isfinite(picture).all()) for picture in pictures):
+            if any(picture is None for picture in pictures):
                 # NaN or inf would be written as black pixels that look like a result.
                 message = f"{output.path}: not written: the result has NaN or infinite values (check the decoder)"
                 self._fail(row, [output], output.path, message)
                 continue
             if len(pictures) == 1:
                 size = loaded.original_size if self.job.images.output_size == "original" else None
-                future = self.saver.submit(self._save, pictures[0], output.path, loaded.transparency, size)
+                future = self.saver.submit(self._save, pictures[0], output.path, alpha, size)
             else:
                 shape = self.job.sheet or (1, len(pictures))
                 future = self.saver.submit(self._save_sheet, pictures, output.path, shape)
@@ -400,20 +405,19 @@ class _ContentRunner:
             self.reporter.note(note)
 
     def _save(
-        self, result: Tensor, path: Path, transparency: Tensor | None, size: tuple[int, int] | None
+        self, pixels: Pixels, path: Path, alpha: Pixels | None, size: tuple[int, int] | None
     ) -> tuple[Image.Image, float]:
         started = time.perf_counter()
-        quality = self.job.images.quality
-        saved = images.save_image(result, path, quality=quality, transparency=transparency, size=size)
+        saved = images.save_pixels(pixels, path, quality=self.job.images.quality, alpha=alpha, size=size)
         return thumbnail(saved, self.job.grid_cell) if self.grids else saved, time.perf_counter() - started
 
-    def _save_sheet(self, results: Sequence[Tensor], path: Path, shape: tuple[int, int]) -> tuple[Image.Image, float]:
+    def _save_sheet(self, results: Sequence[Pixels], path: Path, shape: tuple[int, int]) -> tuple[Image.Image, float]:
         started = time.perf_counter()
         rows, cols = shape
         labels = Labels(cells=tuple(look.label for look in self.job.looks)) if self.job.grid_labels else None
         canvas = GridCanvas(rows, cols, self.job.grid_cell, headers=False, labels=labels)
         for index, result in enumerate(results):
-            canvas.put(*divmod(index, cols), images.to_pil(result))
+            canvas.put(*divmod(index, cols), Image.fromarray(result))
         images.save_pil(canvas.image, path, self.job.images.quality)
         return canvas.image, time.perf_counter() - started
 

@@ -26,7 +26,7 @@ from torch import Tensor
 from adain_cli.errors import ImageError
 from adain_cli.files import atomic_path
 from adain_cli.inputs import ANIMATION_FORMATS, VIDEO_FORMATS, is_video_name
-from adain_cli.marker import WRITTEN_BY, written_by_exif
+from adain_cli.marker import WRITTEN_BY, WRITTEN_BY_EXIF
 
 VIDEO_CODECS = {"webm": ("libvpx-vp9", "yuv420p"), "avi": ("mpeg4", "yuv420p")}  # others: libx264, yuv420p
 AUDIO_CODECS = {"webm": "libopus", "avi": "mp3"}  # when audio must be re-encoded; others: aac
@@ -348,7 +348,7 @@ class ClipWriter:
         if fmt == "GIF":
             options.update(disposal=2, comment=WRITTEN_BY)
         else:
-            options["exif"] = written_by_exif()
+            options["exif"] = WRITTEN_BY_EXIF
         if fmt == "WEBP":
             options["lossless"] = True
         frames[0].save(tmp, format=fmt, **options)

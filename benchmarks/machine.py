@@ -3,6 +3,7 @@ to oneDNN), threads, torch and device. Shared by the benchmarks; torch-free unti
 
 from __future__ import annotations
 
+import os
 import platform
 import re
 import subprocess
@@ -34,7 +35,14 @@ def describe(device: object | None = None) -> str:
     where = f", {device}" if device is not None else ""
     if device is not None and str(device).startswith("cuda"):
         where += f" ({torch.cuda.get_device_name(device)})"
-    return f"{processor()}, {torch.get_num_threads()} threads, torch {torch.__version__}{where}"
+    return f"{processor()}, {torch.get_num_threads()} threads, torch {torch.__version__}{where}, {allocator()}"
+
+
+def allocator() -> str:
+    """The CPU allocator's settings from the environment (they move large-tensor timings a lot)."""
+    chosen = [f"{name}={value}" for name, value in sorted(os.environ.items())
+              if name.startswith("MALLOC_") or name in ("LD_PRELOAD", "THP_MEM_ALLOC_ENABLE")]  # fmt: skip
+    return "allocator: " + (" ".join(chosen) if chosen else "the default")
 
 
 if __name__ == "__main__":

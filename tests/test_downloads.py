@@ -196,12 +196,25 @@ def test_train_honours_no_verify_and_offline(odd_server, monkeypatch, tmp_path):
     assert result.exit_code == 1 and requests == [] and "offline mode is on" in result.stderr
 
 
+WRITERS = {  # the two ways to write a file atomically: by its temporary name, or through the open file
+    "atomic_path": "with atomic_path(target) as tmp: tmp.write_bytes(data)",
+    "atomic_file": "with atomic_file(target) as file: file.write(data)",
+}
+
+
+def _write(writer: str, target: Path, data: bytes) -> None:
+    exec(WRITERS[writer], {"atomic_path": files.atomic_path, "atomic_file": files.atomic_file,
+                           "target": target, "data": data})  # fmt: skip
+
+
+@pytest.mark.parametrize("writer", WRITERS)
 @pytest.mark.parametrize("umask", [0o022, 0o027])
-def test_files_get_the_mode_of_a_plain_open_under_the_umask(tmp_path, umask):
+def test_files_get_the_mode_of_a_plain_open_under_the_umask(tmp_path, umask, writer):
     code = (
-        "import os, sys; from pathlib import Path; from adain_cli.files import atomic_path\n"
+        "import os, sys; from pathlib import Path; from adain_cli.files import atomic_path, atomic_file\n"
         f"os.umask({umask})\n"
-        "with atomic_path(Path(sys.argv[1]) / 'ours') as tmp: tmp.write_text('x')\n"
+        "target, data = Path(sys.argv[1]) / 'ours', b'x'\n"
+        f"{WRITERS[writer]}\n"
         "open(Path(sys.argv[1]) / 'plain', 'w').close()\n"
         "print(*(oct((Path(sys.argv[1]) / name).stat().st_mode & 0o777) for name in ('ours', 'plain')))"
     )
@@ -210,18 +223,22 @@ def test_files_get_the_mode_of_a_plain_open_under_the_umask(tmp_path, umask):
     assert ours == plain == oct(0o666 & ~umask)
 
 
-def test_atomic_writes_are_fsynced_before_the_rename_and_clean_up_on_errors(tmp_path, monkeypatch):
+@pytest.mark.parametrize("writer", WRITERS)
+def test_atomic_writes_are_fsynced_before_the_rename_and_clean_up_on_errors(tmp_path, monkeypatch, writer):
     order = []
     real_fsync, real_replace = os.fsync, os.replace
     monkeypatch.setattr(files.os, "fsync", lambda fd: (order.append("fsync"), real_fsync(fd))[1])
     monkeypatch.setattr(files.os, "replace", lambda a, b: (order.append("rename"), real_replace(a, b))[1])
-    with files.atomic_path(tmp_path / "out.png") as tmp:
-        tmp.write_bytes(b"data")
+    _write(writer, tmp_path / "new" / "folder" / "out.png", b"data")  # a missing folder is made
     assert order[:2] == ["fsync", "rename"] and order.count("fsync") == 2  # the file, then its folder
+    assert (tmp_path / "new" / "folder" / "out.png").read_bytes() == b"data"
     with pytest.raises(RuntimeError), files.atomic_path(tmp_path / "failed.png") as tmp:
         tmp.write_bytes(b"half")
         raise RuntimeError("boom")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.png"]
+    with pytest.raises(RuntimeError), files.atomic_file(tmp_path / "failed.png") as file:
+        file.write(b"half")
+        raise RuntimeError("boom")
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["out.png"]
 
 
 def test_a_full_disk_when_the_manifest_is_written_is_one_line(run_adain, tmp_path, monkeypatch):

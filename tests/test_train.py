@@ -558,5 +558,5 @@ def test_images_adain_wrote_are_never_training_data(tmp_path):
     from adain_cli.train_data import find_training_images
 
     photos = [make_image(tmp_path / "photos" / f"p{index}.png", 24, 24, seed=index) for index in range(2)]
-    images.save_image(torch.rand(3, 24, 24), tmp_path / "photos" / "p0_stylized_ink.png")
+    images.save_pixels(images.to_uint8(torch.rand(3, 24, 24)), tmp_path / "photos" / "p0_stylized_ink.png")
     assert sorted(find_training_images(tmp_path / "photos", "content")) == sorted(photos)
