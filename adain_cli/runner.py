@@ -16,7 +16,7 @@ from typing import TypeVar
 import torch
 from PIL import Image, ImageOps
 
-from adain_cli import images, ops
+from adain_cli import allocator, images, ops
 from adain_cli.clips import ClipRunner, load_clip
 from adain_cli.device import Launch, auto_batch_size, is_out_of_memory, out_of_memory_message, process_group
 from adain_cli.errors import AdainError, ImageError
@@ -258,6 +258,7 @@ class _ContentRunner:
         self.batch_size = job.batch_size or auto_batch_size(stylizer.device)
         self.pending: deque[_Pending] = deque()
         self._reported: _Pending | None = None  # the save last reported (an interrupt may come before its pop)
+        self._last_size: tuple[int, int] | None = None  # of the last content decoded
         styles_for = lambda rgb: bank.lookup_for(job.color, rgb)  # noqa: E731
         self.clips = ClipRunner(stylizer, job, reporter, styles_for, self.batch_size, companions=self._write_companions)
 
@@ -301,6 +302,9 @@ class _ContentRunner:
             return
         for note in loaded.notes:
             self.reporter.note(note, source.path)
+        if loaded.size != self._last_size:  # memory kept for the old size's blocks would only fragment
+            allocator.return_kept_memory()
+            self._last_size = loaded.size
         if self.grids:
             self.grids.put_row_header(row, images.to_pil(loaded.rgb))
         todo = outputs

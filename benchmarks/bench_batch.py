@@ -27,7 +27,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent
 sys.path[:0] = [str(ROOT), str(ROOT.parent)]
 
-from machine import processor  # noqa: E402
+from machine import processor, program_allocator  # noqa: E402
 
 from adain_cli import ops  # noqa: E402
 from adain_cli.images import load  # noqa: E402
@@ -107,7 +107,12 @@ def main() -> None:
     parser.add_argument("--contents", type=int, default=10_000)
     parser.add_argument("--planned", type=int, default=100_000, help="files for the --dry-run planning")
     parser.add_argument("--folder", type=Path, default=None, help="keep the inputs here (default: a temporary one)")
+    parser.add_argument("--default-malloc", action="store_true",
+                        help="glibc's allocator unchanged (the library's case), not as adain sets it")  # fmt: skip
     args = parser.parse_args()
+    print(program_allocator(args.default_malloc), "(the job and the network alone)", flush=True)
+    if args.default_malloc:
+        os.environ["ADAIN_DEFAULT_MALLOC"] = "1"  # for the jobs run as subprocesses
     print(f"processor: {processor()}; {args.contents} contents of {SIZE} px × 2 styles", flush=True)
     with tempfile.TemporaryDirectory() as scratch:
         folder = args.folder or Path(scratch)

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent
 sys.path[:0] = [str(ROOT), str(ROOT.parent)]
 
 from bench_stylize import conv_flops, conv_peak  # noqa: E402
-from machine import describe  # noqa: E402
+from machine import describe, program_allocator  # noqa: E402
 
 from adain_cli.device import pick_device, pick_dtype  # noqa: E402
 from adain_cli.model import (  # noqa: E402
@@ -94,7 +94,10 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--default-malloc", action="store_true",
+                        help="glibc's allocator unchanged (the library's case), not as adain sets it")  # fmt: skip
     args = parser.parse_args()
+    print(program_allocator(args.default_malloc), flush=True)
 
     device = pick_device(args.device)
     dtype = pick_dtype(args.precision, device)

@@ -33,7 +33,7 @@ from torchvision.utils import save_image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "benchmarks"), str(ROOT)]
 
-from machine import describe  # noqa: E402
+from machine import describe, program_allocator  # noqa: E402
 
 from adain_cli.cli import cli  # noqa: E402
 from adain_cli.device import pick_device, pick_dtype  # noqa: E402
@@ -225,7 +225,10 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    parser.add_argument("--default-malloc", action="store_true",
+                        help="glibc's allocator unchanged (the library's case), not as adain sets it")  # fmt: skip
     args = parser.parse_args()
+    print(program_allocator(args.default_malloc), flush=True)
 
     device = pick_device(args.device)
     dtype = pick_dtype(args.precision, device)

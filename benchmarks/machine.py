@@ -35,14 +35,21 @@ def describe(device: object | None = None) -> str:
     where = f", {device}" if device is not None else ""
     if device is not None and str(device).startswith("cuda"):
         where += f" ({torch.cuda.get_device_name(device)})"
-    return f"{processor()}, {torch.get_num_threads()} threads, torch {torch.__version__}{where}, {allocator()}"
+    return f"{processor()}, {torch.get_num_threads()} threads, torch {torch.__version__}{where}"
 
 
-def allocator() -> str:
-    """The CPU allocator's settings from the environment (they move large-tensor timings a lot)."""
+def program_allocator(default: bool) -> str:
+    """Set the CPU allocator as the `adain` program sets it, unless `default`; says which runs (it moves
+    large-tensor timings a lot)."""
+    from adain_cli.allocator import keep_freed_memory
+
+    if default:
+        return "CPU allocator: glibc's default (--default-malloc), as the library runs"
+    if keep_freed_memory():
+        return "CPU allocator: freed memory kept, as the `adain` program runs (--default-malloc: as the library)"
     chosen = [f"{name}={value}" for name, value in sorted(os.environ.items())
-              if name.startswith("MALLOC_") or name in ("LD_PRELOAD", "THP_MEM_ALLOC_ENABLE")]  # fmt: skip
-    return "allocator: " + (" ".join(chosen) if chosen else "the default")
+              if name.startswith("MALLOC_") or name in ("LD_PRELOAD", "ADAIN_DEFAULT_MALLOC")]  # fmt: skip
+    return f"CPU allocator: left as it is ({' '.join(chosen) or 'not glibc'})"
 
 
 if __name__ == "__main__":

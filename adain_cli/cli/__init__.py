@@ -143,7 +143,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Console entry point."""
     from PIL import Image
 
+    from adain_cli.allocator import keep_freed_memory
+
     # The command is a program, not a library: its --max-pixels, checked from each file's header before any
     # pixel is decoded, is its only pixel limit, so Pillow's own (lower) one is lifted for this process.
     Image.MAX_IMAGE_PIXELS = None
+    keep_freed_memory()  # large tensors reuse freed memory rather than fault in fresh pages (allocator.py)
     cli.main(args=list(argv) if argv is not None else None, prog_name="adain")
