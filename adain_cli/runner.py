@@ -18,7 +18,14 @@ from PIL import Image, ImageOps
 
 from adain_cli import allocator, images, ops
 from adain_cli.clips import ClipRunner, load_clip
-from adain_cli.device import Launch, auto_batch_size, is_out_of_memory, out_of_memory_message, process_group
+from adain_cli.device import (
+    SMALL_IMAGE_PIXELS,
+    Launch,
+    auto_batch_size,
+    is_out_of_memory,
+    out_of_memory_message,
+    process_group,
+)
 from adain_cli.errors import AdainError, ImageError
 from adain_cli.existing import is_complete
 from adain_cli.files import batched_folder_syncs, ensure_writable_folder
@@ -44,17 +51,46 @@ Loaded = TypeVar("Loaded")
 
 
 def _prefetch(
-    pool: ThreadPoolExecutor, sources: Sequence[Source], load: Callable[[Source], Loaded], *, ahead: int
+    pool: ThreadPoolExecutor,
+    sources: Sequence[Source],
+    load: Callable[[Source], Loaded],
+    *,
+    ahead: int,
+    small: Callable[[Loaded], bool] = lambda loaded: False,
 ) -> Iterator[tuple[Source, Future[Loaded]]]:
-    """Yield (source, future) in order while up to `ahead` later loads run in the background."""
-    window: deque[tuple[Source, Future[Loaded]]] = deque()
+    """Yield (source, future) in order while up to `ahead` later loads run in the background.
+
+    After a `small` result (an image decoded in a fraction of a millisecond) the next ones are loaded in the
+    calling thread, when needed: for those a thread's hand-off costs more than the decode (10,000 contents of
+    32 px: fewer context switches, less CPU and less time). The first large one brings the background back.
+    """
     upcoming = iter(sources)
-    for source in upcoming:
-        window.append((source, pool.submit(load, source)))
-        if len(window) > ahead:
-            yield window.popleft()
-    while window:
-        yield window.popleft()
+    window: deque[tuple[Source, Future[Loaded]]] = deque()
+    inline = False
+    while True:
+        while not inline and len(window) <= ahead:
+            source = next(upcoming, None)
+            if source is None:
+                break
+            window.append((source, pool.submit(load, source)))
+        if window:
+            source, future = window.popleft()
+        else:
+            source = next(upcoming, None)
+            if source is None:
+                return
+            future = _loaded_here(load, source)
+        yield source, future
+        inline = future.done() and future.exception() is None and small(future.result())
+
+
+def _loaded_here(load: Callable[[Source], Loaded], source: Source) -> Future[Loaded]:
+    future: Future[Loaded] = Future()
+    try:
+        future.set_result(load(source))
+    except Exception as error:  # delivered as a background load's would be
+        future.set_exception(error)
+    return future
 
 
 def _finished(job: Job, work: dict[int, list[Output]]) -> set[Path]:
@@ -162,7 +198,11 @@ def _run_job(stylizer: Stylizer, job: Job, progress: ProgressFn) -> Summary:
 def _prefetch_for(
     loader: ThreadPoolExecutor, load: Callable[[Source], LoadedImage | ClipInfo]
 ) -> Callable[[list[Source]], Iterator[tuple[Source, Future]]]:
-    return lambda sources: _prefetch(loader, sources, load, ahead=4)
+    return lambda sources: _prefetch(loader, sources, load, ahead=4, small=_is_small)
+
+
+def _is_small(loaded: LoadedImage | ClipInfo) -> bool:
+    return isinstance(loaded, LoadedImage) and loaded.size[0] * loaded.size[1] < SMALL_IMAGE_PIXELS
 
 
 def _make_outputs(

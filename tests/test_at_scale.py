@@ -226,6 +226,36 @@ def test_folder_fsyncs_are_batched_and_all_done_at_the_end(tmp_path, monkeypatch
     assert synced[-1] == tmp_path and len(synced) == 3  # outside a job: at once
 
 
+def test_tiny_images_are_loaded_in_the_main_thread_and_large_ones_ahead_in_the_background():
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from adain_cli.runner import _prefetch
+
+    sizes = {"t1": 32, "t2": 32, "t3": 32, "big": 512, "b2": 512, "t4": 32, "bad": 0, "t5": 32}
+    where: dict[str, str] = {}
+
+    def load(name: str) -> int:
+        where[name] = threading.current_thread().name
+        if not sizes[name]:
+            raise ValueError(f"{name}: cannot read")
+        return sizes[name]
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="bg") as pool:
+        handed = []
+        for name, future in _prefetch(pool, list(sizes), load, ahead=1, small=lambda side: side < 128):
+            handed.append(name)
+            if name == "bad":
+                assert isinstance(future.exception(), ValueError)  # delivered as a background load's error
+            else:
+                assert future.result() == sizes[name]
+    assert handed == list(sizes)  # in order, whichever thread loaded each
+    here = {name for name, thread in where.items() if thread == threading.current_thread().name}
+    # t1 and t2 were queued ahead; after a tiny one the next load here when needed (t3, then big), and the
+    # large one brings the background back (b2, t4 and bad queued behind it; after an error, t5 too)
+    assert here == {"t3", "big"}
+
+
 @pytest.mark.slow
 def test_json_lines_equal_the_files_on_disk_after_sigterm(weight_files, tmp_path):
     contents, styles = small_job(tmp_path, contents=40, styles=2, size=32)
