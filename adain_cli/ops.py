@@ -29,12 +29,8 @@ class Stats(NamedTuple):
 def mean_std(feat: Tensor, eps: float = EPS) -> Stats:
     """Mean and std over H×W for each sample and channel (unbiased variance, eps inside the sqrt)."""
     n, c = feat.shape[:2]
-    flat = feat.reshape(n, c, -1).float()
-    var = flat.var(dim=2, unbiased=True) + eps
-    return Stats(
-        flat.mean(dim=2).view(n, c, 1, 1).to(feat.dtype),
-        var.sqrt().view(n, c, 1, 1).to(feat.dtype),
-    )
+    var, mean = torch.var_mean(feat.reshape(n, c, -1).float(), dim=2, unbiased=True)
+    return Stats(mean.view(n, c, 1, 1).to(feat.dtype), var.add_(eps).sqrt_().view(n, c, 1, 1).to(feat.dtype))
 
 
 def adain_with_stats(content: Tensor, content_stats: Stats, style_stats: Stats) -> Tensor:
