@@ -6,7 +6,8 @@
 N contents of 32 px × 2 styles with random public-layout weights. Measures: CPU per output against the network's
 own (encode + decode alone on the same tensors; the overhead ratio, target under 1.25), time to first output,
 peak RSS at 1,000 and at N (flat), `--skip-existing` over the finished job (target under 10% of the job's time;
-contents decoded: 0) and `--dry-run` planning of 100,000 files.
+contents decoded: 0), a dataset job (`--styles-per-content 1` over the N contents and 1,000 styles) and
+`--dry-run` planning of 100,000 files.
 """
 
 from __future__ import annotations
@@ -52,6 +53,16 @@ def make_inputs(folder: Path, count: int) -> tuple[Path, Path]:
     return contents, styles
 
 
+def make_styles(folder: Path, count: int) -> Path:
+    rng = np.random.default_rng(1)
+    folder.mkdir(parents=True, exist_ok=True)
+    for index in range(count):
+        path = folder / f"p{index:05d}.png"
+        if not path.exists():
+            Image.fromarray(rng.integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8)).save(path)
+    return folder
+
+
 def adain(*args: str) -> tuple[float, float, int, float | None, list[str]]:
     """Run `adain ARGS --json-lines` in a subprocess: (wall s, CPU s, peak RSS bytes, first output s, lines)."""
     command = [sys.executable, "-m", "adain_cli", *args]
@@ -70,11 +81,14 @@ def adain(*args: str) -> tuple[float, float, int, float | None, list[str]]:
     return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024, first, lines
 
 
-def network_cpu_per_output(encoder: Path, decoder: Path, contents: Path, styles: Path, count: int) -> float:
-    """CPU seconds per output of the network alone (encode each content once, decode it with 2 styles)."""
+def network_cpu_per_output(
+    encoder: Path, decoder: Path, contents: Path, styles: Path, count: int, per_content: int = 2
+) -> float:
+    """CPU seconds per output of the network alone (encode each content once, decode it with `per_content`
+    styles)."""
     torch.set_num_threads(1)
     stylizer = Stylizer(load_encoder(encoder), load_decoder(decoder), device="cpu", max_memory=0)
-    stats = [stylizer.style_stats(load(path, 0).rgb) for path in sorted(styles.iterdir())]
+    stats = [stylizer.style_stats(load(path, 0).rgb) for path in sorted(styles.iterdir())[:per_content]]
     images = [load(path, 0).rgb for path in sorted(contents.iterdir())[:count]]
     started = time.process_time()
     with torch.no_grad():
@@ -82,7 +96,7 @@ def network_cpu_per_output(encoder: Path, decoder: Path, contents: Path, styles:
             feat = stylizer.encode(rgb)
             targets = torch.cat([ops.adain(feat, style) for style in stats])
             stylizer.decoder(targets)
-    return (time.process_time() - started) / (2 * len(images))
+    return (time.process_time() - started) / (per_content * len(images))
 
 
 def dry_run_planning(folder: Path, encoder: Path, decoder: Path, count: int) -> float:
@@ -106,6 +120,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--contents", type=int, default=10_000)
     parser.add_argument("--planned", type=int, default=100_000, help="files for the --dry-run planning")
+    parser.add_argument("--paintings", type=int, default=1000, help="styles for the --styles-per-content 1 job")
     parser.add_argument("--folder", type=Path, default=None, help="keep the inputs here (default: a temporary one)")
     parser.add_argument("--default-malloc", action="store_true",
                         help="glibc's allocator unchanged (the library's case), not as adain sets it")  # fmt: skip
@@ -145,6 +160,16 @@ def main() -> None:
         statuses = {json.loads(line)["status"] for line in skipped}
         print(f"--skip-existing over the finished job: {skip_wall:.1f} s ({100 * skip_wall / wall:.1f}% of the job; "
               f"target < 10%), statuses {sorted(statuses)}")  # fmt: skip
+        paintings = make_styles(folder / "paintings", args.paintings)
+        wall, cpu, rss, _, lines = adain("stylize", str(contents), "--style", str(paintings), "-o",
+                                         str(folder / "drawn"), "--styles-per-content", "1", "--seed", "0",
+                                         *common)  # fmt: skip
+        drawn = {json.loads(line)["styles"][0]["path"] for line in lines}
+        net_one = network_cpu_per_output(encoder, decoder, contents, styles, min(500, args.contents), per_content=1)
+        print(f"--styles-per-content 1 over {args.contents} contents × {args.paintings} styles: {len(lines)} outputs "
+              f"in {wall:.1f} s wall, {1000 * cpu / len(lines):.2f} ms CPU per output against {1000 * net_one:.2f} ms "
+              f"for the network alone (ratio {cpu / len(lines) / net_one:.2f}; includes encoding every style once), "
+              f"{len(drawn)} distinct styles drawn, peak RSS {rss / 2**20:.0f} MiB")  # fmt: skip
         planning = dry_run_planning(folder, encoder, decoder, args.planned)
         print(f"--dry-run planning of {args.planned} files: {planning:.1f} s")
 
