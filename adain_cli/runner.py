@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TypeVar
 
 import torch
 from PIL import Image, ImageOps
@@ -36,6 +35,7 @@ from adain_cli.job import Job, Output
 from adain_cli.looks import Content
 from adain_cli.manifest import grids_of_manifest, manifest_path, write_manifest
 from adain_cli.pages import Grids, make_grids
+from adain_cli.prefetch import loaded_ahead
 from adain_cli.report import Event, ProgressFn, Reporter, Summary, Totals
 from adain_cli.style_bank import StyleBank
 from adain_cli.stylizer import Blends, Render, Stylizer
@@ -45,52 +45,6 @@ from adain_cli.video import ClipInfo
 def _chunks(items: Sequence, size: int) -> Iterator[Sequence]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-Loaded = TypeVar("Loaded")
-
-
-def _prefetch(
-    pool: ThreadPoolExecutor,
-    sources: Sequence[Source],
-    load: Callable[[Source], Loaded],
-    *,
-    ahead: int,
-    small: Callable[[Loaded], bool] = lambda loaded: False,
-) -> Iterator[tuple[Source, Future[Loaded]]]:
-    """Yield (source, future) in order while up to `ahead` later loads run in the background.
-
-    After a `small` result (an image decoded in a fraction of a millisecond) the next ones are loaded in the
-    calling thread, when needed: for those a thread's hand-off costs more than the decode (10,000 contents of
-    32 px: fewer context switches, less CPU and less time). The first large one brings the background back.
-    """
-    upcoming = iter(sources)
-    window: deque[tuple[Source, Future[Loaded]]] = deque()
-    inline = False
-    while True:
-        while not inline and len(window) <= ahead:
-            source = next(upcoming, None)
-            if source is None:
-                break
-            window.append((source, pool.submit(load, source)))
-        if window:
-            source, future = window.popleft()
-        else:
-            source = next(upcoming, None)
-            if source is None:
-                return
-            future = _loaded_here(load, source)
-        yield source, future
-        inline = future.done() and future.exception() is None and small(future.result())
-
-
-def _loaded_here(load: Callable[[Source], Loaded], source: Source) -> Future[Loaded]:
-    future: Future[Loaded] = Future()
-    try:
-        future.set_result(load(source))
-    except Exception as error:  # delivered as a background load's would be
-        future.set_exception(error)
-    return future
 
 
 def _finished(job: Job, work: dict[int, list[Output]]) -> set[Path]:
@@ -198,7 +152,7 @@ def _run_job(stylizer: Stylizer, job: Job, progress: ProgressFn) -> Summary:
 def _prefetch_for(
     loader: ThreadPoolExecutor, load: Callable[[Source], LoadedImage | ClipInfo]
 ) -> Callable[[list[Source]], Iterator[tuple[Source, Future]]]:
-    return lambda sources: _prefetch(loader, sources, load, ahead=4, small=_is_small)
+    return lambda sources: loaded_ahead(loader, sources, load, ahead=4, small=_is_small)
 
 
 def _is_small(loaded: LoadedImage | ClipInfo) -> bool:

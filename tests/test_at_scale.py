@@ -230,7 +230,7 @@ def test_tiny_images_are_loaded_in_the_main_thread_and_large_ones_ahead_in_the_b
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
-    from adain_cli.runner import _prefetch
+    from adain_cli.prefetch import loaded_ahead
 
     sizes = {"t1": 32, "t2": 32, "t3": 32, "big": 512, "b2": 512, "t4": 32, "bad": 0, "t5": 32}
     where: dict[str, str] = {}
@@ -243,7 +243,7 @@ def test_tiny_images_are_loaded_in_the_main_thread_and_large_ones_ahead_in_the_b
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="bg") as pool:
         handed = []
-        for name, future in _prefetch(pool, list(sizes), load, ahead=1, small=lambda side: side < 128):
+        for name, future in loaded_ahead(pool, list(sizes), load, ahead=1, small=lambda side: side < 128):
             handed.append(name)
             if name == "bad":
                 assert isinstance(future.exception(), ValueError)  # delivered as a background load's error
