@@ -57,3 +57,10 @@ def return_kept_memory() -> None:
     blocks would not fit the old holes); nothing unless the program kept it."""
     if _libc is not None:
         _libc.malloc_trim(0)
+
+
+def setting() -> str:
+    """What the CPU allocator does in this process (for `adain doctor`)."""
+    if _libc is not None:
+        return "freed memory kept (ADAIN_DEFAULT_MALLOC=1 for the platform's default)"
+    return "the platform's default"

@@ -37,6 +37,7 @@ def test_the_program_keeps_freed_memory_and_the_library_does_not(tmp_path, weigh
         "except SystemExit:\n"
         "    pass\n"
         "allocator.return_kept_memory()\n"
+        "print(allocator.setting())\n"
         "print('program', allocator._libc is not None)\n"
     )
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "HOME": str(tmp_path)}
@@ -45,6 +46,7 @@ def test_the_program_keeps_freed_memory_and_the_library_does_not(tmp_path, weigh
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0] == "library False" and lines[-1] == "program True"
+    assert lines[-2].startswith("freed memory kept")  # what `adain doctor` shows
 
 
 def test_kept_memory_is_given_back_when_the_content_size_changes(run_adain, tmp_path, monkeypatch):

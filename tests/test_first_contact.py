@@ -302,6 +302,8 @@ def test_doctor_prints_versions_devices_cache_and_weights(run_adain, weight_file
     found = json.loads(run_adain("doctor", "--json", "--hash", weights=False).output)
     assert set(found["versions"]) == {"adain", "python", "torch", "torchvision", "Pillow", "av", "numpy"}
     assert isinstance(found["devices"]["cpu"]["bf16"], bool) and "available" in found["devices"]["cuda"]
+    assert found["devices"]["cpu"]["allocator"] == "the platform's default"  # in-process: the library's case
+    assert "allocator: the platform's default" in shown.output
     weights = {row["name"]: row for row in found["weights"]}
     assert weights["decoder"]["present"] and weights["decoder"]["verified"] is False
     assert not weights["vgg_normalised"]["present"]

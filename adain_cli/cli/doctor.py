@@ -30,6 +30,7 @@ def devices() -> dict[str, Any]:
     """Which devices torch can use here, and the precisions each supports."""
     import torch
 
+    from adain_cli import allocator
     from adain_cli.device import cpu_supports_bf16
 
     cuda = torch.cuda.is_available()
@@ -39,7 +40,7 @@ def devices() -> dict[str, Any]:
     ] if cuda else []  # fmt: skip
     mps = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
     return {
-        "cpu": {"threads": torch.get_num_threads(), "bf16": cpu_supports_bf16()},
+        "cpu": {"threads": torch.get_num_threads(), "bf16": cpu_supports_bf16(), "allocator": allocator.setting()},
         "cuda": {"available": cuda, "version": torch.version.cuda, "devices": gpus},
         "mps": {"available": mps},
     }
@@ -56,7 +57,8 @@ def _lines(found: dict[str, Any]) -> list[str]:
     cpu, cuda, mps = found["devices"]["cpu"], found["devices"]["cuda"], found["devices"]["mps"]
     lines = [
         f"versions: {versions_line}",
-        f"cpu: {cpu['threads']} threads; fp32" + (", bf16 (native)" if cpu["bf16"] else "; bf16 not native here"),
+        f"cpu: {cpu['threads']} threads; fp32" + (", bf16 (native)" if cpu["bf16"] else "; bf16 not native here")
+        + f"; allocator: {cpu['allocator']}",
         "cuda: " + ("; ".join(f"{gpu['name']} (fp16" + (", bf16)" if gpu["bf16"] else ")") for gpu in cuda["devices"])
                     if cuda["available"] else "not available"),
         "mps: " + ("available (fp16)" if mps["available"] else "not available"),
