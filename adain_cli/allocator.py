@@ -6,7 +6,7 @@ a CPU each large activation of each layer is new memory whose pages the kernel f
 next blocks (`keep_freed_memory`). Kept memory fragments when the image size changes, so the runner gives it
 back between contents of different sizes (`return_kept_memory`), which keeps the peak where it was.
 Measured on 2 cores of an AVX-512 EPYC: a 512 px decode 0.32 → 0.24 s; 24 photos of mixed sizes at 512 px,
-wall 57.8 → 52.0 s with the same peak RSS (kept without giving back: 3.4 GB against 2.2 GB).
+wall 61.8 → 54.1 s and peak RSS 2.37 → 2.01 GB (kept without giving back: 3.2–3.6 GB).
 
 Process-wide, so only the program sets it (`adain_cli.cli.main`); for the library `return_kept_memory` does
 nothing.

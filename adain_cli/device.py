@@ -95,12 +95,18 @@ def default_memory_budget(device: torch.device) -> int | None:
 SMALL_IMAGE_PIXELS = 128 * 128
 
 
+def is_small_image(pixels: int) -> bool:
+    """Under 128² pixels: an image whose each call's fixed cost (a network pass, a thread hand-off) outweighs
+    its own work."""
+    return pixels < SMALL_IMAGE_PIXELS
+
+
 def auto_batch_size(device: torch.device, pixels: int | None = None) -> int:
     """Decodes per call: on a CPU one image of a useful size already fills the cores (batches of 512 px ran
     slower per image, measured), but images under 128² pixels are dominated by each call's fixed cost, so
     they go 8 at a time (32 px: 15% less CPU per output with 2, measured); a GPU needs several."""
     if device.type == "cpu":
-        return 8 if pixels is not None and pixels < SMALL_IMAGE_PIXELS else 1
+        return 8 if pixels is not None and is_small_image(pixels) else 1
     return {"cuda": 8, "mps": 4}.get(device.type, 1)
 
 

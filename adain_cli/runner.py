@@ -18,10 +18,10 @@ from PIL import Image, ImageOps
 from adain_cli import allocator, images, ops
 from adain_cli.clips import ClipRunner, load_clip
 from adain_cli.device import (
-    SMALL_IMAGE_PIXELS,
     Launch,
     auto_batch_size,
     is_out_of_memory,
+    is_small_image,
     out_of_memory_message,
     process_group,
 )
@@ -156,7 +156,7 @@ def _prefetch_for(
 
 
 def _is_small(loaded: LoadedImage | ClipInfo) -> bool:
-    return isinstance(loaded, LoadedImage) and loaded.size[0] * loaded.size[1] < SMALL_IMAGE_PIXELS
+    return isinstance(loaded, LoadedImage) and is_small_image(loaded.size[0] * loaded.size[1])
 
 
 def _make_outputs(
