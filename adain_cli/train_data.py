@@ -9,10 +9,12 @@ whatever the number of loader processes.
 from __future__ import annotations
 
 import signal
+import sys
 import warnings
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
 
 import numpy as np
 import torch
@@ -129,14 +131,26 @@ def _require_a_readable_image(paths: list[Path], what: str, folder: Path) -> Non
 STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
-def ignore_stop_signals(worker_id: int) -> None:
-    """A loader worker leaves Ctrl-C, SIGTERM and SIGHUP to the main process.
+def prepare_worker(worker_id: int) -> None:
+    """A loader worker leaves Ctrl-C, SIGTERM and SIGHUP to the main process, and is quiet when it goes.
 
     A terminal, `timeout` and Slurm signal the whole process group; a worker killed by one would end the run
     in the loader's "worker killed" error before the main process could save its checkpoint. The main
-    process shuts the workers down when it stops, and a worker whose parent is gone exits by itself."""
+    process shuts the workers down when it stops, and a worker whose parent is gone exits by itself.
+    A batch the worker is still handing over then meets a closed connection in multiprocessing's
+    fd-sharing thread, which prints its traceback through sys.excepthook: that one case is expected."""
     for signum in STOP_SIGNALS:
         signal.signal(signum, signal.SIG_IGN)
+    sys.excepthook = _quiet_about_a_departed_parent(sys.excepthook)
+
+
+def _quiet_about_a_departed_parent(hook: Callable[..., object]) -> Callable[..., object]:
+    def excepthook(kind: type[BaseException], value: BaseException, trace: TracebackType | None) -> object:
+        if issubclass(kind, (BrokenPipeError, ConnectionResetError)):
+            return None
+        return hook(kind, value, trace)
+
+    return excepthook
 
 
 def batches(
@@ -159,7 +173,7 @@ def batches(
             pin_memory=pin,
             persistent_workers=False,
             prefetch_factor=4 if config.workers else None,
-            worker_init_fn=ignore_stop_signals,
+            worker_init_fn=prepare_worker,
         )
         iterator = iter(loader)
     try:

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from click.testing import CliRunner
 
 from adain_cli import train as train_module
-from adain_cli import weights
+from adain_cli import train_data, weights
 from adain_cli.cli import cli
 from adain_cli.errors import AdainError
 from adain_cli.train import ImageStream, Losses, Shard, TrainConfig, adain_losses, learning_rate
@@ -315,6 +315,18 @@ def test_a_signal_to_the_whole_group_with_data_workers_saves_a_checkpoint(weight
     wait_for_first_log_line(process, run)
     os.killpg(process.pid, signum)
     assert_stopped_with_a_checkpoint(process, run, signum)
+
+
+def test_a_worker_is_silent_about_a_batch_its_stopped_parent_no_longer_takes(monkeypatch):
+    """multiprocessing's fd-sharing thread reports a closed connection through sys.excepthook; a worker
+    of a stopping run says nothing about it (CI once saw the traceback beside the one-line message)."""
+    seen = []
+    monkeypatch.setattr(sys, "excepthook", lambda kind, value, trace: seen.append(kind))
+    monkeypatch.setattr(signal, "signal", lambda *args: None)  # the test process keeps its own handlers
+    train_data.prepare_worker(0)
+    for kind in (BrokenPipeError, ConnectionResetError, ValueError):
+        sys.excepthook(kind, kind(), None)
+    assert seen == [ValueError]
 
 
 def test_a_non_finite_loss_stops_keeping_the_last_good_checkpoint(weight_files, data, tmp_path, monkeypatch):
