@@ -56,7 +56,9 @@ class ReflectConv3x3(nn.Conv2d):
         super().__init__(in_channels, out_channels, 3)
 
     def forward(self, x: Tensor) -> Tensor:
-        if not self._pad_costs_page_faults(x):
+        # An exported graph (ONNX) is padded plainly: glibc's pages are not its runtime's concern, and a
+        # traced shape test would be frozen to the example's size.
+        if torch.jit.is_tracing() or not self._pad_costs_page_faults(x):
             return self._conv(F.pad(x, (1, 1, 1, 1), mode="reflect"))
         out = self._conv(x, padding=1)
         # F.pad's order is (left, right, top, bottom).

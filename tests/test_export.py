@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import as_tensor, make_image
+from tests.conftest import as_tensor, make_image, run_module
 
 ort = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (pip install 'adain-cli[onnx]')")
 pytest.importorskip("onnx", reason="onnx is not installed (pip install 'adain-cli[onnx]')")
@@ -14,16 +14,12 @@ pytest.importorskip("onnx", reason="onnx is not installed (pip install 'adain-cl
 
 @pytest.fixture(scope="module")
 def session(tmp_path_factory, weight_files):
-    from click.testing import CliRunner
-
-    from adain_cli.cli import cli
-
+    """The model `adain export onnx` writes, run as a user runs it: a program that prints only the path."""
     path = tmp_path_factory.mktemp("export") / "adain.onnx"
     encoder, decoder = weight_files
-    result = CliRunner().invoke(cli, ["export", "onnx", "-o", str(path), "--encoder", str(encoder),
-                                      "--decoder", str(decoder)], catch_exceptions=False)  # fmt: skip
-    assert result.exit_code == 0, result.output
-    assert result.output.strip() == str(path)
+    result = run_module("export", "onnx", "-o", str(path), "--encoder", str(encoder), "--decoder", str(decoder))
+    assert result.returncode == 0, result.stderr
+    assert (result.stdout.strip(), result.stderr) == (str(path), "")  # no exporter or tracer warnings either
     return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
 
 
