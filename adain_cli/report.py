@@ -96,7 +96,7 @@ class Summary:
     notes: list[str] = field(default_factory=list)
     note_counts: dict[str, int] = field(default_factory=dict)  # how often each note was said (said once)
     seconds: float = 0.0
-    encoder_calls: int = 0
+    encoder_calls: int = 0  # images encoded: each distinct content and style once
     all_ranks: Totals | None = None  # under torchrun: every rank's outputs (the slowest rank's time)
 
     def totals(self) -> Totals:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 from PIL import Image, ImageOps
+from torch import Tensor
 
 from adain_cli import allocator, images, ops
 from adain_cli.clips import ClipRunner, load_clip
@@ -168,18 +169,52 @@ def _make_outputs(
     # --skip-existing decides from the names (and a cheap completeness check) before anything is decoded:
     # a content all of whose outputs exist is never loaded.
     todo = {row: runner.split(outputs) for row, outputs in sorted(work.items())}
-    rows = [row for row, (outputs, _) in todo.items() if outputs]
-    prefetched = prefetch([job.contents[row] for row in rows])
-    for row, (outputs, existing) in todo.items():
-        runner.skip(row, existing)
-        if outputs:
-            source, future = next(prefetched)
-            reporter.progress(Event("stage", source.path, "stylizing", count=0))
-            runner.run(row, source, future, outputs)
-        else:
-            runner.header_without_decoding(row, job.contents[row])
-        grids.flush(runner.oldest_pending_row(row + 1), reporter)
+    prefetched = prefetch([job.contents[row] for row, (outputs, _) in todo.items() if outputs])
+    loads = (_Load(row, *next(prefetched)) if outputs else _Load(row) for row, (outputs, _) in todo.items())
+    for group in _encode_groups(loads, runner.encode_group_size):
+        feats = runner.encode_together(group)
+        for load in group:
+            outputs, existing = todo[load.row]
+            runner.skip(load.row, existing)
+            if load.source is not None and load.future is not None:
+                reporter.progress(Event("stage", load.source.path, "stylizing", count=0))
+                runner.run(load.row, load.source, load.future, outputs, feats.get(load.row))
+            else:
+                runner.header_without_decoding(load.row, job.contents[load.row])
+            grids.flush(runner.oldest_pending_row(load.row + 1), reporter)
     runner.drain(0)
+
+
+@dataclass(frozen=True)
+class _Load:
+    """A content of the job in order: its source and loading future, or neither when nothing is left to make."""
+
+    row: int
+    source: Source | None = None
+    future: Future | None = None
+
+    @property
+    def small_size(self) -> tuple[int, int] | None:
+        """The size of an image under 128² pixels, once loaded (None for anything else: a clip, a failed load).
+
+        It waits for the load, so that which contents share an encoding pass depends only on the job."""
+        if self.future is None or self.future.exception() is not None:
+            return None
+        loaded = self.future.result()
+        return loaded.size if _is_small(loaded) else None
+
+
+def _encode_groups(loads: Iterator[_Load], size: int) -> Iterator[list[_Load]]:
+    """The loads in order, in lists: consecutive small images of one size go together, up to `size` of them
+    (to be encoded in one pass); anything else goes alone."""
+    group: list[_Load] = []
+    for load in loads:
+        if group and (len(group) == size or group[0].small_size is None or load.small_size != group[0].small_size):
+            yield group
+            group = []
+        group.append(load)
+    if group:
+        yield group
 
 
 def _write_manifest(job: Job) -> None:
@@ -284,8 +319,32 @@ class _ContentRunner:
             image.draft("RGB", (cell, cell))
             self.grids.put_row_header(row, ImageOps.exif_transpose(image))
 
-    def run(self, row: int, source: Source, future: Future, outputs: list[Output]) -> None:
-        """Make `outputs` (what `remaining` left) of content `row` from its loading `future`."""
+    @property
+    def encode_group_size(self) -> int:
+        """How many small contents of one size are encoded in one pass (--batch-size 1: each alone)."""
+        return self.job.batch_size or auto_batch_size(self.stylizer.device, 1)
+
+    def encode_together(self, group: list[_Load]) -> dict[int, tuple[Tensor, float]]:
+        """The features of a group of small same-size contents encoded in one pass, and each one's share of
+        its time, by row (empty for a group of one: it is encoded as it runs)."""
+        if len(group) < 2 or self.stylizer.tile_plan(*group[0].small_size or (0, 0)) is not None:
+            return {}
+        color, started = self.job.color, time.perf_counter()
+        rgbs = [load.future.result().rgb for load in group if load.future is not None]
+        try:
+            feats = self.stylizer.encode(torch.stack([color.encoder_input(rgb) if color else rgb for rgb in rgbs]))
+        except (RuntimeError, MemoryError) as error:
+            if not is_out_of_memory(error):
+                raise
+            return {}  # each is tried alone, and reported alone if it still does not fit
+        share = (time.perf_counter() - started) / len(group)
+        return {load.row: (feats[index : index + 1], share) for index, load in enumerate(group)}
+
+    def run(
+        self, row: int, source: Source, future: Future, outputs: list[Output], encoded: tuple[Tensor, float] | None
+    ) -> None:
+        """Make `outputs` (what `remaining` left) of content `row` from its loading `future` (and its features
+        when they were `encoded` with others, with the time that took)."""
         if source.clip:
             self._run_clip(row, source, future, outputs)
             return
@@ -307,7 +366,7 @@ class _ContentRunner:
             self.reporter.note(f"transparency composited on white ({ext} has no alpha)", source.path)
         try:
             self._write_companions(source, loaded)
-            self._stylize(row, source, loaded, todo)
+            self._stylize(row, source, loaded, todo, encoded)
         except ImageError as error:  # something a look needed for this content (a mask) could not be read
             self._fail(row, todo, source.path, str(error))
         except (RuntimeError, MemoryError) as error:
@@ -377,11 +436,15 @@ class _ContentRunner:
                 yield decoded[key] if last_use[key] > position else decoded.pop(key)
                 position += 1
 
-    def _stylize(self, row: int, source: Source, loaded: LoadedImage, todo: list[Output]) -> None:
+    def _stylize(
+        self, row: int, source: Source, loaded: LoadedImage, todo: list[Output], encoded: tuple[Tensor, float] | None
+    ) -> None:
         color, started = self.job.color, time.perf_counter()
-        feat = self.stylizer.encode(color.encoder_input(loaded.rgb) if color else loaded.rgb)
+        if encoded is None:
+            encoded = (self.stylizer.encode(color.encoder_input(loaded.rgb) if color else loaded.rgb), 0.0)
+        feat, seconds = encoded
         content = Content(source, loaded, feat, ops.mean_std(feat))
-        encode_share = (time.perf_counter() - started) / len(todo)
+        encode_share = (seconds + time.perf_counter() - started) / len(todo)
         alpha = None if loaded.transparency is None else images.to_uint8(loaded.transparency)
         results = self._decoded(content, [render for output in todo for render in output.renders])
         for output in todo:

@@ -70,7 +70,7 @@ class Stylizer:
         self.tile = tile_side(tile)
         self.max_memory = default_memory_budget(self.device) if max_memory is None else max_memory
         self.tiled_images = 0
-        self.encoder_calls = 0
+        self.encoder_calls = 0  # images encoded (a batch counts each of its images)
 
     @classmethod
     def from_files(
@@ -149,7 +149,7 @@ class Stylizer:
         On the device, or in host memory (float32) when a single image is large enough to be tiled.
         """
         batch = image[None] if image.dim() == 3 else image
-        self.encoder_calls += 1
+        self.encoder_calls += batch.shape[0]
         plan = self.tile_plan(*batch.shape[2:]) if batch.shape[0] == 1 else None
         if plan is not None:
             self.tiled_images += 1

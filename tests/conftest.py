@@ -86,12 +86,12 @@ def as_tensor(path: Path) -> torch.Tensor:
 
 @pytest.fixture
 def count_encodes(monkeypatch):
-    """Every encoder forward pass of the test, by input shape."""
+    """Every image through the encoder in the test, by its shape (a batch of N adds N entries)."""
     calls = []
     original = model.Encoder.forward
 
     def counting(self, image, upto="relu4_1"):
-        calls.append(tuple(image.shape))
+        calls.extend([tuple(image.shape[1:])] * image.shape[0])
         return original(self, image, upto)
 
     monkeypatch.setattr(model.Encoder, "forward", counting)

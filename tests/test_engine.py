@@ -146,3 +146,43 @@ def test_batched_decodes_equal_single_decodes(run_adain, tmp_path):
         a = np.array(Image.open(path)).astype(int)
         b = np.array(Image.open(tmp_path / "four" / path.name)).astype(int)
         assert np.abs(a - b).max() <= 1, path.name
+
+
+@pytest.fixture
+def encoder_batches(monkeypatch):
+    """The batch size of every encoder pass during the test."""
+    calls = []
+    original = model.Encoder.forward
+
+    def counted(self, image, upto="relu4_1"):
+        calls.append(image.shape[0])
+        return original(self, image, upto)
+
+    monkeypatch.setattr(model.Encoder, "forward", counted)
+    return calls
+
+
+def test_small_contents_of_one_size_are_encoded_together_and_give_what_each_alone_gives(
+    run_adain, tmp_path, encoder_batches
+):
+    photos = tmp_path / "c"
+    for seed, name in enumerate(("a0", "a1", "a2", "a4", "a5", "c0", "c1")):
+        make_image(photos / f"{name}.png", 32, 24, seed=seed)
+    make_image(photos / "b.png", 40, 40, seed=9)
+    (photos / "a3.png").write_bytes(b"not a png")  # a failed load ends a group and fails alone
+    style = make_image(tmp_path / "s.png", 32, 32, seed=20)
+
+    def stylize(out: str, *extra: str) -> dict[str, np.ndarray]:
+        result = run_adain("stylize", photos, "--style", style, "-o", tmp_path / out, "--content-size", "0",
+                           "--style-size", "0", "--no-grid", *extra)  # fmt: skip
+        assert result.exit_code == 1 and "a3.png" in result.output
+        return {path.name: np.array(Image.open(path), dtype=int) for path in (tmp_path / out).glob("*.png")}
+
+    together = stylize("together")
+    assert encoder_batches == [1, 3, 2, 1, 2]  # the style; a0–a2; a4, a5; b (another size); c0, c1
+    encoder_batches.clear()
+    alone = stylize("alone", "--batch-size", "1")
+    assert encoder_batches == [1] * 9
+    assert sorted(together) == sorted(alone) and len(together) == 8
+    # A batch may round a float's last bit differently: at most 1 grey level, in few pixels.
+    assert all(np.abs(together[name] - alone[name]).max() <= 1 for name in together)
