@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +27,7 @@ from adain_cli.looks import Content
 from adain_cli.pages import Grids
 from adain_cli.report import Reporter
 from adain_cli.style_bank import StyleBank
-from adain_cli.stylizer import Blends, Render, Stylizer
+from adain_cli.stylizer import Blends, Stylizer, decode_together
 from adain_cli.video import ClipInfo
 
 
@@ -70,6 +70,17 @@ def encode_groups(loads: Iterator[Load], size: int) -> Iterator[list[Load]]:
         group.append(load)
     if group:
         yield group
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What was done for a content together with others of its size: its features and its share of the time
+    encoding them took; where they were decoded together too, the content and its results in render order."""
+
+    feat: Tensor
+    seconds: float
+    content: Content | None = None
+    results: list[tuple[Pixels | None, float]] | None = None
 
 
 @dataclass(frozen=True)
@@ -136,9 +147,35 @@ class ContentRunner:
         """How many small contents of one size are encoded in one pass (--batch-size 1: each alone)."""
         return self.job.batch_size or auto_batch_size(self.stylizer.device, 1)
 
-    def encode_together(self, group: list[Load]) -> dict[int, tuple[Tensor, float]]:
+    def prepare_together(self, group: list[Load], todo: dict[int, list[Output]]) -> dict[int, Prepared]:
+        """A group of small same-size contents encoded in one pass and, where each has fewer renders than a
+        decode batch (`todo`: the outputs to make, by row), decoded together too; by row (empty for a group of
+        one: it is done as it runs). Anything that goes wrong decoding together leaves each content to decode
+        alone, and to report its own failure."""
+        encoded = self._encode_together(group)
+        if not encoded:
+            return {}
+        alone = {row: Prepared(feat, seconds) for row, (feat, seconds) in encoded.items()}
+        renders = {load.row: [render for output in todo[load.row] for render in output.renders] for load in group}
+        if any(len(each) >= self.encode_group_size for each in renders.values()):
+            return alone  # each fills its own decode batches
+        parts = [(Content(load.source, load.future.result(), feat, ops.mean_std(feat)), renders[load.row])
+                 for load, (feat, _) in zip(group, encoded.values(), strict=True)
+                 if load.source is not None and load.future is not None]  # fmt: skip
+        try:
+            results = iter(list(self._decoded(parts)))
+        except (ImageError, RuntimeError, MemoryError) as error:  # a mask unread, out of memory: each alone
+            if isinstance(error, RuntimeError) and not is_out_of_memory(error):
+                raise
+            return alone
+        return {
+            row: Prepared(feat, seconds, content, [next(results) for _ in renders[row]])
+            for (row, (feat, seconds)), (content, _) in zip(encoded.items(), parts, strict=True)
+        }
+
+    def _encode_together(self, group: list[Load]) -> dict[int, tuple[Tensor, float]]:
         """The features of a group of small same-size contents encoded in one pass, and each one's share of
-        its time, by row (empty for a group of one: it is encoded as it runs)."""
+        its time, by row (empty for a group of one)."""
         if len(group) < 2 or self.stylizer.tile_plan(*group[0].small_size or (0, 0)) is not None:
             return {}
         color, started = self.job.color, time.perf_counter()
@@ -152,11 +189,9 @@ class ContentRunner:
         share = (time.perf_counter() - started) / len(group)
         return {load.row: (feats[index : index + 1], share) for index, load in enumerate(group)}
 
-    def run(
-        self, row: int, source: Source, future: Future, outputs: list[Output], encoded: tuple[Tensor, float] | None
-    ) -> None:
-        """Make `outputs` (what `remaining` left) of content `row` from its loading `future` (and its features
-        when they were `encoded` with others, with the time that took)."""
+    def run(self, row: int, source: Source, future: Future, outputs: list[Output], prepared: Prepared | None) -> None:
+        """Make `outputs` (what `remaining` left) of content `row` from its loading `future` (and what was
+        `prepared` for it together with others of its size)."""
         if source.clip:
             self._run_clip(row, source, future, outputs)
             return
@@ -178,7 +213,7 @@ class ContentRunner:
             self.reporter.note(f"transparency composited on white ({ext} has no alpha)", source.path)
         try:
             self._write_companions(source, loaded)
-            self._stylize(row, source, loaded, todo, encoded)
+            self._stylize(row, source, loaded, todo, prepared)
         except ImageError as error:  # something a look needed for this content (a mask) could not be read
             self._fail(row, todo, source.path, str(error))
         except (RuntimeError, MemoryError) as error:
@@ -206,33 +241,33 @@ class ContentRunner:
             images.save_pil(image, path, self.job.images.quality)
             self.reporter.summary.companions.append(path)
 
-    def _decoded(self, content: Content, renders: list[tuple[int, float]]) -> Iterator[tuple[Pixels | None, float]]:
-        """The 8-bit result of every (look, α) render (None where it is not finite) and its share of the
-        decode time, in order: targets once per look, decodes in batches."""
-        color, rgb = self.job.color, content.image.rgb
-        styles = self.bank.lookup_for(color, rgb)
-        height, width = content.image.size
+    def _decoded(self, parts: list[tuple[Content, list[tuple[int, float]]]]) -> Iterator[tuple[Pixels | None, float]]:
+        """The 8-bit result of every (look, α) render of each content in turn (None where it is not finite) and
+        its share of the decode time, in order: targets once per look, decodes in batches (which may hold
+        several contents, all of one size)."""
+        color = self.job.color
+        height, width = parts[0][0].image.size
         batch_size = self.job.batch_size or auto_batch_size(self.stylizer.device, height * width)
-        blends = Blends(
-            self.stylizer,
-            content.feat,
-            target=lambda col: self.job.looks[col].target(content, styles),
-            size=content.image.size,
-            batch_size=batch_size,
-        )
+        blends = [
+            Blends(self.stylizer, content.feat, target=self._targets(content), size=content.image.size,
+                   batch_size=batch_size)
+            for content, _ in parts
+        ]  # fmt: skip
         # At α = 0 every look decodes the content's own features: decode that once, not once per look.
         # Results stream out in render order as soon as they exist; a shared one is kept until its last use.
-        keys: list[Render] = [(col if alpha else None, alpha) for col, alpha in renders]
-        last_use = {key: index for index, key in enumerate(keys)}
+        keys = [(index, col if alpha else None, alpha) for index, (_, renders) in enumerate(parts)
+                for col, alpha in renders]  # fmt: skip
+        last_use = {key: position for position, key in enumerate(keys)}
         unique = list(dict.fromkeys(keys))
-        last_decode = {look: index for index, (look, _) in enumerate(unique)}
-        decoded: dict[Render, tuple[Pixels | None, float]] = {}
+        last_decode = {(index, look): position for position, (index, look, _) in enumerate(unique)}
+        decoded: dict[tuple[int, int | None, float], tuple[Pixels | None, float]] = {}
         position, done = 0, 0
         for batch in _chunks(unique, batch_size):
             started = time.perf_counter()
-            results = blends.decode(batch)
+            results = decode_together([(blends[index], (look, alpha)) for index, look, alpha in batch])
             if color:
-                results = torch.stack([color.restore(result, rgb) for result in results])
+                rgbs = [parts[index][0].image.rgb for index, _, _ in batch]
+                results = torch.stack([color.restore(result, rgb) for result, rgb in zip(results, rgbs, strict=True)])
             # Checked and rounded to 8 bits here, once per batch: the savers are left only the encoding.
             finite = torch.isfinite(results).flatten(1).all(dim=1).tolist()
             pixels = images.to_uint8(results)
@@ -240,25 +275,30 @@ class ContentRunner:
             for key, picture, ok in zip(batch, pixels, finite, strict=True):
                 decoded[key] = (picture if ok else None, share)
             done += len(batch)
-            for look, _ in batch:
-                if look is not None and last_decode[look] < done:
-                    blends.forget(look)
+            for index, look, _ in batch:
+                if look is not None and last_decode[(index, look)] < done:
+                    blends[index].forget(look)
             while position < len(keys) and keys[position] in decoded:
                 key = keys[position]
                 yield decoded[key] if last_use[key] > position else decoded.pop(key)
                 position += 1
 
+    def _targets(self, content: Content) -> Callable[[int], Tensor]:
+        styles = self.bank.lookup_for(self.job.color, content.image.rgb)
+        return lambda col: self.job.looks[col].target(content, styles)
+
     def _stylize(
-        self, row: int, source: Source, loaded: LoadedImage, todo: list[Output], encoded: tuple[Tensor, float] | None
+        self, row: int, source: Source, loaded: LoadedImage, todo: list[Output], prepared: Prepared | None
     ) -> None:
         color, started = self.job.color, time.perf_counter()
-        if encoded is None:
-            encoded = (self.stylizer.encode(color.encoder_input(loaded.rgb) if color else loaded.rgb), 0.0)
-        feat, seconds = encoded
-        content = Content(source, loaded, feat, ops.mean_std(feat))
-        encode_share = (seconds + time.perf_counter() - started) / len(todo)
+        if prepared is None:
+            feat = self.stylizer.encode(color.encoder_input(loaded.rgb) if color else loaded.rgb)
+            prepared = Prepared(feat, 0.0)
+        content = prepared.content or Content(source, loaded, prepared.feat, ops.mean_std(prepared.feat))
+        encode_share = (prepared.seconds + time.perf_counter() - started) / len(todo)
         alpha = None if loaded.transparency is None else images.to_uint8(loaded.transparency)
-        results = self._decoded(content, [render for output in todo for render in output.renders])
+        renders = [render for output in todo for render in output.renders]
+        results = iter(prepared.results) if prepared.results is not None else self._decoded([(content, renders)])
         for output in todo:
             pictures, seconds = zip(*(next(results) for _ in output.renders), strict=True)
             if any(picture is None for picture in pictures):

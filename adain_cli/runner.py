@@ -151,13 +151,13 @@ def _make_outputs(
     prefetched = prefetch([job.contents[row] for row, (outputs, _) in todo.items() if outputs])
     loads = (Load(row, *next(prefetched)) if outputs else Load(row) for row, (outputs, _) in todo.items())
     for group in encode_groups(loads, runner.encode_group_size):
-        feats = runner.encode_together(group)
+        prepared = runner.prepare_together(group, {load.row: todo[load.row][0] for load in group})
         for load in group:
             outputs, existing = todo[load.row]
             runner.skip(load.row, existing)
             if load.source is not None and load.future is not None:
                 reporter.progress(Event("stage", load.source.path, "stylizing", count=0))
-                runner.run(load.row, load.source, load.future, outputs, feats.get(load.row))
+                runner.run(load.row, load.source, load.future, outputs, prepared.get(load.row))
             else:
                 runner.header_without_decoding(load.row, job.contents[load.row])
             grids.flush(runner.oldest_pending_row(load.row + 1), reporter)

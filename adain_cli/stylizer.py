@@ -278,11 +278,11 @@ class Blends:
 
     def decode(self, renders: Sequence[Render]) -> Tensor:
         """The images of (look, α) renders; the look None decodes the base."""
-        blended = [
-            ops.blend(self._input(None), self._input(key), alpha) if alpha < 1 else self._input(key)
-            for key, alpha in renders
-        ]
-        return self.stylizer.decode(torch.cat(blended), self.size, entered=self.entered)
+        return decode_together([(self, render) for render in renders])
+
+    def blended(self, key: int | None, alpha: float) -> Tensor:
+        """What the decoder is given for the render (key, α)."""
+        return ops.blend(self._input(None), self._input(key), alpha) if alpha < 1 else self._input(key)
 
     def forget(self, key: int | None) -> None:
         self.inputs.pop(key, None)
@@ -292,3 +292,10 @@ class Blends:
             feats = self.base if key is None else self.target(key)
             self.inputs[key] = self.stylizer.decoder_entry(feats) if self.entered else feats
         return self.inputs[key]
+
+
+def decode_together(renders: Sequence[tuple[Blends, Render]]) -> Tensor:
+    """The images of renders of one or more contents of one size (each with its Blends), in one decoder pass."""
+    first = renders[0][0]
+    inputs = torch.cat([blends.blended(*render) for blends, render in renders])
+    return first.stylizer.decode(inputs, first.size, entered=first.entered)

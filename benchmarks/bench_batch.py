@@ -4,7 +4,8 @@
     OMP_NUM_THREADS=1 python3 benchmarks/bench_batch.py                    # 10,000 (a quiet machine)
 
 N contents of 32 px × 2 styles with random public-layout weights. Measures: CPU per output against the network's
-own (encode + decode alone on the same tensors; the overhead ratio, target under 1.25), time to first output,
+own (encode + decode alone on the same tensors; the overhead ratio, target under 1.25), both as a plain loop of
+one content at a time and as adain runs tiny contents (8 of one size per pass), time to first output,
 peak RSS at 1,000 and at N (flat), `--skip-existing` over the finished job (target under 10% of the job's time;
 contents decoded: 0), a dataset job (`--styles-per-content 1` over the N contents and 1,000 styles) and
 `--dry-run` planning of 100,000 files.
@@ -84,9 +85,9 @@ def adain(*args: str) -> tuple[float, float, int, float | None, list[str]]:
 def network_cpu_per_output(
     encoder: Path, decoder: Path, contents: Path, styles: Path, count: int, per_content: int = 2, group: int = 1
 ) -> float:
-    """CPU seconds per output of the network alone: contents encoded `group` at a time (1: the plain loop of
-    one content at a time; 8: as adain encodes tiny contents of one size), each decoded with `per_content`
-    styles."""
+    """CPU seconds per output of the network alone, each content decoded with `per_content` styles: `group` 1 is
+    the plain loop of one content at a time; 8 is as adain runs tiny contents of one size (8 encoded in one
+    pass, their outputs decoded 8 at a time)."""
     torch.set_num_threads(1)
     stylizer = Stylizer(load_encoder(encoder), load_decoder(decoder), device="cpu", max_memory=0)
     stats = [stylizer.style_stats(load(path, 0).rgb) for path in sorted(styles.iterdir())[:per_content]]
@@ -94,10 +95,10 @@ def network_cpu_per_output(
     started = time.process_time()
     with torch.no_grad():
         for start in range(0, len(images), group):
-            feats = stylizer.encode(torch.stack(images[start : start + group]))
-            for feat in feats.split(1):
-                targets = torch.cat([ops.adain(feat, style) for style in stats])
-                stylizer.decoder(targets)
+            feats = stylizer.encode(torch.stack(images[start : start + group])).split(1)
+            targets = torch.cat([ops.adain(feat, style) for feat in feats for style in stats])
+            for batch in targets.split(group if group > 1 else per_content):
+                stylizer.decoder(batch)
     return (time.process_time() - started) / (per_content * len(images))
 
 
@@ -158,7 +159,7 @@ def main() -> None:
         print(f"job: {outputs} outputs in {wall:.1f} s wall, {cpu:.1f} s CPU; first output after {first:.2f} s")
         print(f"CPU per output: {1000 * per_output:.2f} ms; the network alone, a content at a time: "
               f"{1000 * net:.2f} ms: overhead ratio {per_output / net:.2f} (target < 1.25; with start-up)")  # fmt: skip
-        print(f"  the network alone encoding 8 contents per pass, as adain does: {1000 * net_grouped:.2f} ms "
+        print(f"  the network alone run as adain runs it (8 contents per pass): {1000 * net_grouped:.2f} ms "
               f"(ratio {per_output / net_grouped:.2f}: what adain adds around the network it runs)")  # fmt: skip
         print(f"peak RSS: {rss_small / 2**20:.0f} MiB at {small} contents, {rss / 2**20:.0f} MiB at {args.contents}")
         skip_wall, _, _, _, skipped = adain("stylize", str(contents), "--style", str(styles), "-o", str(out),
@@ -171,11 +172,15 @@ def main() -> None:
                                          str(folder / "drawn"), "--styles-per-content", "1", "--seed", "0",
                                          *common)  # fmt: skip
         drawn = {json.loads(line)["styles"][0]["path"] for line in lines}
-        net_one = network_cpu_per_output(encoder, decoder, contents, styles, min(500, args.contents), per_content=1)
+        net_one = network_cpu_per_output(encoder, decoder, contents, styles, sample, per_content=1)
+        net_one_grouped = network_cpu_per_output(encoder, decoder, contents, styles, sample, per_content=1, group=8)
+        per_output = cpu / len(lines)
         print(f"--styles-per-content 1 over {args.contents} contents × {args.paintings} styles: {len(lines)} outputs "
-              f"in {wall:.1f} s wall, {1000 * cpu / len(lines):.2f} ms CPU per output against {1000 * net_one:.2f} ms "
-              f"for the network alone (ratio {cpu / len(lines) / net_one:.2f}; includes encoding every style once), "
-              f"{len(drawn)} distinct styles drawn, peak RSS {rss / 2**20:.0f} MiB")  # fmt: skip
+              f"in {wall:.1f} s wall, {1000 * per_output:.2f} ms CPU per output against {1000 * net_one:.2f} ms "
+              f"for the network alone a content at a time (ratio {per_output / net_one:.2f}; includes encoding "
+              f"every style once) and {1000 * net_one_grouped:.2f} ms as adain runs it "
+              f"(ratio {per_output / net_one_grouped:.2f}); {len(drawn)} distinct styles drawn, "
+              f"peak RSS {rss / 2**20:.0f} MiB")  # fmt: skip
         planning = dry_run_planning(folder, encoder, decoder, args.planned)
         print(f"--dry-run planning of {args.planned} files: {planning:.1f} s")
 

@@ -162,8 +162,8 @@ def encoder_batches(monkeypatch):
     return calls
 
 
-def test_small_contents_of_one_size_are_encoded_together_and_give_what_each_alone_gives(
-    run_adain, tmp_path, encoder_batches
+def test_small_contents_of_one_size_are_encoded_and_decoded_together_and_give_what_each_alone_gives(
+    run_adain, tmp_path, encoder_batches, decode_calls
 ):
     photos = tmp_path / "c"
     for seed, name in enumerate(("a0", "a1", "a2", "a4", "a5", "c0", "c1")):
@@ -180,9 +180,11 @@ def test_small_contents_of_one_size_are_encoded_together_and_give_what_each_alon
 
     together = stylize("together")
     assert encoder_batches == [1, 3, 2, 1, 2]  # the style; a0–a2; a4, a5; b (another size); c0, c1
+    assert decode_calls == [3, 2, 1, 2]  # each has one render: a group's renders share decode batches too
     encoder_batches.clear()
+    decode_calls.clear()
     alone = stylize("alone", "--batch-size", "1")
-    assert encoder_batches == [1] * 9
+    assert encoder_batches == [1] * 9 and decode_calls == [1] * 8
     assert sorted(together) == sorted(alone) and len(together) == 8
     # A batch may round a float's last bit differently: at most 1 grey level, in few pixels.
     assert all(np.abs(together[name] - alone[name]).max() <= 1 for name in together)

@@ -284,6 +284,7 @@ def test_mask_dir_matches_masks_by_stem(run_adain, scene):
         "spatial", photos, "--mask-dir", masks, "--style", scene["fg"], "--style", scene["bg"], "-o", out, *SIZE
     )
     assert result.exit_code == 1
+    # a, b and c (small, of one size) were decoded together first; c's missing mask sent each to decode alone.
     assert sorted(p.name for p in out.glob("*_spatial.png")) == ["a_spatial.png", "b_spatial.png"]
     assert "no mask named c.*" in result.stderr
 
