@@ -72,6 +72,9 @@ def encode_groups(loads: Iterator[Load], size: int) -> Iterator[list[Load]]:
         yield group
 
 
+HELD_RESULTS_BYTES = 64 * 2**20  # the most a group decoded together keeps before its saves
+
+
 @dataclass(frozen=True)
 class Prepared:
     """What was done for a content together with others of its size: its features and its share of the time
@@ -157,8 +160,10 @@ class ContentRunner:
             return {}
         alone = {row: Prepared(feat, seconds) for row, (feat, seconds) in encoded.items()}
         renders = {load.row: [render for output in todo[load.row] for render in output.renders] for load in group}
-        if any(len(each) >= self.encode_group_size for each in renders.values()):
-            return alone  # each fills its own decode batches
+        height, width = group[0].small_size or (0, 0)
+        held = sum(len(each) for each in renders.values()) * height * width * 3  # the 8-bit results, until saved
+        if any(len(each) >= self.encode_group_size for each in renders.values()) or held > HELD_RESULTS_BYTES:
+            return alone  # each fills its own decode batches (or a huge --batch-size would hold too much)
         parts = [(Content(load.source, load.future.result(), feat, ops.mean_std(feat)), renders[load.row])
                  for load, (feat, _) in zip(group, encoded.values(), strict=True)
                  if load.source is not None and load.future is not None]  # fmt: skip
