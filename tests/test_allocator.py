@@ -50,10 +50,10 @@ def test_the_program_keeps_freed_memory_and_the_library_does_not(tmp_path, weigh
 
 
 def test_kept_memory_is_given_back_when_the_content_size_changes(run_adain, tmp_path, monkeypatch):
-    from adain_cli import runner
+    from adain_cli import allocator
 
     calls = []
-    monkeypatch.setattr(runner.allocator, "return_kept_memory", lambda: calls.append(1))
+    monkeypatch.setattr(allocator, "return_kept_memory", lambda: calls.append(1))
     for name, width in (("a", 24), ("b", 24), ("c", 32), ("d", 32)):
         make_image(tmp_path / "in" / f"{name}.png", width, 16)
     style = make_image(tmp_path / "s.png", 16, 16)
