@@ -181,8 +181,8 @@ class ContentRunner:
     def _encode_together(self, group: list[Load]) -> dict[int, tuple[Tensor, float]]:
         """The features of a group of small same-size contents encoded in one pass, and each one's share of
         its time, by row (empty for a group of one)."""
-        if len(group) < 2 or self.stylizer.tile_plan(*group[0].small_size or (0, 0)) is not None:
-            return {}
+        if len(group) < 2 or self.stylizer.tile_plan(*group[0].small_size or (0, 0), batch=len(group)) is not None:
+            return {}  # alone, or over the memory budget together: each is encoded (and tiled if need be) alone
         color, started = self.job.color, time.perf_counter()
         rgbs = [load.future.result().rgb for load in group if load.future is not None]
         try:

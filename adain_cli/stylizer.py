@@ -149,12 +149,14 @@ class Stylizer:
         On the device, or in host memory (float32) when a single image is large enough to be tiled.
         """
         batch = image[None] if image.dim() == 3 else image
-        self.encoder_calls += batch.shape[0]
         plan = self.tile_plan(*batch.shape[2:]) if batch.shape[0] == 1 else None
         if plan is not None:
+            feats = encode_tiled(lambda crop: self._encode_fn(self._to_device(crop[None])), batch[0], plan)
             self.tiled_images += 1
-            return encode_tiled(lambda crop: self._encode_fn(self._to_device(crop[None])), batch[0], plan)
-        return self._encode_fn(self._to_device(batch))
+        else:
+            feats = self._encode_fn(self._to_device(batch))
+        self.encoder_calls += batch.shape[0]  # counted once done: a pass that failed is retried image by image
+        return feats
 
     @torch.inference_mode()
     def decoder_entry(self, feats: Tensor) -> Tensor:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import weakref
 
 import numpy as np
@@ -188,3 +189,32 @@ def test_small_contents_of_one_size_are_encoded_and_decoded_together_and_give_wh
     assert sorted(together) == sorted(alone) and len(together) == 8
     # A batch may round a float's last bit differently: at most 1 grey level, in few pixels.
     assert all(np.abs(together[name] - alone[name]).max() <= 1 for name in together)
+
+
+def test_a_group_over_the_memory_budget_is_encoded_image_by_image(run_adain, tmp_path, encoder_batches):
+    for index in range(3):  # 120×100: one pass is estimated at 15 MB, three together at 46 MB
+        make_image(tmp_path / "c" / f"c{index}.png", 120, 100, seed=index)
+    style = make_image(tmp_path / "s.png", 32, 32, seed=9)
+    result = run_adain("stylize", tmp_path / "c", "--style", style, "-o", tmp_path / "out", "--content-size", "0",
+                       "--style-size", "0", "--max-memory", "20MB", "--no-grid")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert encoder_batches == [1, 1, 1, 1] and len(list((tmp_path / "out").glob("*.png"))) == 3
+
+
+def test_a_group_pass_out_of_memory_is_redone_alone_and_counted_once(run_adain, tmp_path, monkeypatch):
+    original = model.Encoder.forward
+
+    def no_room_for_two(self, image, upto="relu4_1"):
+        if image.shape[0] > 1:
+            raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 1 bytes")
+        return original(self, image, upto)
+
+    monkeypatch.setattr(model.Encoder, "forward", no_room_for_two)
+    for index in range(3):
+        make_image(tmp_path / "c" / f"c{index}.png", 32, 24, seed=index)
+    style = make_image(tmp_path / "s.png", 32, 32, seed=9)
+    result = run_adain("stylize", tmp_path / "c", "--style", style, "-o", tmp_path / "out", "--content-size", "0",
+                       "--style-size", "0", "--no-grid", "--json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["written"] == 3 and summary["encoder_calls"] == 3 + 1

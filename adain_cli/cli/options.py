@@ -338,7 +338,8 @@ class CommonOptions:
         default=0,
         type=_SIZE,
         show_default=True,
-        help="Images decoded together (0: 1 on a CPU, 8 on CUDA, 4 on MPS).",
+        help="Images decoded together, and tiny contents (under 128² px) of one size encoded together "
+        "(0: 1 on a CPU but 8 for tiny images, 8 on CUDA, 4 on MPS; 1: each content alone).",
     )
     tile: int = _option(
         "--tile",
