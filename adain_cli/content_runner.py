@@ -15,7 +15,7 @@ import torch
 from PIL import Image, ImageOps
 from torch import Tensor
 
-from adain_cli import allocator, images, ops
+from adain_cli import allocator, images, ops, signals
 from adain_cli.clips import ClipRunner
 from adain_cli.device import auto_batch_size, is_out_of_memory, is_small_image, out_of_memory_message
 from adain_cli.errors import ImageError
@@ -362,6 +362,8 @@ class ContentRunner:
             self._reported = item
             self._fail(item.row, [item.output], item.output.path, str(error))
             return
-        self._reported = item
-        self.reporter.written(self.job.record(item.row, item.output, "written", seconds=item.seconds + save_seconds))
+        with signals.deferred():  # a stop signal here would lose the record of a file at its final name
+            seconds = item.seconds + save_seconds
+            self.reporter.written(self.job.record(item.row, item.output, "written", seconds=seconds))
+            self._reported = item
         self.grids.put(item.row, item.output, saved)

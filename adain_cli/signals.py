@@ -20,7 +20,7 @@ from types import FrameType
 
 from adain_cli.exits import SIGNALLED
 
-__all__ = ["PipeClosed", "Terminated", "describe", "exit_status", "interrupts_as_keyboard"]
+__all__ = ["PipeClosed", "Terminated", "deferred", "describe", "exit_status", "interrupts_as_keyboard"]
 
 HANDLED = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
 
@@ -55,13 +55,42 @@ def describe(interrupt: KeyboardInterrupt) -> str:
     return signal.Signals(getattr(interrupt, "signum", signal.SIGINT)).name
 
 
+_deferring = 0  # how deep the main thread is in `deferred` blocks
+_pending: KeyboardInterrupt | None = None  # the interrupt a `deferred` block holds back
+
+
+@contextlib.contextmanager
+def deferred() -> Iterator[None]:
+    """Within the block, an interrupt taken over by `interrupts_as_keyboard` (SIGTERM, SIGHUP, Ctrl-C) is
+    raised at the block's end instead of inside it: a record of a finished output is written whole and marked
+    as written, or not at all. Outside `interrupts_as_keyboard` (the library) it changes nothing."""
+    global _deferring, _pending
+    _deferring += 1
+    try:
+        yield
+    finally:
+        _deferring -= 1
+        if not _deferring and _pending is not None:
+            interrupt, _pending = _pending, None
+            raise interrupt
+
+
+def _raise_or_defer(interrupt: KeyboardInterrupt) -> None:
+    global _pending
+    if not _deferring:
+        raise interrupt
+    _pending = _pending or interrupt
+
+
 @contextlib.contextmanager
 def interrupts_as_keyboard() -> Iterator[None]:
-    """Within the block, SIGTERM and SIGHUP raise `Terminated` in the main thread.
+    """Within the block, SIGTERM and SIGHUP raise `Terminated` in the main thread (and Ctrl-C, as ever,
+    KeyboardInterrupt), except inside a `deferred` block, which raises it at its end.
 
     Only signals left at their default action are taken over: one the parent chose to ignore
-    (`nohup` ignores SIGHUP) stays ignored. After the first, repeats are ignored so that a second
-    SIGTERM cannot cut short the cleanup the first one started. Previous handlers come back on exit.
+    (`nohup` ignores SIGHUP) stays ignored. After the first, repeats of SIGTERM and SIGHUP are ignored so
+    that a second SIGTERM cannot cut short the cleanup the first one started (a second Ctrl-C still
+    interrupts). Previous handlers come back on exit.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -72,12 +101,17 @@ def interrupts_as_keyboard() -> Iterator[None]:
         nonlocal raised
         if not raised:
             raised = True
-            raise Terminated(signum)
+            _raise_or_defer(Terminated(signum))
+
+    def keyboard(signum: int, frame: FrameType | None) -> None:
+        _raise_or_defer(KeyboardInterrupt())
 
     previous = {}
     for signum in HANDLED:
         if signal.getsignal(signum) is signal.SIG_DFL:
             previous[signum] = signal.signal(signum, handler)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        previous[signal.SIGINT] = signal.signal(signal.SIGINT, keyboard)
     try:
         yield
     finally:

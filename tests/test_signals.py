@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from adain_cli.signals import Terminated, describe, exit_status, interrupts_as_keyboard
+from adain_cli.signals import Terminated, deferred, describe, exit_status, interrupts_as_keyboard
 from tests.conftest import finish, make_image, read_until
 
 
@@ -45,6 +46,48 @@ def test_an_ignored_signal_stays_ignored_and_repeats_do_not_cut_cleanup_short(mo
             signal.raise_signal(signal.SIGTERM)  # a second SIGTERM during cleanup is ignored
             cleaned = True
     assert cleaned
+
+
+def test_a_deferred_block_finishes_before_the_interrupt_is_raised():
+    for signum, kind in ((signal.SIGTERM, Terminated), (signal.SIGINT, KeyboardInterrupt)):
+        done = []
+        with pytest.raises(kind), interrupts_as_keyboard():
+            with deferred():
+                signal.raise_signal(signum)
+                done.append("the rest of the block")
+            pytest.fail("the interrupt was not raised at the block's end")
+        assert done == ["the rest of the block"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_stop_signal_while_a_record_is_written_loses_no_record(tmp_path, weight_files):
+    """SIGTERM arriving as the first output's JSON line is being written: the line is written whole and the
+    ledger still equals the files on disk."""
+    for index in range(6):
+        make_image(tmp_path / "in" / f"c{index}.png", 16, 16, seed=index)
+    style = make_image(tmp_path / "style.png", 16, 16, seed=9)
+    encoder, decoder = weight_files
+    out = tmp_path / "out"
+    args = ["stylize", str(tmp_path / "in"), "--style", str(style), "-o", str(out), "--encoder", str(encoder),
+            "--decoder", str(decoder), "--content-size", "0", "--style-size", "0", "--no-grid", "--quiet",
+            "--json-lines"]  # fmt: skip
+    code = f"""
+import os, signal, sys
+from adain_cli.cli import main, streams
+write = streams.echo
+def echo(text):
+    if '"written"' in text:
+        os.kill(os.getpid(), signal.SIGTERM)  # its handler runs before the next line of Python
+    write(text)
+streams.echo = echo
+sys.argv = ["adain", *{args!r}]
+main()
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
+    assert result.returncode == 143, result.stderr
+    written = {Path(json.loads(line)["path"]).name for line in result.stdout.splitlines()}
+    assert written and written == {path.name for path in out.glob("*.png")}
 
 
 @pytest.mark.slow
