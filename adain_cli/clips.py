@@ -18,7 +18,7 @@ from adain_cli.errors import ImageError
 from adain_cli.images import LoadedImage
 from adain_cli.inputs import Source
 from adain_cli.job import Job, Output
-from adain_cli.looks import Content, StyleLookup
+from adain_cli.looks import Content, StyleLookup, encoder_input
 from adain_cli.report import Event, Reporter
 from adain_cli.stylizer import Blends, Stylizer
 from adain_cli.temporal import Stabilizer
@@ -166,7 +166,7 @@ class ClipRunner:
     ) -> tuple[list[Tensor], float, list[str]]:
         """Every output's picture of one frame, the time it took, and what the looks noted on it."""
         started, color = time.perf_counter(), self.job.color
-        feat = stabilize(self.stylizer.encode(color.encoder_input(frame.rgb) if color else frame.rgb))
+        feat = stabilize(self.stylizer.encode(encoder_input(color, frame.rgb)))
         loaded = LoadedImage(frame.rgb, frame.transparency, cropped_from=frame.cropped_from)
         content = Content(source, loaded, feat, ops.mean_std(feat))
         size = (int(frame.rgb.shape[1]), int(frame.rgb.shape[2]))

@@ -23,7 +23,7 @@ from adain_cli.grid import GridCanvas, Labels, thumbnail
 from adain_cli.images import LoadedImage, Pixels
 from adain_cli.inputs import Source, open_header
 from adain_cli.job import Job, Output
-from adain_cli.looks import Content
+from adain_cli.looks import Content, encoder_input
 from adain_cli.pages import Grids
 from adain_cli.report import Reporter
 from adain_cli.style_bank import StyleBank
@@ -186,7 +186,7 @@ class ContentRunner:
         color, started = self.job.color, time.perf_counter()
         rgbs = [load.future.result().rgb for load in group if load.future is not None]
         try:
-            feats = self.stylizer.encode(torch.stack([color.encoder_input(rgb) if color else rgb for rgb in rgbs]))
+            feats = self.stylizer.encode(torch.stack([encoder_input(color, rgb) for rgb in rgbs]))
         except (RuntimeError, MemoryError) as error:
             if not is_out_of_memory(error):
                 raise
@@ -297,7 +297,7 @@ class ContentRunner:
     ) -> None:
         color, started = self.job.color, time.perf_counter()
         if prepared is None:
-            feat = self.stylizer.encode(color.encoder_input(loaded.rgb) if color else loaded.rgb)
+            feat = self.stylizer.encode(encoder_input(color, loaded.rgb))
             prepared = Prepared(feat, 0.0)
         content = prepared.content or Content(source, loaded, prepared.feat, ops.mean_std(prepared.feat))
         encode_share = (prepared.seconds + time.perf_counter() - started) / len(todo)

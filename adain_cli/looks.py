@@ -130,3 +130,8 @@ class ColorMethod(str, Enum):
         from adain_cli import ops
 
         return ops.with_content_chroma(result, content) if self is ColorMethod.LUMINANCE else result
+
+
+def encoder_input(color: ColorMethod | None, rgb: Tensor) -> Tensor:
+    """What the encoder sees of a content image: `color`'s view of it, or the image itself."""
+    return color.encoder_input(rgb) if color else rgb
