@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import inspect
 import os
 import subprocess
 import sys
@@ -66,6 +67,14 @@ def make_image(path: Path, width: int, height: int, seed: int = 0, mode: str = "
     return path
 
 
+def cli_runner() -> CliRunner:
+    """A CliRunner that keeps stderr apart from stdout: click 8.1 mixes them unless told not to, and 8.2 removed
+    the switch (it always keeps them apart)."""
+    if "mix_stderr" in inspect.signature(CliRunner.__init__).parameters:
+        return CliRunner(mix_stderr=False)  # type: ignore[call-arg]
+    return CliRunner()
+
+
 @pytest.fixture
 def run_adain(weight_files):
     """Invoke the real CLI in-process with the test weights; returns click's Result."""
@@ -75,7 +84,7 @@ def run_adain(weight_files):
         argv = [str(a) for a in args]
         if weights:
             argv += ["--encoder", str(encoder), "--decoder", str(decoder)]
-        return CliRunner().invoke(cli, argv, catch_exceptions=False)
+        return cli_runner().invoke(cli, argv, catch_exceptions=False)
 
     return invoke
 

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 from PIL import Image
 from rich.console import Console
 
@@ -24,7 +23,7 @@ from adain_cli.grid import caption_height
 from adain_cli.inputs import Source, with_unique_labels
 from adain_cli.progress import JobProgress
 from adain_cli.report import Event, Reporter, Summary
-from tests.conftest import make_image
+from tests.conftest import cli_runner, make_image
 
 SUBPROCESS_LIMIT = 300  # seconds; generous, for a loaded machine
 
@@ -180,7 +179,7 @@ def test_a_hostile_or_malformed_manifest_is_one_line(run_adain, tmp_path, field,
         raw[field] = value
     manifest.write_text(json.dumps(raw))
     before = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*") if p.is_file()}
-    result = CliRunner().invoke(cli, ["grid", str(manifest.parent)])
+    result = cli_runner().invoke(cli, ["grid", str(manifest.parent)])
     assert result.exit_code == 1, result.output
     assert len(result.stderr.strip().splitlines()) == 1 and "not a valid job manifest" in result.stderr
     assert not (tmp_path / "x.png").exists() and not Path("/tmp/adain-hostile.png").exists()
@@ -194,7 +193,7 @@ def test_adain_grid_over_deleted_outputs_writes_no_grey_grid(run_adain, tmp_path
     grid.unlink()
     for output in out.glob("c*_stylized_*.png"):
         output.unlink()
-    result = CliRunner().invoke(cli, ["grid", str(out)])
+    result = cli_runner().invoke(cli, ["grid", str(out)])
     assert result.exit_code == 1 and "no grid is written" in result.stderr
     assert not list(out.glob("grid_*.png"))
 
@@ -203,7 +202,7 @@ def test_adain_grid_at_another_cell_size_keeps_the_jobs_sheets(run_adain, tmp_pa
     manifest = manifest_job(run_adain, tmp_path)
     (grid,) = manifest.parent.glob("grid_*.png")
     before = grid.read_bytes()
-    result = CliRunner().invoke(cli, ["grid", str(manifest.parent), "--grid-cell", "16"])
+    result = cli_runner().invoke(cli, ["grid", str(manifest.parent), "--grid-cell", "16"])
     assert result.exit_code == 0, result.output
     assert grid.read_bytes() == before
     assert (grid.parent / f"{grid.stem}_c16.png").is_file()

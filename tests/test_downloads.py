@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from click.testing import CliRunner
 
 from adain_cli import files, weights
 from adain_cli.cli import cli
 from adain_cli.errors import WeightsError
+from tests.conftest import cli_runner
 from tests.test_weights import served_weights, weight_server  # noqa: F401 (fixtures)
 
 Responder = Callable[[http.server.BaseHTTPRequestHandler], None]
@@ -163,7 +163,7 @@ def test_a_bad_cache_folder_is_one_line(tmp_path, monkeypatch, problem):
 
         monkeypatch.setattr(files.tempfile, "TemporaryFile", refuse)
     monkeypatch.setenv("ADAIN_HOME", str(home))
-    result = CliRunner().invoke(cli, ["weights", "download", "decoder"])
+    result = cli_runner().invoke(cli, ["weights", "download", "decoder"])
     assert result.exit_code == 1 and result.stderr.count("\n") == 1
     assert str(home) in result.stderr and "ADAIN_HOME" in result.stderr
 
@@ -172,13 +172,13 @@ def test_offline_weights_download_makes_no_request(odd_server, monkeypatch):
     url, requests, _ = odd_server
     monkeypatch.setenv("ADAIN_WEIGHTS_MIRROR", url)
     monkeypatch.setenv("ADAIN_OFFLINE", "1")
-    result = CliRunner().invoke(cli, ["weights", "download"])
+    result = cli_runner().invoke(cli, ["weights", "download"])
     assert result.exit_code == 1 and requests == []
     assert "offline mode is on" in result.stderr and result.stderr.count("\n") == 1
 
 
 def test_an_impossible_download_says_what_to_do(monkeypatch):
-    result = CliRunner().invoke(cli, ["weights", "download", "vgg_normalised"])  # the mirror is a closed port
+    result = cli_runner().invoke(cli, ["weights", "download", "vgg_normalised"])  # the mirror is a closed port
     assert result.exit_code == 1 and result.stderr.count("\n") == 1
     for needed in ("vgg_normalised.pth (≈80 MB)", "decoder.pth (≈14 MB)", str(weights.cache_dir()),
                    "adain weights path", "ADAIN_WEIGHTS_MIRROR", "--encoder PATH"):  # fmt: skip
@@ -188,10 +188,10 @@ def test_an_impossible_download_says_what_to_do(monkeypatch):
 def test_train_honours_no_verify_and_offline(odd_server, monkeypatch, tmp_path):
     url, requests, _ = odd_server
     monkeypatch.setenv("ADAIN_WEIGHTS_MIRROR", url)
-    assert "--no-verify" in CliRunner().invoke(cli, ["train", "--help"]).output
+    assert "--no-verify" in cli_runner().invoke(cli, ["train", "--help"]).output
     monkeypatch.setenv("ADAIN_OFFLINE", "1")
     (tmp_path / "c").mkdir()
-    result = CliRunner().invoke(cli, ["train", "--content-dir", str(tmp_path / "c"), "--style-dir",
+    result = cli_runner().invoke(cli, ["train", "--content-dir", str(tmp_path / "c"), "--style-dir",
                                       str(tmp_path / "c"), "-o", str(tmp_path / "run")])  # fmt: skip
     assert result.exit_code == 1 and requests == [] and "offline mode is on" in result.stderr
 

@@ -89,7 +89,7 @@ def test_a_file_o_with_more_outputs_is_a_usage_error_naming_the_count(run_adain,
     result = run_adain("stylize", images / "c.png", "--style", images / "s.png", "--style", images / "t.png",
                        "-o", images / "result.png")  # fmt: skip
     assert result.exit_code == 2
-    assert "writes 2 outputs" in result.output
+    assert "writes 2 outputs" in result.stderr
     assert not (images / "result.png").exists()
 
 
@@ -261,9 +261,9 @@ def test_no_enlarge_leaves_a_small_content_and_style_at_their_size(run_adain, im
 )
 def test_an_interrupt_says_how_to_resume_the_command_that_ran(command: str, hint: str) -> None:
     import click
-    from click.testing import CliRunner
 
     from adain_cli.cli import AdainGroup, after_interrupt
+    from tests.conftest import cli_runner
 
     @click.group(cls=AdainGroup)
     def group() -> None: ...
@@ -272,9 +272,9 @@ def test_an_interrupt_says_how_to_resume_the_command_that_ran(command: str, hint
     def interrupted() -> None:
         raise KeyboardInterrupt
 
-    result = CliRunner().invoke(group, [command])
+    result = cli_runner().invoke(group, [command])
     assert result.exit_code == 130
-    (line,) = result.output.splitlines()
+    (line,) = result.stderr.splitlines()
     assert line.startswith("adain: interrupted by ") and line.endswith(after_interrupt(command)) and hint in line
 
 

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from click.testing import CliRunner
 
 from adain_cli.cli import cli
 from adain_cli.inputs import Source, discover
@@ -17,7 +16,7 @@ from adain_cli.manifest import find_manifests
 from adain_cli.runner import run_job
 from adain_cli.stylizer import Stylizer
 from adain_cli.weights import load_decoder, load_encoder
-from tests.conftest import AT_OWN_SIZE, make_image
+from tests.conftest import AT_OWN_SIZE, cli_runner, make_image
 
 
 @pytest.fixture
@@ -79,14 +78,14 @@ def test_different_jobs_into_one_folder_keep_their_own_grids(run_adain, folders,
 @pytest.mark.parametrize("text", ["{not json", '{"version": 1}', '{"contents": 3, "headers": [], "cells": {}}'])
 def test_a_malformed_manifest_is_one_line(tmp_path, text):
     (tmp_path / ".adain-job-0badc0de.json").write_text(text)
-    result = CliRunner().invoke(cli, ["grid", str(tmp_path)])
+    result = cli_runner().invoke(cli, ["grid", str(tmp_path)])
     assert result.exit_code == 1
     assert result.output.count("\n") == 1 and "not a valid job manifest" in result.output
     assert ".adain-job-0badc0de.json" in result.output
 
 
 def test_grid_without_any_manifest_says_so(tmp_path):
-    result = CliRunner().invoke(cli, ["grid", str(tmp_path)])
+    result = cli_runner().invoke(cli, ["grid", str(tmp_path)])
     assert result.exit_code == 1 and "no job manifest" in result.output
 
 

@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 from PIL import Image
 
 from adain_cli import ops
@@ -18,7 +17,7 @@ from adain_cli.images import load
 from adain_cli.stylizer import Stylizer
 from adain_cli.tiling import TilePlan, decode_tiled, encode_tiled, spans
 from adain_cli.weights import load_decoder, load_encoder
-from tests.conftest import make_image, run_module
+from tests.conftest import cli_runner, make_image, run_module
 
 
 @pytest.fixture
@@ -127,7 +126,7 @@ def stylize_args(contents: Path, styles: Path, out: Path, weight_files) -> list[
 
 def test_two_shards_and_adain_grid_equal_one_run(weight_files, tmp_path):
     contents, styles = job_folder(tmp_path)
-    runner = CliRunner()
+    runner = cli_runner()
     single = runner.invoke(cli, stylize_args(contents, styles, tmp_path / "one", weight_files), catch_exceptions=False)
     assert single.exit_code == 0, single.output
     for shard in ("1/2", "2/2"):

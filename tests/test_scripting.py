@@ -9,10 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from adain_cli.cli import cli
-from tests.conftest import AT_OWN_SIZE, SUBPROCESS_TIMEOUT, make_image
+from tests.conftest import AT_OWN_SIZE, SUBPROCESS_TIMEOUT, cli_runner, make_image
 
 
 @pytest.fixture
@@ -38,7 +37,7 @@ def test_a_missing_path_is_a_usage_error_before_any_work(scene, monkeypatch, com
     missing = str(scene["photos"].parent / "no such.jpg")
     argv = command.format(c=scene["photos"] / "p0.png", s=scene["style"], m=missing).split(" ")
     argv = [missing if part == "{m}" else part for part in argv]
-    result = CliRunner().invoke(cli, [*_rejoin(argv, missing), "-o", str(scene["out"])])
+    result = cli_runner().invoke(cli, [*_rejoin(argv, missing), "-o", str(scene["out"])])
     assert result.exit_code == 2, result.output
     assert result.stderr.count("\n") == 1 and "no such.jpg" in result.stderr and "does not exist" in result.stderr
     assert not scene["out"].exists()
@@ -70,7 +69,7 @@ def test_files_from_standard_input_with_nul_separators_and_odd_names(weight_file
     for index, path in enumerate(odd):
         make_image(path, 24, 16, seed=20 + index)
     listing = b"\0".join(os.fsencode(path) for path in odd) + b"\0"
-    runner = CliRunner()
+    runner = cli_runner()
     encoder, decoder = weight_files
     result = runner.invoke(cli, ["stylize", "--files-from", "-", "-0", "--style", str(scene["style"]), "-o",
                                  str(scene["out"]), "--json", *TINY, "--encoder", str(encoder), "--decoder",
@@ -83,7 +82,7 @@ def test_files_from_standard_input_with_nul_separators_and_odd_names(weight_file
 def test_files_from_a_file_naming_a_missing_path(scene, tmp_path):
     listing = tmp_path / "list.txt"
     listing.write_text(f"{scene['photos'] / 'p0.png'}\n{tmp_path / 'gone.png'}\n")
-    result = CliRunner().invoke(cli, ["stylize", "--files-from", str(listing), "--style", str(scene["style"])])
+    result = cli_runner().invoke(cli, ["stylize", "--files-from", str(listing), "--style", str(scene["style"])])
     assert result.exit_code == 2 and "gone.png" in result.stderr and result.stderr.count("\n") == 1
 
 
@@ -93,7 +92,7 @@ def test_dry_run_lists_outputs_without_loading_anything(scene, monkeypatch):
     monkeypatch.setattr(stylizer.Stylizer, "from_files", lambda *a, **k: pytest.fail("networks loaded"))
     scene["out"].mkdir()
     make_image(scene["out"] / "p0_stylized_ink.png", 8, 8)
-    result = CliRunner().invoke(cli, ["stylize", str(scene["photos"]), "--style", str(scene["style"]), "-o",
+    result = cli_runner().invoke(cli, ["stylize", str(scene["photos"]), "--style", str(scene["style"]), "-o",
                                       str(scene["out"]), "--skip-existing", "--dry-run"])  # fmt: skip
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
@@ -117,11 +116,11 @@ def test_a_long_path_stays_on_one_line_in_a_pipe(weight_files, scene, tmp_path):
 
 
 def test_weights_list_as_json_and_as_tab_separated_lines(tmp_path):
-    result = CliRunner().invoke(cli, ["weights", "list", "--json"])
+    result = cli_runner().invoke(cli, ["weights", "list", "--json"])
     assert result.exit_code == 0
     rows = json.loads(result.stdout)
     assert [row["name"] for row in rows] == ["vgg_normalised", "decoder"] and not any(r["present"] for r in rows)
-    plain = CliRunner().invoke(cli, ["weights", "list"])
+    plain = cli_runner().invoke(cli, ["weights", "list"])
     lines = plain.stdout.splitlines()
     assert lines[0].split("\t") == ["name", "present", "path", "size", "verified"]
     assert all(len(line.split("\t")) == 5 for line in lines[1:])
@@ -135,24 +134,24 @@ def test_an_unexpected_error_is_one_line_unless_debugging(scene, monkeypatch):
 
     monkeypatch.setattr(jobs, "find_inputs", broken)
     argv = ["stylize", str(scene["photos"]), "--style", str(scene["style"]), "-o", str(scene["out"])]
-    result = CliRunner().invoke(cli, argv)
+    result = cli_runner().invoke(cli, argv)
     assert result.exit_code == 70
     assert result.stderr.count("\n") == 1 and "RuntimeError: something nobody expected" in result.stderr
     assert "ADAIN_DEBUG=1" in result.stderr
     monkeypatch.setenv("ADAIN_DEBUG", "1")
     with pytest.raises(RuntimeError):
-        CliRunner().invoke(cli, argv, catch_exceptions=False)
+        cli_runner().invoke(cli, argv, catch_exceptions=False)
 
 
 @pytest.mark.parametrize("command", ["stylize", "preserve-color", "interpolate", "spatial", "train", "grid",
                                      "weights"])  # fmt: skip
 def test_every_command_help_shows_an_example(command):
-    result = CliRunner().invoke(cli, [command, "--help"])
+    result = cli_runner().invoke(cli, [command, "--help"])
     assert result.exit_code == 0
     assert f"adain {command} " in result.output or f"adain {command}\n" in result.output
 
 
 def test_usage_errors_of_the_group_itself_are_one_line():
     for argv in (["--bogus"], ["no-such-command"]):
-        result = CliRunner().invoke(cli, argv)
+        result = cli_runner().invoke(cli, argv)
         assert result.exit_code == 2 and result.stderr.count("\n") == 1 and "--help" in result.stderr

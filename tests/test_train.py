@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
-from click.testing import CliRunner
 
 from adain_cli import train as train_module
 from adain_cli import train_data, weights
@@ -21,7 +20,7 @@ from adain_cli.cli import cli
 from adain_cli.errors import AdainError
 from adain_cli.train import ImageStream, Losses, Shard, TrainConfig, adain_losses, learning_rate
 from tests import test_weights as weights_tests
-from tests.conftest import as_tensor, finish, make_image, run_module, wait_until
+from tests.conftest import as_tensor, cli_runner, finish, make_image, run_module, wait_until
 from tests.reference import (
     adaptive_instance_normalization,
     calc_mean_std,
@@ -53,7 +52,7 @@ def run_train(weight_files, *args: str | Path, init: bool = False):
     argv = ["train", *map(str, args), "--encoder", str(weight_files[0]), "--quiet"]
     if init:
         argv += ["--init-decoder", str(weight_files[1])]
-    return CliRunner().invoke(cli, argv, catch_exceptions=False)
+    return cli_runner().invoke(cli, argv, catch_exceptions=False)
 
 
 def read_log(run_dir: Path) -> list[dict]:
@@ -151,7 +150,7 @@ def test_resume_matches_the_uninterrupted_run(weight_files, data, tmp_path):
     first = run_train(weight_files, *common, "-o", tmp_path / "split", "--iterations", "3")
     assert first.exit_code == 0, first.output
     assert torch.load(tmp_path / "split" / "checkpoint.pth", weights_only=True)["iteration"] == 3
-    resumed = CliRunner().invoke(
+    resumed = cli_runner().invoke(
         cli, ["train", "--resume", str(tmp_path / "split"), "--iterations", "6", "-q"], catch_exceptions=False
     )
     assert resumed.exit_code == 0, resumed.output
@@ -179,7 +178,7 @@ def test_decoder_has_the_public_layout_and_drives_stylize(weight_files, data, tm
     assert all(state[k].shape == expected[k].shape for k in expected)
     assert sorted(p.name for p in (run / "previews").iterdir()) == ["iter_000001.png", "iter_000002.png"]
     out = tmp_path / "styled"
-    stylized = CliRunner().invoke(
+    stylized = cli_runner().invoke(
         cli,
         [
             "stylize",
@@ -216,7 +215,7 @@ def test_bad_inputs_are_clear(weight_files, data, tmp_path):
     assert result.exit_code == 1 and "no images found in the content folder" in result.stderr
     result = run_train(weight_files, "--content-dir", data[0], "-o", tmp_path / "run")
     assert result.exit_code == 2 and "--style-dir" in result.stderr
-    result = CliRunner().invoke(cli, ["train", "--resume", str(tmp_path / "nothing")], catch_exceptions=False)
+    result = cli_runner().invoke(cli, ["train", "--resume", str(tmp_path / "nothing")], catch_exceptions=False)
     assert result.exit_code == 1 and "nothing to resume" in result.stderr
 
 
@@ -368,7 +367,7 @@ def test_the_log_of_a_resumed_run_reads_as_one_run(weight_files, data, tmp_path)
         for iteration in (3, 4):
             log.write(json.dumps({"iteration": iteration, "loss_content": 999.0, "loss_style": 999.0}) + "\n")
         log.write('{"iteration": 5, "loss_con')
-    resumed = CliRunner().invoke(cli, ["train", "--resume", str(run), "--iterations", "4", "-q"])
+    resumed = cli_runner().invoke(cli, ["train", "--resume", str(run), "--iterations", "4", "-q"])
     assert resumed.exit_code == 0, resumed.output
     records = read_log(run)
     assert [r["iteration"] for r in records] == [1, 2, 3, 4]
@@ -405,7 +404,7 @@ def test_resume_refuses_a_foreign_or_damaged_checkpoint(weight_files, data, tmp_
             (run / "checkpoint.pth").write_bytes(b"PK\x03\x04 not a zip")
         else:
             torch.save(state, run / "checkpoint.pth")
-        result = CliRunner().invoke(cli, ["train", "--resume", str(run), "--iterations", "2", "-q"])
+        result = cli_runner().invoke(cli, ["train", "--resume", str(run), "--iterations", "2", "-q"])
         assert result.exit_code == 1, (message, result.output)
         (line,) = result.stderr.splitlines()
         assert message in line and str(run / "checkpoint.pth") in line, line
@@ -430,7 +429,7 @@ def test_resize_is_a_run_setting(weight_files, data, tmp_path):
     assert result.exit_code == 0, result.output
     config = json.loads(torch.load(run / "checkpoint.pth", weights_only=True)["config"])
     assert config["resize"] == "square"
-    result = CliRunner().invoke(cli, ["train", *tiny_job(data, tmp_path / "r2"), "--resize", "round"])
+    result = cli_runner().invoke(cli, ["train", *tiny_job(data, tmp_path / "r2"), "--resize", "round"])
     assert result.exit_code == 2
 
 
@@ -444,13 +443,13 @@ def test_train_honours_offline_and_no_verify(served_weights, data, tmp_path, mon
     monkeypatch.setitem(weights.REGISTRY, "vgg_normalised", wrong_hash)
     argv = ["train", *tiny_job(data, tmp_path / "run"), "--iterations", "1", "-q"]
     monkeypatch.setenv("ADAIN_OFFLINE", "1")
-    result = CliRunner().invoke(cli, argv)
+    result = cli_runner().invoke(cli, argv)
     assert result.exit_code == 1 and "offline" in result.stderr and served_weights.requests == []
     monkeypatch.delenv("ADAIN_OFFLINE")
-    result = CliRunner().invoke(cli, argv)
+    result = cli_runner().invoke(cli, argv)
     assert result.exit_code == 1 and "--no-verify" in result.stderr
     monkeypatch.setenv("ADAIN_NO_VERIFY", "1")
-    result = CliRunner().invoke(cli, argv)
+    result = cli_runner().invoke(cli, argv)
     assert result.exit_code == 0, result.output
     assert "warning" in result.stderr and (tmp_path / "run" / "decoder.pth").is_file()
 
@@ -487,13 +486,13 @@ def test_resume_refuses_options_that_contradict_its_checkpoint(weight_files, dat
     }
     for flag, extra in cases.items():
         argv = ["train", "--resume", run, "--iterations", "2", "-q", *extra]
-        result = CliRunner().invoke(cli, [str(a) for a in argv])
+        result = cli_runner().invoke(cli, [str(a) for a in argv])
         assert result.exit_code == 2, (flag, result.output)
         (line,) = result.stderr.splitlines()
         assert flag in line, line
     assert torch.load(run / "checkpoint.pth", weights_only=True)["iteration"] == 1
     same = ["--content-dir", data[0], "--style-dir", data[1], "-o", run]  # the run's own folders are fine
-    result = CliRunner().invoke(cli, [str(a) for a in ["train", "--resume", run, "--iterations", "2", "-q", *same]])
+    result = cli_runner().invoke(cli, [str(a) for a in ["train", "--resume", run, "--iterations", "2", "-q", *same]])
     assert result.exit_code == 0, result.output
 
 
@@ -503,9 +502,9 @@ def test_resume_takes_the_encoder_at_its_new_place_once_the_runs_own_has_moved(w
     encoder.write_bytes(weight_files[0].read_bytes())
     run = tmp_path / "run"
     argv = ["train", *tiny_job(data, run), "--iterations", "1", "--encoder", str(encoder), "-q"]
-    assert CliRunner().invoke(cli, argv).exit_code == 0
+    assert cli_runner().invoke(cli, argv).exit_code == 0
     moved = encoder.rename(tmp_path / "vgg-moved.pth")
-    result = CliRunner().invoke(
+    result = cli_runner().invoke(
         cli, ["train", "--resume", str(run), "--iterations", "2", "-q", "--encoder", str(moved)]
     )
     assert result.exit_code == 0, result.output
@@ -519,7 +518,7 @@ def test_a_run_folder_inside_the_content_folder_is_never_training_data(weight_fi
     inside = data[0] / "runs" / "split"
     assert run_train(weight_files, *common, "-o", inside, "--iterations", "2").exit_code == 0
     assert list((inside / "previews").glob("*.png"))  # images adain wrote, now inside the content folder
-    resumed = CliRunner().invoke(cli, ["train", "--resume", str(inside), "--iterations", "4", "-q"])
+    resumed = cli_runner().invoke(cli, ["train", "--resume", str(inside), "--iterations", "4", "-q"])
     assert resumed.exit_code == 0, resumed.output
     expected, got = read_log(tmp_path / "whole"), read_log(inside)
     for want, have in zip(expected, got, strict=True):
@@ -533,7 +532,7 @@ def test_a_temporary_file_left_by_a_kill_is_removed_at_the_next_start(weight_fil
     stale = [run / ".checkpoint.pth.k9x2ab_q.tmp", run / "previews" / ".iter_000002.png.3jd8s0w1.tmp"]
     for path in stale:
         path.write_bytes(b"cut short by SIGKILL")
-    result = CliRunner().invoke(cli, ["train", "--resume", str(run), "--iterations", "2", "-q"])
+    result = cli_runner().invoke(cli, ["train", "--resume", str(run), "--iterations", "2", "-q"])
     assert result.exit_code == 0, result.output
     assert not [path for path in stale if path.exists()]
 
@@ -548,7 +547,7 @@ def test_every_setting_has_a_description_and_the_whole_run_is_estimated(weight_f
 
     paths = {"content_dir", "style_dir", "run_dir", "encoder", "init_decoder"}
     assert sorted(TRAIN_SETTINGS) == sorted(field.name for field in fields(TrainConfig) if field.name not in paths)
-    helped = CliRunner().invoke(cli, ["train", "--help"], terminal_width=200)
+    helped = cli_runner().invoke(cli, ["train", "--help"], terminal_width=200)
     lines = helped.output.splitlines()
     for name in TRAIN_SETTINGS:
         flag = f"--{name.replace('_', '-')} "
@@ -556,7 +555,7 @@ def test_every_setting_has_a_description_and_the_whole_run_is_estimated(weight_f
         assert len(line.split("[default:")[0].strip()) > len(flag) + 20, line  # a description, not only a default
     argv = ["train", *tiny_job(data, tmp_path / "run"), "--iterations", "4", "--log-every", "2",
             "--encoder", str(weight_files[0])]  # fmt: skip
-    result = CliRunner().invoke(cli, argv, catch_exceptions=False)
+    result = cli_runner().invoke(cli, argv, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     (estimate,) = [
         line for line in result.stderr.splitlines() if " it/s the 4 iterations of this run take about " in line

@@ -290,9 +290,8 @@ def test_a_path_means_that_file_never_the_cached_file_of_the_same_name(weight_fi
                                                                        monkeypatch):  # fmt: skip
     """`--decoder decoder.pth` with the user's own decoder in the working folder uses that file, even when the
     official decoder.pth sits in the cache."""
-    from click.testing import CliRunner
-
     from adain_cli.cli import cli
+    from tests.conftest import cli_runner
     from tests.public_weights import random_public_state_dicts
 
     encoder, official = weight_files
@@ -307,7 +306,7 @@ def test_a_path_means_that_file_never_the_cached_file_of_the_same_name(weight_fi
     def stylize(decoder: str, out: str) -> bytes:
         argv = ["stylize", "c.png", "--style", "s.png", "-o", out, *AT_OWN_SIZE,
                 "--encoder", str(encoder), "--decoder", decoder, "--quiet"]  # fmt: skip
-        result = CliRunner().invoke(cli, argv, catch_exceptions=False)
+        result = cli_runner().invoke(cli, argv, catch_exceptions=False)
         assert result.exit_code == 0, result.output
         return (work / out / "c_stylized_s.png").read_bytes()
 

@@ -54,13 +54,6 @@ def after_interrupt(command: str | None) -> str:
     return "finished outputs are kept"
 
 
-class Interrupted(click.ClickException):
-    """Ctrl-C, SIGTERM or SIGHUP: cleanup has run; exit 128 + the signal number."""
-
-    def show(self, file: Any = None) -> None:
-        click.echo(f"adain: {self.message}", err=True)
-
-
 class InternalError(click.ClickException):
     exit_code = exits.INTERNAL
 
@@ -72,10 +65,12 @@ class AdainGroup(click.Group):
     """Turns every way a command can end into one line on stderr and its exit status."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args and self.no_args_is_help and not ctx.resilient_parsing:
+            # Plain `adain`: the help on stderr, exit 2, as click 8.2 and later do it (click 8.1 exits 0).
+            click.echo(ctx.get_help(), err=True, color=ctx.color)
+            ctx.exit(2)
         try:
             return super().parse_args(ctx, args)
-        except click.exceptions.NoArgsIsHelpError:  # plain `adain`: the help, as click shows it
-            raise
         except click.UsageError as error:
             raise OneLineUsageError(error.format_message(), error.ctx or ctx) from None
 
@@ -96,12 +91,10 @@ class AdainGroup(click.Group):
         except BrokenPipeError:  # a write that streams.writing did not guard: the same end
             streams.mute_both()
             raise click.exceptions.Exit(signals.exit_status(signals.PipeClosed())) from None
-        except KeyboardInterrupt as interrupt:
-            stopped = Interrupted(
-                f"interrupted by {signals.describe(interrupt)}; {after_interrupt(ctx.invoked_subcommand)}"
-            )
-            stopped.exit_code = signals.exit_status(interrupt)
-            raise stopped from None
+        except KeyboardInterrupt as interrupt:  # cleanup has run; exit 128 + the signal number
+            kept = after_interrupt(ctx.invoked_subcommand)
+            click.echo(f"adain: interrupted by {signals.describe(interrupt)}; {kept}", err=True)
+            raise click.exceptions.Exit(signals.exit_status(interrupt)) from None
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
         except Exception as error:

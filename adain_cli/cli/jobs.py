@@ -67,7 +67,7 @@ def _stdin_image() -> Path:
 
     from adain_cli.errors import AdainError
 
-    data = click.get_binary_stream("stdin").read()
+    data = streams.binary_stdin().read()
     try:
         with Image.open(io.BytesIO(data)) as image:
             kind = (image.format or "png").lower()

@@ -12,6 +12,8 @@ from typing import Any, ClassVar
 import click
 
 from adain_cli import defaults
+from adain_cli.cli import streams
+from adain_cli.errors import AdainError
 
 # A number as float() reads it (inf and nan too, so they reach the option and are refused by name).
 _ONE_NUMBER = r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?(inf|infinity|nan)"
@@ -479,10 +481,9 @@ def common_options(func: Callable) -> Callable:
 def read_files_from(source: Path, null: bool) -> list[Path]:
     """Paths from a list file (`-`: standard input), one a line or NUL-separated; blank entries skipped."""
     try:
-        stream = click.get_binary_stream("stdin") if str(source) == "-" else None
-        data = stream.read() if stream is not None else source.read_bytes()
-    except RuntimeError:  # click finds no stdin: it was closed (`<&-`)
-        raise click.BadParameter("standard input is closed", param_hint="'--files-from'") from None
+        data = streams.binary_stdin().read() if str(source) == "-" else source.read_bytes()
+    except AdainError as error:  # no standard input: it was closed (`<&-`)
+        raise click.BadParameter(str(error), param_hint="'--files-from'") from None
     except OSError as error:
         message = f"cannot read {source}: {error.strerror or error}"
         raise click.BadParameter(message, param_hint="'--files-from'") from None

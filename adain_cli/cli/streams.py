@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from collections.abc import Iterator
+from typing import BinaryIO
 
 import click
 
@@ -60,9 +62,18 @@ def echo(text: str) -> None:
         click.echo(text)
 
 
+def binary_stdin() -> BinaryIO:
+    """Standard input as bytes; an AdainError when the process has none (started with `<&-`)."""
+    if sys.stdin is None:
+        raise AdainError("standard input is closed")
+    return sys.stdin.buffer
+
+
 def write_bytes(data: bytes) -> None:
     """Bytes on standard output (`-o -`)."""
-    stream = click.get_binary_stream("stdout")
+    if sys.stdout is None:
+        raise AdainError("standard output is closed")
+    stream = sys.stdout.buffer
     with writing(STDOUT):
         stream.write(data)
         stream.flush()
