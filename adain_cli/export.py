@@ -5,7 +5,7 @@ both, AdaIN of the content's to the style's statistics, the blend (1 − α)·f(
 (its resize-convolutions folded, as `Stylizer` runs them), the crop back to exactly the content's
 size, and the clamp to [0, 1] that saving applies. Everything is float32.
 
-    content  float32 (1, 3, H, W)    RGB in [0, 1]; H and W dynamic, at least 8
+    content  float32 (1, 3, H, W)    RGB in [0, 1]; H and W dynamic, at least 9
     style    float32 (1, 3, Hs, Ws)  RGB in [0, 1]; dynamic
     alpha    float32 ()              style strength in [0, 1]
     image    float32 (1, 3, H, W)    RGB in [0, 1]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +30,9 @@ _SAVE_OPTIONS: dict[str, dict[str, Any]] = {"PNG": {"compress_level": 6}, "TIFF"
 
 
 DEFAULT_MAX_PIXELS = defaults.MAX_PIXELS
-MIN_SIDE = 8  # three 2× poolings must leave one feature cell per side, and two in all (for a std)
+# Three 2× poolings (ceil) must leave two feature cells a side at relu4_1, for its reflection padding: 9 px
+# pool to 2 cells, 8 px to 1, which the padding cannot take.
+MIN_SIDE = 9
 
 _SRGB = ImageCms.createProfile("sRGB")
 
@@ -219,11 +220,8 @@ def check_size(path: Path, original: tuple[int, int], size: tuple[int, int], *, 
             f"{width * height:,} pixels, over the limit of {max_pixels:,} (use a smaller --content-size or "
             "--style-size, or raise --max-pixels)"
         )
-    if min(height, width) < MIN_SIDE or math.ceil(height / MIN_SIDE) * math.ceil(width / MIN_SIDE) < 2:
-        raise ImageError(
-            f"{path}: too small ({width}×{height} after resizing; at least {MIN_SIDE} px a side, "
-            f"and more than {MIN_SIDE}×{MIN_SIDE})"
-        )
+    if min(height, width) < MIN_SIDE:
+        raise ImageError(f"{path}: too small ({width}×{height} after resizing; at least {MIN_SIDE} px a side)")
 
 
 def load(path: Path, shorter_side: int, *, crop: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import string
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -78,6 +79,13 @@ def draw(seed: int, rel_path: str, population: int, count: int) -> list[int]:
 NAME_FIELDS = ("content", "style", "alpha", "method", "look")
 
 
+class Alpha(float):
+    """α in a --name template: `{alpha}` is written with two decimals (0.50), `{alpha:.3f}` as asked."""
+
+    def __format__(self, spec: str) -> str:
+        return format(float(self), spec or ".2f")
+
+
 def check_name_template(template: str) -> None:
     """Refuse a --name template that cannot make file names: a bad brace, an unknown field, a path separator."""
     try:
@@ -124,6 +132,7 @@ class Job:
     styles_per_content: int = 0  # dataset mode: each content gets this many looks drawn for it; 0: every look
     seed: int = 0  # the seed of those draws
     name_template: str | None = None  # output names from NAME_FIELDS, e.g. "{content}"; None: the usual names
+    reads: tuple[Path, ...] = ()  # other files the job reads (masks, a --files-from list): never replaced either
 
     def __post_init__(self) -> None:
         if self.name_template is not None:
@@ -197,10 +206,12 @@ class Job:
         styles = "-".join(self.styles[k].label for k in look.styles) if look else ""
         method = self.color.value if self.color else ""
         try:
-            stem = template.format(content=content.path.stem, style=styles, alpha=f"{alpha:.2f}", method=method,
+            stem = template.format(content=content.path.stem, style=styles, alpha=Alpha(alpha), method=method,
                                    look=name)  # fmt: skip
-        except (ValueError, TypeError) as error:  # a format spec that does not suit a name, e.g. {alpha:.1f}
-            raise UsageError(f"--name {self.name_template!r}: {error} (every field is text)") from None
+        except (ValueError, TypeError) as error:  # a format spec that does not suit its field, e.g. {content:.2f}
+            raise UsageError(
+                f"--name {self.name_template!r}: {error} ({{alpha}} is a number, e.g. {{alpha:.3f}}; the others text)"
+            ) from None
         if not stem.strip() or stem in (".", "..") or "/" in stem:
             raise UsageError(f"--name {self.name_template!r} gives no usable file name for {content.path}: {stem!r}")
         return stem
@@ -325,14 +336,54 @@ class Job:
         pages = self.grid_pages()
         return [page_path(self.grid_path(alpha), page, len(pages)) for page in range(len(pages))]
 
-    def check_names(self) -> None:
-        """Refuse a job in which two outputs would get the same file name (one pass, a dict of the names)."""
-        seen: dict[Path, Path] = {}
+    def check_outputs(self) -> None:
+        """Refuse, before any work (the run and --dry-run alike), a job that would lose a file: two outputs with
+        one name, an output that is one of the job's inputs (the same file, also through a link), or an existing
+        read-only file in an output's place."""
+        seen: dict[Path, str] = {}
         for content in self.contents:
             for output in self.outputs(content):
+                made = self._made_from(content, output)
                 if output.path in seen:
                     raise AdainError(
-                        f"two outputs would both be written to {output.path}: from {seen[output.path]} "
-                        f"and from {content.path}"
+                        f"two outputs would both be written to {output.path}: {seen[output.path]} and {made}"
                     )
-                seen[output.path] = content.path
+                seen[output.path] = made
+        inputs = _file_ids([source.path for source in (*self.contents, *self.styles)] + list(self.reads))
+        grids = [path for alpha in self.alphas for path in self.grid_paths(alpha)]
+        for path in [*seen, *grids]:
+            _check_replaceable(path, inputs, kept_if_complete=self.skip_existing)
+
+    def _made_from(self, content: Source, output: Output) -> str:
+        """Which content, look and α make `output`, in words (for a collision's message)."""
+        look, alpha = output.renders[0]
+        what = "a sheet" if self.sheet is not None else self.looks[look].label
+        return f"{content.path} with {what} at alpha {alpha:g}"
+
+
+def _file_ids(paths: Iterable[Path]) -> dict[tuple[int, int], Path]:
+    """The (device, inode) of each existing file: what `os.path.samefile` compares, kept in a dict."""
+    ids: dict[tuple[int, int], Path] = {}
+    for path in paths:
+        try:
+            status = path.stat()
+        except OSError:
+            continue
+        ids.setdefault((status.st_dev, status.st_ino), path)
+    return ids
+
+
+def _check_replaceable(path: Path, inputs: dict[tuple[int, int], Path], *, kept_if_complete: bool) -> None:
+    from adain_cli.existing import is_complete
+
+    try:
+        status = path.stat()
+    except OSError:  # nothing there yet (or a dangling link, which the rename replaces)
+        return
+    source = inputs.get((status.st_dev, status.st_ino))
+    if source is not None:
+        same = "" if source == path else f" (the same file as {source})"
+        raise UsageError(f"the output {path} is an input of this job{same}: choose another -o or --name")
+    read_only = not status.st_mode & 0o222 or not os.access(path, os.W_OK)
+    if read_only and not (kept_if_complete and is_complete(path)):
+        raise UsageError(f"the output {path} exists and is read-only: adain does not replace it (remove it first)")

@@ -86,7 +86,7 @@ def _every_rank(totals: Totals) -> Totals:
 
 def _run_job(stylizer: Stylizer, job: Job, progress: ProgressFn) -> Summary:
     started = time.perf_counter()
-    job.check_names()
+    job.check_outputs()
     _check_output_dir(job.output_dir)
     work = job.shard_outputs()
     summary = Summary(total=sum(len(outputs) for outputs in work.values()))

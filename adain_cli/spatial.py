@@ -43,6 +43,11 @@ class MaskSpec:
         """Whether the last of `styles` styles is the background (one style more than masks)."""
         return styles > self.regions
 
+    def every_file(self) -> tuple[Path, ...]:
+        """Every file a mask may be read from (for the check that no output replaces one)."""
+        in_folders = (path for folder in self.folders for path in folder.iterdir() if path.is_file())
+        return (*self.files, *in_folders)
+
     def paths_for(self, content: Source) -> list[Path]:
         if self.files:
             return list(self.files)

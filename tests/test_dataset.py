@@ -192,7 +192,7 @@ def test_without_name_outputs_keep_their_usual_names(run_adain, tmp_path: Path) 
         ("{nope}", "unknown field {nope}"),
         ("{content", "--name '{content'"),
         ("{method}", "gives no usable file name"),
-        ("{alpha:.1f}", "every field is text"),
+        ("{content:.1f}", "{alpha} is a number, e.g. {alpha:.3f}; the others text"),
         ("{style}", "would both be written to"),
     ],
 )

@@ -187,7 +187,9 @@ def test_huge_and_tiny_images_are_clear_errors(tmp_path):
         load(make_image(tmp_path / "tiny.png", 8, 8), shorter_side=0)
     with pytest.raises(ImageError, match="too small"):
         load(make_image(tmp_path / "thin.png", 200, 40), shorter_side=6)
-    assert load(make_image(tmp_path / "ok.png", 16, 8), shorter_side=0).size == (8, 16)
+    with pytest.raises(ImageError, match="at least 9 px a side"):  # 8 px pools to one cell at relu4_1
+        load(make_image(tmp_path / "eight.png", 16, 8), shorter_side=0)
+    assert load(make_image(tmp_path / "ok.png", 16, 9), shorter_side=0).size == (9, 16)
 
 
 def test_huge_image_in_a_batch_is_reported_by_size(run_adain, tmp_path):

@@ -29,7 +29,7 @@ def export_onnx_command(output: Path, encoder: str, decoder: str, offline: bool,
 
     \b
     Inputs:  content (1, 3, H, W) and style (1, 3, Hs, Ws), RGB in [0, 1], any
-             sizes of at least 8 px; alpha, a float32 scalar in [0, 1].
+             sizes of at least 9 px; alpha, a float32 scalar in [0, 1].
     Output:  image (1, 3, H, W), RGB in [0, 1]: what `adain stylize` writes
              for that content, style and alpha (within 1 grey level).
     \b

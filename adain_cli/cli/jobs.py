@@ -50,7 +50,9 @@ def find_contents(opts: CommonOptions, paths: Sequence[Path]) -> list[Source]:
         if len(named) > 1:
             raise click.UsageError("- (an image on standard input) is the only CONTENT when given")
         named = [_stdin_image()]
-    return find_inputs(named, opts.recursive, "content", output=_output_folder(opts), quiet=opts.quiet)
+    # Under a --name template a content's name in outputs is its file's stem, not its label: no rename to tell.
+    return find_inputs(named, opts.recursive, "content", output=_output_folder(opts), quiet=opts.quiet,
+                       renames=opts.name_template is None)  # fmt: skip
 
 
 STANDARD_STREAM = Path("-")
@@ -101,6 +103,7 @@ def find_inputs(
     mirror: bool = True,
     output: Path | None = None,
     quiet: bool = False,
+    renames: bool = True,
 ) -> list[Source]:
     """The images in `paths`, less any that adain itself wrote in the `output` folder (earlier outputs,
     grids and previews there are never read back in as inputs; that is said once)."""
@@ -110,8 +113,9 @@ def find_inputs(
 
     found = inputs.discover(paths, recursive=recursive, mirror=mirror, videos=what == "content")
     if output is not None:
-        ours = [source for source in found if _inside(source.path, output) and written_by_adain(source.path)]
-        found = [source for source in found if source not in ours]
+        folder = output.resolve()
+        ours = {source.path for source in found if _inside(source.path, folder) and written_by_adain(source.path)}
+        found = [source for source in found if source.path not in ours]
         if ours and not quiet:
             stderr_console().print(
                 f"note: {len(ours)} image(s) adain wrote in the output folder {output} are not read as {what}s",
@@ -119,7 +123,7 @@ def find_inputs(
             )
     if not found:
         raise AdainError(f"no {what} images found in {', '.join(str(p) for p in paths)}")
-    say_renamed(found, quiet)
+    say_renamed(found, quiet or not renames)
     return found
 
 
@@ -131,8 +135,8 @@ def say_renamed(sources: Sequence[Source], quiet: bool) -> None:
         stderr_console().print(f"note: {line} (another input has the same name)", markup=False)
 
 
-def _inside(path: Path, folder: Path) -> bool:
-    return path.resolve().is_relative_to(folder.resolve())
+def _inside(path: Path, resolved_folder: Path) -> bool:
+    return path.resolve().is_relative_to(resolved_folder)
 
 
 def build_job(
@@ -144,15 +148,17 @@ def build_job(
     looks: Sequence[Look],
     alphas: Sequence[float],
     color: str | None = None,
+    reads: Sequence[Path] = (),
     **extra: Any,
 ) -> Job:
-    """The job a command asks for: its inputs and looks, with the common options applied."""
+    """The job a command asks for: its inputs and looks, with the common options applied. `reads`: other files
+    the command reads (masks); the --files-from list is one too."""
     from adain_cli.job import ImageOptions, Job, VideoOptions
     from adain_cli.looks import ColorMethod
 
     if names_one_file(opts.output):
         return _one_file_job(opts, build_job(replace(opts, output=_CURRENT_FOLDER), command=command, contents=contents,
-                             styles=styles, looks=looks, alphas=alphas, color=color, **extra))  # fmt: skip
+                             styles=styles, looks=looks, alphas=alphas, color=color, reads=reads, **extra))  # fmt: skip
     stabilize = opts.stabilize_strength if opts.stabilize else 0.0
     image_options = ImageOptions(content_size=opts.content_size, style_size=opts.style_size, crop=opts.crop,
                                  ext=opts.ext, quality=opts.quality, max_pixels=opts.max_pixels,
@@ -174,6 +180,7 @@ def build_job(
         command=command,
         video=VideoOptions(ext=opts.video_ext, max_frames=opts.frames, stabilize=stabilize),
         name_template=opts.name_template,
+        reads=(*reads, *([opts.files_from] if opts.files_from not in (None, STANDARD_STREAM) else [])),
         **extra,
     )
 
@@ -250,6 +257,7 @@ def run(opts: CommonOptions, job: Job) -> None:
     if 0 < opts.tile <= defaults.MIN_TILE - defaults.TILE_GRID:  # what the engine would refuse, said before torch loads
         raise click.BadParameter(f"tiles must be at least {defaults.MIN_TILE} pixels", param_hint="'--tile'")
     job = replace(job, shard=opts.shard or (launch.rank, launch.world))
+    job.check_outputs()  # the dry run checks what the run checks, and the run refuses before any download
     if opts.dry_run:
         _dry_run(opts, job)
         return

@@ -89,5 +89,6 @@ def spatial(
     cache = MaskCache(spec, opts.max_pixels)
     job = build_job(opts, command="spatial", contents=contents, styles=style_sources,
                     looks=[spatial_look(style_sources, cache)], alphas=alphas, color=color,
-                    companions=preview_companions(style_sources, cache) if preview else None)  # fmt: skip
+                    companions=preview_companions(style_sources, cache) if preview else None,
+                    reads=spec.every_file())  # fmt: skip
     run(opts, job)
