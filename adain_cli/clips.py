@@ -41,10 +41,10 @@ class _Open:
 
 
 @contextlib.contextmanager
-def _writing(output: Output, info: ClipInfo, max_frames: int | None) -> Iterator[_Open]:
+def _writing(output: Output, info: ClipInfo, max_frames: int | None, made: str) -> Iterator[_Open]:
     """An output's writer, open for the block; a failure when it closes (a full disk once the last frame is
     in, an encoder refusing the audio) fails that output by name, and the other outputs are still kept."""
-    item = _Open(output, ClipWriter(output.path, info, max_frames=max_frames))
+    item = _Open(output, ClipWriter(output.path, info, max_frames=max_frames, made=made))
     try:
         with item.writer:
             yield item
@@ -107,7 +107,9 @@ class ClipRunner:
             return []
         with contextlib.ExitStack() as stack:
             cut = self.job.video.max_frames
-            open_outputs = [stack.enter_context(_writing(output, info, cut)) for output in todo]
+            open_outputs = [
+                stack.enter_context(_writing(output, info, cut, self.job.made_id(row, output))) for output in todo
+            ]
             try:
                 self._stylize(source, info, size, open_outputs)
             except ImageError as error:  # the clip itself broke (truncated, undecodable): nothing of it is kept

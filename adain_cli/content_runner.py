@@ -311,32 +311,35 @@ class ContentRunner:
                 message = f"{output.path}: not written: the result has NaN or infinite values (check the decoder)"
                 self._fail(row, [output], output.path, message)
                 continue
+            made = self.job.made_id(row, output)
             if len(pictures) == 1:
                 size = loaded.original_size if self.job.images.output_size == "original" else None
-                future = self.saver.submit(self._save, pictures[0], output.path, alpha, size)
+                future = self.saver.submit(self._save, pictures[0], output.path, alpha, size, made)
             else:
                 shape = self.job.sheet or (1, len(pictures))
-                future = self.saver.submit(self._save_sheet, pictures, output.path, shape)
+                future = self.saver.submit(self._save_sheet, pictures, output.path, shape, made)
             self.pending.append(Pending(future, output, row, encode_share + sum(seconds)))
             self.drain(limit=4 * self.batch_size)
         for note in content.notes:  # what the looks found while making their targets
             self.reporter.note(note)
 
     def _save(
-        self, pixels: Pixels, path: Path, alpha: Pixels | None, size: tuple[int, int] | None
+        self, pixels: Pixels, path: Path, alpha: Pixels | None, size: tuple[int, int] | None, made: str
     ) -> tuple[Image.Image, float]:
         started = time.perf_counter()
-        saved = images.save_pixels(pixels, path, quality=self.job.images.quality, alpha=alpha, size=size)
+        saved = images.save_pixels(pixels, path, quality=self.job.images.quality, alpha=alpha, size=size, made=made)
         return thumbnail(saved, self.job.grid_cell) if self.grids else saved, time.perf_counter() - started
 
-    def _save_sheet(self, results: Sequence[Pixels], path: Path, shape: tuple[int, int]) -> tuple[Image.Image, float]:
+    def _save_sheet(
+        self, results: Sequence[Pixels], path: Path, shape: tuple[int, int], made: str
+    ) -> tuple[Image.Image, float]:
         started = time.perf_counter()
         rows, cols = shape
         labels = Labels(cells=tuple(look.label for look in self.job.looks)) if self.job.grid_labels else None
         canvas = GridCanvas(rows, cols, self.job.grid_cell, headers=False, labels=labels)
         for index, result in enumerate(results):
             canvas.put(*divmod(index, cols), Image.fromarray(result))
-        images.save_pil(canvas.image, path, self.job.images.quality)
+        images.save_pil(canvas.image, path, self.job.images.quality, made=made)
         return canvas.image, time.perf_counter() - started
 
     def settle(self) -> None:

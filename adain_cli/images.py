@@ -23,7 +23,7 @@ from adain_cli import defaults
 from adain_cli.errors import ImageError
 from adain_cli.files import atomic_file
 from adain_cli.inputs import OUTPUT_FORMATS, open_header
-from adain_cli.marker import WRITTEN_BY_EXIF
+from adain_cli.marker import exif_mark
 
 FORMATS_WITH_ALPHA = frozenset({"png", "webp", "tif", "tiff"})
 _SAVE_OPTIONS: dict[str, dict[str, Any]] = {"PNG": {"compress_level": 6}, "TIFF": {"compression": "tiff_deflate"}}
@@ -330,8 +330,11 @@ def flatten_alpha(image: Image.Image, background: tuple[int, int, int] = (255, 2
     return canvas
 
 
-def save_pil(image: Image.Image, path: Path, quality: int = defaults.QUALITY, *, sheet: bool = False) -> None:
-    """Save atomically in the format named by the extension; flatten alpha where it cannot be kept.
+def save_pil(
+    image: Image.Image, path: Path, quality: int = defaults.QUALITY, *, sheet: bool = False, made: str | None = None
+) -> None:
+    """Save atomically in the format named by the extension; flatten alpha where it cannot be kept. The file is
+    marked as adain's, with what `made` it where given (marker.mark).
 
     A `sheet` (a grid page of tens of megapixels) is a PNG compressed fast: 2.7× quicker to write than the
     default level, 25% larger (measured on a 776×28,781 page: 3.56 s → 1.30 s)."""
@@ -346,7 +349,7 @@ def save_pil(image: Image.Image, path: Path, quality: int = defaults.QUALITY, *,
         options = {"compress_level": 1}
     try:
         with atomic_file(path) as file:
-            image.save(file, format=fmt, exif=WRITTEN_BY_EXIF, **options)
+            image.save(file, format=fmt, exif=exif_mark(made), **options)
     except OSError as error:
         raise ImageError(f"{path}: cannot write ({error.strerror or error})") from None
 
@@ -358,11 +361,12 @@ def save_pixels(
     quality: int = defaults.QUALITY,
     alpha: Pixels | None = None,
     size: tuple[int, int] | None = None,
+    made: str | None = None,
 ) -> Image.Image:
     """Save 8-bit RGB pixels (and their (H, W, 1) alpha) atomically, resized to `size` (height, width) with
-    Lanczos (antialiased) when given; returns the saved PIL image."""
+    Lanczos (antialiased) when given, marked with what `made` them; returns the saved PIL image."""
     pil = Image.fromarray(np.concatenate([pixels, alpha], axis=2) if alpha is not None else pixels)
     if size is not None and pil.size != (size[1], size[0]):
         pil = pil.resize((size[1], size[0]), Image.Resampling.LANCZOS)
-    save_pil(pil, path, quality)
+    save_pil(pil, path, quality, made=made)
     return pil

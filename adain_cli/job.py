@@ -269,6 +269,22 @@ class Job:
             mine.setdefault(row, []).append(output)
         return mine
 
+    def made_id(self, row: int, output: Output) -> str:
+        """What makes `output` of content `row`, in 16 hex digits: the command, the colour method, the content and
+        each render's look (its styles by file, their weights) and α. The output's mark carries it, so
+        --skip-existing keeps an output only when the same look made it (another seed's draw, under the same
+        --name, is made again)."""
+        content = self.contents[row]
+        renders = []
+        for look_index, alpha in output.renders:
+            look = self.looks[look_index]
+            styles = [[self.styles[k].label, (self.styles[k].rel_dir / self.styles[k].path.name).as_posix()]
+                      for k in look.styles]  # fmt: skip
+            renders.append([look.name, styles, list(look.weights) if look.weights else None, alpha])
+        made_from = (content.rel_dir / content.path.name).as_posix()
+        identity = [self.command, self.color.value if self.color else None, made_from, renders]
+        return hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:16]
+
     def record(
         self, row: int, output: Output, status: Status, *, error: str = "", seconds: float = 0.0, **extra: Any
     ) -> Record:

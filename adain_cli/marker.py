@@ -15,36 +15,55 @@ WRITTEN_BY = f"adain {__version__}"
 SOFTWARE_TAG = 0x0131
 
 
-def _written_by_exif() -> bytes:
+def mark(made: str | None = None) -> str:
+    """The mark of a file adain wrote; `made` is what made it (a job's `made_id`), so a resume can tell an output
+    made by the same look from one made by another under the same name."""
+    return WRITTEN_BY if made is None else f"{WRITTEN_BY}; made {made}"
+
+
+def exif_mark(made: str | None = None) -> bytes:
+    """EXIF that carries `mark(made)` in its Software tag."""
+    if made is None:
+        return WRITTEN_BY_EXIF
+    return _exif(mark(made))
+
+
+def _exif(text: str) -> bytes:
     exif = Image.Exif()
-    exif[SOFTWARE_TAG] = WRITTEN_BY
+    exif[SOFTWARE_TAG] = text
     return exif.tobytes()
 
 
-WRITTEN_BY_EXIF = _written_by_exif()  # EXIF that says adain wrote the file (made once: every output carries it)
+WRITTEN_BY_EXIF = _exif(WRITTEN_BY)  # made once: every grid page and preview carries it
 
 
 def written_by_adain(path: Path) -> bool:
     """Whether `path` is an image or video adain wrote (reads the header only)."""
-    return _video_written_by_adain(path) if is_video_name(path) else _image_written_by_adain(path)
+    return read_mark(path) is not None
 
 
-def _image_written_by_adain(path: Path) -> bool:
+def read_mark(path: Path) -> str | None:
+    """The mark adain left on `path`, or None where adain did not write it."""
+    found = _video_mark(path) if is_video_name(path) else _image_mark(path)
+    return found if found.startswith("adain ") else None
+
+
+def _image_mark(path: Path) -> str:
     try:
         with Image.open(path) as image:
             comment = image.info.get("comment", b"")
             if isinstance(comment, bytes) and comment.startswith(b"adain "):  # GIF animations
-                return True
-            return str(image.getexif().get(SOFTWARE_TAG, "")).startswith("adain ")
+                return comment.decode("utf-8", errors="replace")
+            return str(image.getexif().get(SOFTWARE_TAG, ""))
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
-        return False
+        return ""
 
 
-def _video_written_by_adain(path: Path) -> bool:
+def _video_mark(path: Path) -> str:
     import av
 
     try:
         with av.open(str(path)) as container:
-            return str(container.metadata.get("comment", "")).startswith("adain ")
+            return str(container.metadata.get("comment", ""))
     except (av.error.FFmpegError, OSError, ValueError):
-        return False
+        return ""

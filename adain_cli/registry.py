@@ -5,6 +5,7 @@ Torch-free, so that a bad weights name is refused (and `adain weights path` answ
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from dataclasses import dataclass
@@ -102,6 +103,33 @@ def missing_message(spec: WeightSpec, why: str = "") -> str:
         f"(from {spec.url.rsplit('/', 1)[0]}/; `adain weights path {spec.name}` prints the exact path), "
         f"or set ADAIN_WEIGHTS_MIRROR=URL to a mirror that serves them, or pass --{spec.role} PATH"
     )
+
+
+def cached_digest(path: Path) -> str:
+    """The SHA-256 of a cached checkpoint, hashed once per size and modification time: the verdict is kept beside
+    it in `.{name}.sha256`, so only a file that changed is read again."""
+    digest = remembered_digest(path)
+    if digest is None:
+        digest = sha256_of(path)
+        remember_digest(path, digest)
+    return digest
+
+
+def remembered_digest(path: Path) -> str | None:
+    """The SHA-256 kept for `path`, while the file has the size and modification time it had then."""
+    try:
+        status = path.stat()
+        kept_stamp, digest = path.with_name(f".{path.name}.sha256").read_text(encoding="ascii").strip().rsplit(" ", 1)
+    except (OSError, ValueError):
+        return None
+    return digest if kept_stamp == f"{status.st_size} {status.st_mtime_ns}" and len(digest) == 64 else None
+
+
+def remember_digest(path: Path, digest: str) -> None:
+    """Keep `digest` as the SHA-256 of `path` as it is now (a cache folder that cannot be written keeps nothing)."""
+    status = path.stat()
+    with contextlib.suppress(OSError):
+        path.with_name(f".{path.name}.sha256").write_text(f"{status.st_size} {status.st_mtime_ns} {digest}\n")
 
 
 def sha256_of(path: Path) -> str:

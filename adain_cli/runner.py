@@ -12,12 +12,11 @@ from pathlib import Path
 
 import torch
 
-from adain_cli import images
+from adain_cli import existing, images
 from adain_cli.clips import load_clip
 from adain_cli.content_runner import ContentRunner, Load, encode_groups, is_small
 from adain_cli.device import Launch, process_group
 from adain_cli.errors import AdainError
-from adain_cli.existing import is_complete
 from adain_cli.files import batched_folder_syncs, ensure_writable_folder
 from adain_cli.images import LoadedImage
 from adain_cli.inputs import Source
@@ -29,13 +28,6 @@ from adain_cli.report import Event, ProgressFn, Reporter, Summary, Totals
 from adain_cli.style_bank import StyleBank
 from adain_cli.stylizer import Stylizer
 from adain_cli.video import ClipInfo
-
-
-def _finished(job: Job, work: dict[int, list[Output]]) -> set[Path]:
-    """With --skip-existing, the outputs already complete on disk (decided once, from the files alone)."""
-    if not job.skip_existing:
-        return set()
-    return {output.path for outputs in work.values() for output in outputs if is_complete(output.path)}
 
 
 def _styles_used(job: Job, work: dict[int, list[Output]], finished: set[Path]) -> set[int]:
@@ -94,7 +86,7 @@ def _run_job(stylizer: Stylizer, job: Job, progress: ProgressFn) -> Summary:
     progress(Event("start", total=summary.total, count=0))
     calls_before = stylizer.encoder_calls
     progress(Event("stage", message="encoding styles", count=0))
-    finished = _finished(job, work)
+    finished = existing.finished(job, work)  # decided once, from the files alone
     bank = StyleBank(
         stylizer,
         job,

@@ -26,7 +26,7 @@ from torch import Tensor
 from adain_cli.errors import ImageError
 from adain_cli.files import atomic_path
 from adain_cli.inputs import ANIMATION_FORMATS, VIDEO_FORMATS, is_video_name
-from adain_cli.marker import WRITTEN_BY, WRITTEN_BY_EXIF
+from adain_cli.marker import exif_mark, mark
 
 VIDEO_CODECS = {"webm": ("libvpx-vp9", "yuv420p"), "avi": ("mpeg4", "yuv420p")}  # others: libx264, yuv420p
 AUDIO_CODECS = {"webm": "libopus", "avi": "mp3"}  # when audio must be re-encoded; others: aac
@@ -221,8 +221,9 @@ class ClipWriter:
     Use as a context manager; `write(rgb, transparency)` takes (H, W, 3) and (H, W) uint8 arrays.
     """
 
-    def __init__(self, path: Path, source: ClipInfo, *, max_frames: int | None = None) -> None:
+    def __init__(self, path: Path, source: ClipInfo, *, max_frames: int | None = None, made: str | None = None) -> None:
         self.path, self.source = path, source
+        self.made = made  # what made the clip, in its adain mark (marker.mark)
         self.max_frames = max_frames  # --frames: a clip cut to this many frames has its audio cut there too
         self.written = WrittenClip(fps=float(source.fps) if source.fps else None)
         self._frames: queue.Queue[Any] = queue.Queue(QUEUE_FRAMES)
@@ -301,8 +302,8 @@ class ClipWriter:
         codec, pix_fmt = VIDEO_CODECS.get(container_format, ("libx264", "yuv420p"))
         fps = self.source.fps or Fraction(25)
         with av.open(str(tmp), "w", format=container_format) as output:
-            output.metadata["encoder_tool"] = WRITTEN_BY
-            output.metadata["comment"] = WRITTEN_BY
+            output.metadata["encoder_tool"] = mark()
+            output.metadata["comment"] = mark(self.made)
             stream: Any = None
             for rgb, _ in self._incoming():
                 if stream is None:
@@ -346,9 +347,9 @@ class ClipWriter:
             options["loop"] = self.source.loop
         fmt = ANIMATION_FORMATS[self.path.suffix.lower()]
         if fmt == "GIF":
-            options.update(disposal=2, comment=WRITTEN_BY)
+            options.update(disposal=2, comment=mark(self.made))
         else:
-            options["exif"] = WRITTEN_BY_EXIF
+            options["exif"] = exif_mark(self.made)
         if fmt == "WEBP":
             options["lossless"] = True
         frames[0].save(tmp, format=fmt, **options)

@@ -34,9 +34,11 @@ from adain_cli.registry import (  # noqa: F401 (re-exported: the registry is par
     REGISTRY,
     WeightSpec,
     cache_dir,
+    cached_digest,
     cached_path,
     lookup,
     missing_message,
+    remember_digest,
     sha256_of,
 )
 
@@ -287,7 +289,24 @@ def download(
                 warn(f"{spec.filename}: SHA-256 {digest} does not match the expected {spec.sha256}; kept (--no-verify)")
     except OSError as error:  # fsync or rename into place: a full disk, a vanished folder
         raise WeightsError(f"cannot save {target}: {error.strerror or error}") from None
+    remember_digest(target, digest)
     return target
+
+
+def _check_cached(spec: WeightSpec, path: Path, *, verify: bool, warn: Warn) -> None:
+    """A file in the cache under a registered name is that release (checked once per size and mtime); anything
+    else there, put by hand or left by --no-verify, is refused unless verification is off."""
+    digest = cached_digest(path)
+    if digest == spec.sha256:
+        return
+    what = f"{path}: SHA-256 {digest} is not the published {spec.sha256} of {spec.filename}"
+    if not verify:
+        warn(f"{what}; used anyway (--no-verify)")
+        return
+    raise WeightsError(
+        f"{what}; for a {spec.role} of your own pass --{spec.role} PATH, or remove the file to download the release "
+        "again (--no-verify or ADAIN_NO_VERIFY=1 uses it anyway)"
+    )
 
 
 def _check_loads(spec: WeightSpec, path: Path) -> None:
@@ -335,6 +354,7 @@ def resolve(
         return spec
     path = cached_path(spec)
     if path.is_file() and not (force and options is not None):
+        _check_cached(spec, path, verify=options is None or options.verify, warn=warn)
         return path
     if options is None:
         raise WeightsError(missing_message(spec))

@@ -35,8 +35,11 @@ def make_venv(folder: Path, wheel: Path) -> Path:
     site-packages); returns its bin folder."""
     venv.EnvBuilder(system_site_packages=False, with_pip=True, clear=True).create(folder)
     bin_dir = folder / ("Scripts" if os.name == "nt" else "bin")
-    install = ["install", "--quiet", "--no-deps", "--no-index", "--disable-pip-version-check"]
-    subprocess.run([str(bin_dir / "python"), "-m", "pip", *install, str(wheel)], check=True, capture_output=True)
+    # --force-reinstall and a folder outside the checkout: `python -m pip` run from the checkout would take the
+    # adain_cli.egg-info a build leaves there for an installed adain-cli, and install nothing.
+    install = ["install", "--quiet", "--no-deps", "--no-index", "--force-reinstall", "--disable-pip-version-check"]
+    subprocess.run([str(bin_dir / "python"), "-m", "pip", *install, str(wheel)], check=True, capture_output=True,
+                   cwd=folder)  # fmt: skip
     find_site = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
     own_site = subprocess.run([str(bin_dir / "python"), "-c", find_site], check=True, capture_output=True, text=True)
     # A plain folder line in a .pth goes on sys.path after the environment's own site-packages (so the wheel's

@@ -9,6 +9,7 @@ ADAIN_DEBUG=1.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -142,4 +143,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     # pixel is decoded, is its only pixel limit, so Pillow's own (lower) one is lifted for this process.
     Image.MAX_IMAGE_PIXELS = None
     keep_freed_memory()  # large tensors reuse freed memory rather than fault in fresh pages (allocator.py)
-    cli.main(args=list(argv) if argv is not None else None, prog_name="adain")
+    streams.check_stdout_writes()
+    try:
+        try:
+            cli.main(args=list(argv) if argv is not None else None, prog_name="adain")
+        except SystemExit as end:
+            if end.code in (0, None):
+                streams.flush_stdout()  # exit 0 only once standard output has all of it (`> /dev/full` fails here)
+            raise
+    except AdainError as error:  # a write that failed outside a command (`adain --help > /dev/full`)
+        click.echo(f"adain: error: {error}", err=True)
+        sys.exit(exits.FAILED)

@@ -307,11 +307,13 @@ def _with_json_lines(progress: Any) -> Any:
 
 def _dry_run(opts: CommonOptions, job: Job) -> None:
     """Print every output the job would write (and those --skip-existing would leave), loading nothing."""
-    from adain_cli.existing import is_complete
+    from adain_cli.existing import finished
 
+    work = job.shard_outputs()
+    done = finished(job, work)
     plan: list[tuple[int, Output, Status]] = [
-        (row, output, "skipped" if job.skip_existing and is_complete(output.path) else "planned")
-        for row, outputs in sorted(job.shard_outputs().items())
+        (row, output, "skipped" if output.path in done else "planned")
+        for row, outputs in sorted(work.items())
         for output in outputs
     ]
     records = [job.record(row, output, status) for row, output, status in plan]

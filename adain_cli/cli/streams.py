@@ -10,6 +10,7 @@ line naming it, exit 1.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import sys
 from collections.abc import Iterator
@@ -51,9 +52,7 @@ def writing(fd: int) -> Iterator[None]:
         mute(fd)
         raise PipeClosed() from None
     except OSError as error:
-        where = destination(fd)
-        mute(fd)
-        raise AdainError(f"cannot write to {where}: {error.strerror or error}") from None
+        raise _failed(fd, error) from None
 
 
 def echo(text: str) -> None:
@@ -83,3 +82,49 @@ def mute_both() -> None:
     """Both streams to /dev/null, for a closed pipe found where it was not expected."""
     for fd in (STDOUT, STDERR):
         mute(fd)
+
+
+class _CheckedText(io.TextIOWrapper):
+    """Standard output for the program: a write or flush that fails for a reason other than a closed pipe (a full
+    device, an I/O error) is an AdainError naming the stream, whatever did the writing (click, rich, print)."""
+
+    def write(self, text: str) -> int:
+        if isinstance(text, str) and not text:  # click's probe of the stream: nothing to hand on
+            return 0
+        try:
+            return super().write(text)
+        except BrokenPipeError:
+            raise  # the callers' own handling of a closed pipe: signals.PipeClosed, click's quiet end
+        except OSError as error:
+            raise _failed(STDOUT, error) from None
+
+    def flush(self) -> None:
+        try:
+            super().flush()
+        except BrokenPipeError:
+            raise
+        except OSError as error:
+            raise _failed(STDOUT, error) from None
+
+
+def _failed(fd: int, error: OSError) -> AdainError:
+    where = destination(fd)
+    mute(fd)
+    return AdainError(f"cannot write to {where}: {error.strerror or error}")
+
+
+def check_stdout_writes() -> None:
+    """From here on every text write to standard output is checked (the program calls this; a library never)."""
+    stream = sys.stdout
+    if isinstance(stream, io.TextIOWrapper) and not isinstance(stream, _CheckedText):
+        with writing(STDOUT):
+            stream.flush()  # what was printed before keeps its place ahead of what comes next
+        sys.stdout = _CheckedText(stream.buffer, encoding=stream.encoding, errors=stream.errors,
+                                  line_buffering=stream.line_buffering, write_through=stream.write_through)  # fmt: skip
+
+
+def flush_stdout() -> None:
+    """Everything written to standard output, handed to the system before the program says it succeeded."""
+    if sys.stdout is not None:
+        with writing(STDOUT):
+            sys.stdout.flush()

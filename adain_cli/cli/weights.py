@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from adain_cli import exits
 from adain_cli.cli.jobs import fetch_weights, stderr_console
 from adain_cli.cli.options import CommonOptions
 from adain_cli.errors import AdainError
@@ -28,14 +29,16 @@ def weights(ctx: click.Context) -> None:
 
 
 def weight_rows(check: bool) -> list[dict[str, Any]]:
-    """Each registered file's status: present, path, size, and (with `check`) whether its SHA-256 matches."""
-    from adain_cli.registry import REGISTRY, cached_path, sha256_of
+    """Each registered file's status: present, path, size, and whether its SHA-256 matches (hashed with `check`,
+    else as remembered from the file's last check; None where it is not known)."""
+    from adain_cli.registry import REGISTRY, cached_digest, cached_path, remembered_digest
 
     rows = []
     for spec in REGISTRY.values():
         path = cached_path(spec)
         present = path.is_file()
-        verified = sha256_of(path) == spec.sha256 if present and check else None
+        digest = (cached_digest(path) if check else remembered_digest(path)) if present else None
+        verified = None if digest is None else digest == spec.sha256
         size = path.stat().st_size if present else None
         rows.append({"name": spec.name, "present": present, "path": str(path), "bytes": size,
                      "approx_mb": spec.approx_mb, "sha256": spec.sha256, "verified": verified})  # fmt: skip
@@ -97,16 +100,26 @@ def weights_list(check: bool, as_json: bool) -> None:
 @CommonOptions.option("no_verify")
 def weights_download(names: tuple[str, ...], force: bool, quiet: bool, offline: bool, no_verify: bool) -> None:
     """Download NAMES (default: all) into the cache, checking size and SHA-256."""
-    from adain_cli.weights import REGISTRY, cached_path
+    from adain_cli.weights import REGISTRY, cached_digest, cached_path
 
     console = stderr_console()
+    differs = False
     for name in _weight_names(names):
-        path = cached_path(REGISTRY[name])
+        spec = REGISTRY[name]
+        path = cached_path(spec)
         if path.is_file() and not force:
-            console.print(f"{name}: already present at {path}", markup=False)
+            digest = cached_digest(path)
+            if digest == spec.sha256:
+                console.print(f"{name}: already present at {path}", markup=False)
+            else:
+                differs = True
+                console.print(f"{name}: {path} is there, but its SHA-256 {digest} is not the published {spec.sha256} "
+                              "(--force downloads the release over it)", markup=False)  # fmt: skip
             continue
         fetch_weights(name, offline=offline, no_verify=no_verify, console=console, quiet=quiet, force=force)
         console.print(f"{name}: saved to {path}", markup=False)
+    if differs:
+        click.get_current_context().exit(exits.FAILED)
 
 
 @weights.command("path")
