@@ -176,3 +176,19 @@ def test_a_bank_draws_the_styles_of_its_folder(weight_files, stylizer, styles, t
     with pytest.raises(AdainError, match="another encoder") as refused:
         adain_cli.StyleAugment(foreign, stylizer=stylizer)
     assert encoder.sha256 in str(refused.value) and stylizer.encoder_sha256 in str(refused.value)
+
+
+def test_the_benchmark_runs_at_toy_sizes() -> None:
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO, SUBPROCESS_TIMEOUT
+
+    result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_augment.py"), "--quick"],
+                            capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    lines = {line.split(":")[0]: line for line in result.stdout.splitlines()}
+    assert {"machine", "augment batched", "augment library", "augment ratio", "bank", "bank ratio"} <= set(lines)
+    assert "with the bank 0 " in lines["bank"] and "outputs identical: True" in lines["bank"]
