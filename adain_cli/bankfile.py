@@ -15,11 +15,12 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from adain_cli.errors import AdainError
+
+if TYPE_CHECKING:  # numpy is imported where the data is read: planning a job reads only the header
+    import numpy as np
 
 MAGIC = b"ADAINSB1"
 FORMAT = "adain-style-bank"
@@ -104,6 +105,8 @@ def read_stats(header: Header, indices: Sequence[int] | None = None) -> np.ndarr
     """Rows of the bank's data, float32 (len(indices), 2, CHANNELS); all of them when `indices` is None.
 
     Memory-mapped: only the rows asked for are read from disk."""
+    import numpy as np
+
     count = len(header.entries)
     if count == 0:
         return np.zeros((0, 2, CHANNELS), dtype=np.float32)
@@ -136,6 +139,8 @@ def header_json(
 
 def write(path: Path, header: dict[str, Any], stats: np.ndarray) -> None:
     """Write a bank atomically (a temporary name beside `path`, fsynced, then renamed)."""
+    import numpy as np
+
     from adain_cli.files import atomic_file
 
     if stats.shape != (len(header["styles"]), 2, CHANNELS):
