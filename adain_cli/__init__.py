@@ -12,6 +12,8 @@ once, outputs saved atomically, one grid per α); the pretrained weights downloa
     summary = adain_cli.run_job(adain_cli.default_stylizer(), job)  # progress=callback for the CLI's events
     print(len(summary.written), "written,", summary.failed, "failed")
 
+    augment = adain_cli.StyleAugment("paintings.bank", p=0.5, alpha=(0.2, 1.0))  # in a training loop (docs/augment.md)
+
 Names are imported on first use, so `import adain_cli` itself is instant and loads no torch.
 """
 
@@ -28,6 +30,7 @@ _EXPORTS = {
     "interpolate": "api",
     "default_stylizer": "api",
     "Stylizer": "stylizer",
+    "StyleAugment": "augment",
     "Job": "job",
     "ImageOptions": "job",
     "run_job": "runner",
@@ -51,6 +54,7 @@ __all__ = [
     "Job",
     "Look",
     "Source",
+    "StyleAugment",
     "Stylizer",
     "Summary",
     "__version__",
@@ -66,6 +70,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from adain_cli.api import default_stylizer, interpolate, stylize
+    from adain_cli.augment import StyleAugment
     from adain_cli.errors import AdainError
     from adain_cli.images import load
     from adain_cli.inputs import Source, discover

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from adain_cli import bankfile
 from adain_cli.errors import AdainError, UsageError
 
 IMAGE_EXTENSIONS = frozenset(
@@ -77,6 +78,13 @@ class Source:
     rel_dir: Path = Path()
     label: str = ""
     clip: bool = False
+    bank: Path | None = None  # a style from a style bank (`adain styles encode`): its file, and its row there
+    bank_row: int = 0
+
+    @property
+    def key(self) -> object:
+        """What makes two sources one input: the file, or a bank's row."""
+        return (self.bank.resolve(), self.bank_row) if self.bank is not None else self.path.resolve()
 
 
 def sample_styles_folder() -> Path | None:
@@ -139,7 +147,7 @@ def _walk(root: Path, recursive: bool, extensions: frozenset[str]) -> Iterator[P
 
 
 def discover(
-    inputs: Iterable[Path], *, recursive: bool = False, mirror: bool = True, videos: bool = False
+    inputs: Iterable[Path], *, recursive: bool = False, mirror: bool = True, videos: bool = False, banks: bool = False
 ) -> list[Source]:
     """Image files named directly, plus the images inside named directories.
 
@@ -147,11 +155,18 @@ def discover(
     cannot be read fails by name later); inside a directory, files without an image extension are
     skipped quietly (video files are found too with `videos`). With `mirror`, each file found in a
     recursive walk remembers its folder relative to the directory given, so outputs can mirror the
-    structure.
+    structure. With `banks` (for styles), a style-bank file named directly stands for the styles it holds,
+    in the order, and under the paths, they were found when it was made.
     """
     found: list[Source] = []
-    seen: set[Path] = set()
+    seen: set[object] = set()
     for given in inputs:
+        if banks and given.is_file() and bankfile.is_bank(given):
+            for source in bank_sources(given):
+                if source.key not in seen:
+                    seen.add(source.key)
+                    found.append(source)
+            continue
         if given.is_dir():
             extensions = IMAGE_EXTENSIONS | frozenset(VIDEO_FORMATS) if videos else IMAGE_EXTENSIONS
             pairs = [(path, path.parent.relative_to(given)) for path in _walk(given, recursive, extensions)]
@@ -163,6 +178,13 @@ def discover(
                 seen.add(key)
                 found.append(Source(path, rel_dir if mirror else Path(), clip=videos and is_clip(path)))
     return with_unique_labels(found)
+
+
+def bank_sources(bank: Path) -> list[Source]:
+    """The styles of a bank as sources: each under the path it was found at (so names, and dataset mode's draws,
+    are those of the folder it was made from), its statistics to be read from the bank."""
+    header = bankfile.read_header(bank)
+    return [Source(Path(entry.path), bank=bank, bank_row=row) for row, entry in enumerate(header.entries)]
 
 
 def safe_stem(path: Path) -> str:

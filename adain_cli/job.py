@@ -137,6 +137,12 @@ class Job:
     def __post_init__(self) -> None:
         if self.name_template is not None:
             check_name_template(self.name_template)
+        banked = next((style for style in self.styles if style.bank is not None), None)
+        if self.color is not None and banked is not None:
+            raise UsageError(
+                f"{banked.bank} is a style bank: it holds the styles' statistics, not their images, and "
+                f"--preserve-color recolours each style image to the content; give the style folder instead"
+            )
         if self.styles_per_content > len(self.looks):
             raise UsageError(
                 f"--styles-per-content {self.styles_per_content} is more than the {len(self.looks)} style(s) given"
@@ -157,12 +163,13 @@ class Job:
         skip_existing: bool = False,
     ) -> Job:
         """What `adain stylize CONTENTS --style STYLES --alpha ALPHAS -o OUTPUT_DIR` does: every content with every
-        style. Contents and styles are files or folders (searched as the command searches them)."""
+        style. Contents and styles are files or folders (searched as the command searches them); a style may be a
+        style bank (`adain styles encode`)."""
         from adain_cli.inputs import discover
         from adain_cli.looks import style_looks
 
         found_contents = discover([Path(path) for path in contents], recursive=recursive, videos=True)
-        found_styles = discover([Path(path) for path in styles], recursive=recursive, mirror=False)
+        found_styles = discover([Path(path) for path in styles], recursive=recursive, mirror=False, banks=True)
         return cls(contents=tuple(found_contents), styles=tuple(found_styles), looks=tuple(style_looks(found_styles)),
                    output_dir=Path(output_dir), alphas=tuple(dict.fromkeys(alphas)), images=images,
                    color=ColorMethod(color) if color else None, grid=grid, skip_existing=skip_existing,

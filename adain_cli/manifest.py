@@ -20,6 +20,7 @@ from adain_cli.errors import AdainError
 from adain_cli.files import atomic_path
 from adain_cli.grid import GRID_ROWS, GridCanvas, Labels, page_path, page_ranges, rows_per_page
 from adain_cli.job import ImageOptions, Job
+from adain_cli.looks import Look
 
 MANIFEST_GLOB = ".adain-job-*.json"
 
@@ -34,8 +35,7 @@ def manifest_of(job: Job) -> dict[str, object]:
     return {
         "version": 1,
         "contents": [str(c.path.resolve()) for c in job.contents],
-        "headers": [str(job.styles[look.styles[0]].path.resolve()) if len(look.styles) == 1 else None
-                    for look in job.looks],
+        "headers": [_header(job, look) for look in job.looks],
         "cells": {f"{a:.2f}": [[rel(job.output_path(c, look.name, a)) for look in job.looks]
                                for c in job.contents] for a in job.alphas},
         "grids": {f"{a:.2f}": rel(job.grid_path(a)) for a in job.alphas},
@@ -44,6 +44,12 @@ def manifest_of(job: Job) -> dict[str, object]:
         "labels": _labels(job),
         "images": asdict(job.images),
     }  # fmt: skip
+
+
+def _header(job: Job, look: Look) -> str | None:
+    """The image heading a look's column: its one style's file (none for a blend, or a style from a bank)."""
+    style = job.styles[look.styles[0]]
+    return str(style.path.resolve()) if len(look.styles) == 1 and style.bank is None else None
 
 
 def _labels(job: Job) -> dict[str, list[str]] | None:

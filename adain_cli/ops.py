@@ -49,8 +49,11 @@ def adain(content: Tensor, style: Tensor | Stats, eps: float = EPS) -> Tensor:
     return adain_with_stats(content, mean_std(content, eps), style_stats)
 
 
-def blend(content: Tensor, target: Tensor, alpha: float) -> Tensor:
-    """(1 − α)·content + α·target: the paper's content–style trade-off."""
+def blend(content: Tensor, target: Tensor, alpha: float | Tensor) -> Tensor:
+    """(1 − α)·content + α·target: the paper's content–style trade-off (α a number, or one per sample shaped
+    to broadcast, e.g. (N, 1, 1, 1))."""
+    if isinstance(alpha, Tensor):
+        return content * (1.0 - alpha) + target * alpha
     if alpha == 1.0:
         return target
     if alpha == 0.0:
@@ -70,6 +73,18 @@ def interpolate(
         if weight:
             out = out + weight * adain_with_stats(content, content_stats, stats)
     return out
+
+
+def mixed_stats(styles: Stats, index: Tensor, weights: Tensor) -> Stats:
+    """Per sample, the convex mix Σ_k w_k·(μ_k, σ_k) of the styles `index` (N, K) picks from `styles` (S, C, 1, 1)
+    with `weights` (N, K) that sum to 1 per row: statistics shaped (N, C, 1, 1).
+
+    AdaIN is affine in (μ, σ), so AdaIN with the mixed statistics is Σ_k w_k·AdaIN(x, style_k): what
+    `interpolate` computes, in one pass for a batch in which every sample has its own styles and weights.
+    """
+    index = index.to(styles.mean.device)
+    shares = weights.to(styles.mean)[:, :, None, None, None]
+    return Stats((styles.mean[index] * shares).sum(dim=1), (styles.std[index] * shares).sum(dim=1))
 
 
 def masked_mean_std(feat: Tensor, mask: Tensor, eps: float = EPS) -> Stats:

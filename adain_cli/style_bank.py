@@ -1,15 +1,18 @@
 """The styles of a job: each file read and encoded once, only its statistics kept (the images only where
-colours are preserved, or for the grids' column headers)."""
+colours are preserved, or for the grids' column headers); a style from a style bank is not read at all, its
+statistics come from the bank (and its grid column has no picture in its header, only its name)."""
 
 from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import cast
 
 from PIL import Image
 from torch import Tensor
 
 from adain_cli import images
+from adain_cli.banks import read_bank
 from adain_cli.errors import ImageError
 from adain_cli.images import LoadedImage
 from adain_cli.job import Job
@@ -38,12 +41,16 @@ class StyleBank:
         self._stats: dict[int, Stats] = {}
         kept = _STYLE_IMAGES_KEPT if job.styles_per_content else None
         self._image = functools.lru_cache(maxsize=kept)(self._load)
-        by_path: dict[Path, int] = {}
+        by_key: dict[object, int] = {}
         every = {k for look in job.looks for k in look.styles} if headers else set()
         for k in sorted(needed | every):
-            self._first[k] = by_path.setdefault(job.styles[k].path.resolve(), k)
+            self._first[k] = by_key.setdefault(job.styles[k].key, k)
         encode = {self._first[k] for k in needed} if job.color is None else set()
-        for first in by_path.values():
+        banked = {first for first in by_key.values() if job.styles[first].bank is not None}
+        self._read_banks(sorted(banked & encode))
+        for first in by_key.values():
+            if first in banked:  # its statistics come from the bank; no image to read or to head a grid
+                continue
             try:
                 image = self._image(first)
             except ImageError as error:
@@ -56,6 +63,22 @@ class StyleBank:
             if job.color is None:
                 self._image.cache_clear()
         self.errors |= {k: self.errors[first] for k, first in self._first.items() if first in self.errors}
+
+    def _read_banks(self, styles: list[int]) -> None:
+        """The statistics of `styles` (all from banks) read from their banks, each bank checked to be of
+        this encoder; a style the bank could not encode keeps its error."""
+        by_bank: dict[Path, list[int]] = {}
+        for k in styles:
+            by_bank.setdefault(cast(Path, self.job.styles[k].bank), []).append(k)
+        for bank, members in by_bank.items():
+            stats, errors = read_bank(
+                bank, self.stylizer.encoder_sha256, [self.job.styles[k].bank_row for k in members]
+            )
+            for index, k in enumerate(members):
+                if errors[index]:
+                    self.errors[k] = errors[index]
+                else:
+                    self._stats[k] = Stats(stats.mean[index : index + 1], stats.std[index : index + 1])
 
     def _load(self, k: int) -> LoadedImage:
         options = self.job.images

@@ -14,6 +14,7 @@ from PIL import Image
 from torch import Tensor, nn
 
 from adain_cli import defaults, ops, pictures
+from adain_cli.banks import encoder_fingerprint
 from adain_cli.device import default_memory_budget, pick_device, pick_dtype
 from adain_cli.model import Decoder, Encoder, fold_resize_convs
 from adain_cli.ops import Stats
@@ -58,6 +59,9 @@ class Stylizer:
         def place(module: nn.Module) -> nn.Module:
             return module.to(device=self.device, dtype=dtype).to(memory_format=self._memory_format)
 
+        # The weights' fingerprint, which a style bank records: taken now where the conversion loses bits,
+        # else when first asked for (the placed float32 weights are the given ones).
+        self._encoder_sha256: str | None = None if dtype == torch.float32 else encoder_fingerprint(encoder)
         self.encoder = cast(Encoder, place(encoder.eval().requires_grad_(False)))
         # The upsample-and-convolve layers run folded (model.ResizeConv3x3): the same results, at less
         # than two thirds of the decoder's work. Folded in float32, then converted once.
@@ -120,6 +124,13 @@ class Stylizer:
         return cls.from_files(*paths, device=device, precision=precision, compile=compile, tile=tile,
                               max_memory=max_memory)  # fmt: skip
 
+    @property
+    def encoder_sha256(self) -> str:
+        """SHA-256 of the encoder's weights as float32 (`banks.encoder_fingerprint`)."""
+        if self._encoder_sha256 is None:
+            self._encoder_sha256 = encoder_fingerprint(self.encoder)
+        return self._encoder_sha256
+
     def tile_plan(self, height: int, width: int, batch: int = 1) -> TilePlan | None:
         """How to split an image for this device: `tile` if set, else only when over the memory budget."""
         if self.tile:
@@ -133,7 +144,7 @@ class Stylizer:
         return feats.to(self.device, self.dtype).contiguous(memory_format=self._memory_format)
 
     def _to_device(self, images_batch: Tensor) -> Tensor:
-        if self.device.type == "cuda" and not images_batch.is_pinned():
+        if self.device.type == "cuda" and images_batch.device.type == "cpu" and not images_batch.is_pinned():
             images_batch = images_batch.pin_memory()
         moved = images_batch.to(self.device, non_blocking=True)
         return moved.to(self.dtype).contiguous(memory_format=self._memory_format)
@@ -164,10 +175,11 @@ class Stylizer:
         return self._entry_fn(self._on_device(feats))
 
     @torch.inference_mode()
-    def decode(self, feats: Tensor, size: tuple[int, int], *, entered: bool = False) -> Tensor:
+    def decode(self, feats: Tensor, size: tuple[int, int], *, entered: bool = False, host: bool = True) -> Tensor:
         """Images (N, 3, H, W) as float32 on the CPU, cropped to exactly `size` (H, W).
 
-        `feats` are relu4_1 features, or `decoder_entry` outputs when `entered`.
+        `feats` are relu4_1 features, or `decoder_entry` outputs when `entered`. With `host` False, images
+        decoded whole stay on the device in its precision (tiled ones are always on the host).
         With ceil-mode pooling a side that is not a multiple of 8 grows in the decoder; the extra
         rows and columns are at the bottom and right, so cropping from the top-left undoes it.
         """
@@ -179,7 +191,8 @@ class Stylizer:
         plan = self.tile_plan(*size, batch=feats.shape[0])
         if plan is not None:
             return decode_tiled(run, feats.float().cpu(), size, plan)
-        return run(feats)[:, :, : size[0], : size[1]].float().cpu()
+        images_batch = run(feats)[:, :, : size[0], : size[1]]
+        return images_batch.float().cpu() if host else images_batch
 
     def style_stats(self, image: Tensor) -> Stats:
         return ops.mean_std(self.encode(image))

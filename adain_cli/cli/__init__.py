@@ -22,6 +22,7 @@ from adain_cli.cli.export import export
 from adain_cli.cli.grid import grid_command
 from adain_cli.cli.interpolate import interpolate
 from adain_cli.cli.spatial import spatial
+from adain_cli.cli.styles import styles
 from adain_cli.cli.stylize import preserve_color, stylize
 from adain_cli.cli.train import train_command
 from adain_cli.cli.weights import weights
@@ -50,6 +51,8 @@ def after_interrupt(command: str | None) -> str:
     """What an interrupted `command` has kept, and how to go on from there."""
     if command == "train":
         return "the run's checkpoint is kept (resume with `adain train --resume RUN`, RUN being its folder)"
+    if command == "styles":
+        return "the styles encoded so far are kept beside the bank (BANK.partial): run the same command again to go on"
     if command in IMAGE_COMMANDS:
         return "finished outputs are kept (to resume, run the same command again with --skip-existing)"
     return "finished outputs are kept"
@@ -120,6 +123,7 @@ def cli() -> None:
     adain spatial me.jpg --mask person.png --style fg.jpg --style bg.jpg -o out/
     adain preserve-color photos/ --style ink.jpg --method luminance -o out/
     adain stylize clip.mp4 --style ink.jpg -o out/
+    adain styles encode paintings/ -r -o paintings.bank   # then --style paintings.bank
 
     The pretrained weights download on first use into $ADAIN_HOME (else
     $XDG_CACHE_HOME/adain, else ~/.cache/adain); see `adain weights --help`.
@@ -129,7 +133,18 @@ def cli() -> None:
     """
 
 
-for _command in (stylize, preserve_color, interpolate, spatial, train_command, grid_command, weights, export, doctor):
+for _command in (
+    stylize,
+    preserve_color,
+    interpolate,
+    spatial,
+    styles,
+    train_command,
+    grid_command,
+    weights,
+    export,
+    doctor,
+):
     cli.add_command(_command)
 
 

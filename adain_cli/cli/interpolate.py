@@ -61,17 +61,21 @@ def interpolate(
     OUTPUT/{content}_interpolated_{style1}{w1}-{style2}{w2}….{ext} (weights in percent, left out when
     equal), or with --sheet one {content}_interpolated_…_sheet.{ext} per content.
     """
-    from adain_cli.inputs import Source, with_unique_labels
+    from adain_cli.bankfile import is_bank
+    from adain_cli.inputs import Source, bank_sources, with_unique_labels
     from adain_cli.looks import interpolation_look, sheet_looks
 
     opts = CommonOptions.pop(kwargs)
     content, styles = ((), paths) if opts.files_from is not None else (paths[:1], paths[1:])
-    if len(styles) < 2:
-        raise click.UsageError("interpolate needs at least two STYLES (for one, use `adain stylize`)")
     folder = next((style for style in styles if style.is_dir()), None)
     if folder is not None:
         raise click.BadParameter(f"{folder} is a folder; each STYLE is one image", param_hint="'STYLE'")
-    style_sources = with_unique_labels([Source(path) for path in styles])
+    # A style bank stands for every style it holds.
+    style_sources = with_unique_labels(
+        [source for path in styles for source in (bank_sources(path) if is_bank(path) else [Source(path)])]
+    )
+    if len(style_sources) < 2:
+        raise click.UsageError("interpolate needs at least two STYLES (for one, use `adain stylize`)")
     say_renamed(style_sources, opts.quiet)
     extra: dict[str, Any] = {}
     if sheet is not None:
@@ -82,9 +86,10 @@ def interpolate(
         except ValueError as error:
             raise click.BadParameter(str(error), param_hint="'--sheet'") from None
     else:
-        weights = weights or (1.0,) * len(styles)
-        if len(weights) != len(styles):
-            raise click.BadParameter(f"{len(weights)} weights for {len(styles)} styles", param_hint="'--weights'")
+        weights = weights or (1.0,) * len(style_sources)
+        if len(weights) != len(style_sources):
+            message = f"{len(weights)} weights for {len(style_sources)} styles"
+            raise click.BadParameter(message, param_hint="'--weights'")
         try:
             looks = [interpolation_look(style_sources, weights)]
         except ValueError as error:

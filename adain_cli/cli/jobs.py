@@ -111,7 +111,8 @@ def find_inputs(
     from adain_cli.errors import AdainError
     from adain_cli.marker import written_by_adain
 
-    found = inputs.discover(paths, recursive=recursive, mirror=mirror, videos=what == "content")
+    found = inputs.discover(paths, recursive=recursive, mirror=mirror, videos=what == "content",
+                            banks=what == "style")  # fmt: skip
     if output is not None:
         folder = output.resolve()
         ours = {source.path for source in found if _inside(source.path, folder) and written_by_adain(source.path)}
