@@ -372,7 +372,8 @@ class Job:
                         f"two outputs would both be written to {output.path}: {seen[output.path]} and {made}"
                     )
                 seen[output.path] = made
-        inputs = _file_ids([source.path for source in (*self.contents, *self.styles)] + list(self.reads))
+        banks = {style.bank for style in self.styles if style.bank is not None}
+        inputs = _file_ids([source.path for source in (*self.contents, *self.styles)] + [*banks, *self.reads])
         grids = [path for alpha in self.alphas for path in self.grid_paths(alpha)]
         for path in [*seen, *grids]:
             _check_replaceable(path, inputs, kept_if_complete=self.skip_existing)

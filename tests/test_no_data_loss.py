@@ -126,3 +126,14 @@ def test_a_style_8_px_wide_fails_its_outputs_and_the_other_style_s_are_written(r
                        photos.parent / "s.png", "-o", photos.parent / "out", *TINY)  # fmt: skip
     assert result.exit_code == 1 and "thin.png: too small" in result.stderr
     assert (photos.parent / "out" / "p0_stylized_s.png").is_file()
+
+
+def test_an_output_over_the_style_bank_it_reads_is_refused(run_adain, weight_files, photos):
+    bank = photos.parent / "bank.png"  # a bank whose name happens to look like an image
+    made = run_adain("styles", "encode", photos.parent / "s.png", "-o", bank, "--style-size", "0", "-q",
+                     "--encoder", weight_files[0], weights=False)  # fmt: skip
+    assert made.exit_code == 0, made.stderr
+    before = bank.read_bytes()
+    result = run_adain("stylize", photos / "p0.png", "--style", bank, "-o", bank, *TINY)
+    assert result.exit_code == 2 and "is an input of this job" in result.stderr
+    assert unchanged(bank, before)
