@@ -86,12 +86,13 @@ def test_files_from_a_file_naming_a_missing_path(scene, tmp_path):
     assert result.exit_code == 2 and "gone.png" in result.stderr and result.stderr.count("\n") == 1
 
 
-def test_dry_run_lists_outputs_without_loading_anything(scene, monkeypatch):
+def test_dry_run_lists_outputs_without_loading_anything(run_adain, scene, monkeypatch):
     from adain_cli import stylizer
 
+    made = run_adain("stylize", scene["photos"] / "p0.png", "--style", scene["style"], "-o", scene["out"], *AT_OWN_SIZE)
+    assert made.exit_code == 0, made.stderr
+    scene["out"].joinpath("p1_stylized_ink.png").write_bytes(b"")  # a file at an output's name, not a finished one
     monkeypatch.setattr(stylizer.Stylizer, "from_files", lambda *a, **k: pytest.fail("networks loaded"))
-    scene["out"].mkdir()
-    make_image(scene["out"] / "p0_stylized_ink.png", 8, 8)
     result = cli_runner().invoke(cli, ["stylize", str(scene["photos"]), "--style", str(scene["style"]), "-o",
                                       str(scene["out"]), "--skip-existing", "--dry-run"])  # fmt: skip
     assert result.exit_code == 0, result.output
@@ -99,7 +100,7 @@ def test_dry_run_lists_outputs_without_loading_anything(scene, monkeypatch):
     assert f"would skip (exists)\t{scene['out'] / 'p0_stylized_ink.png'}" in lines
     assert f"would write\t{scene['out'] / 'p1_stylized_ink.png'}" in lines
     assert any(line.startswith("would write\t") and "grid_stylize_" in line for line in lines)
-    assert sorted(p.name for p in scene["out"].iterdir()) == ["p0_stylized_ink.png"]
+    assert sorted(p.name for p in scene["out"].iterdir()) == ["p0_stylized_ink.png", "p1_stylized_ink.png"]
 
 
 def test_a_long_path_stays_on_one_line_in_a_pipe(weight_files, scene, tmp_path):
