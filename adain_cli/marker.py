@@ -63,7 +63,8 @@ def _video_mark(path: Path) -> str:
     import av
 
     try:
-        with av.open(str(path)) as container:
-            return str(container.metadata.get("comment", ""))
+        with av.open(str(path)) as container:  # Matroska/WebM keep their tags upper-case (COMMENT)
+            tags = {key.lower(): value for key, value in container.metadata.items()}
+            return str(tags.get("comment", ""))
     except (av.error.FFmpegError, OSError, ValueError):
         return ""
