@@ -12,7 +12,7 @@ once, outputs saved atomically, one grid per α); the pretrained weights downloa
     summary = adain_cli.run_job(adain_cli.default_stylizer(), job)  # progress=callback for the CLI's events
     print(len(summary.written), "written,", summary.failed, "failed")
 
-    augment = adain_cli.StyleAugment("paintings.bank", p=0.5, alpha=(0.2, 1.0))  # in a training loop (docs/augment.md)
+    augment = adain_cli.StyleAugment("sample_styles/", p=0.5, alpha=(0.2, 1.0))  # a training loop: docs/augment.md
 
 Names are imported on first use, so `import adain_cli` itself is instant and loads no torch.
 """
