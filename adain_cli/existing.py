@@ -7,33 +7,17 @@ names alone, before any content is decoded or any style encoded. A zero-byte or 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from PIL import Image
 
 from adain_cli.inputs import is_video_name, open_header
 from adain_cli.marker import mark, read_mark
 
-if TYPE_CHECKING:
-    from adain_cli.job import Job, Output
-
 _JPEG_END = b"\xff\xd9"
 
 
-def finished(job: Job, work: dict[int, list[Output]]) -> set[Path]:
-    """With --skip-existing, the outputs of `work` (by content row) already done: complete on disk and marked as
-    made by the same look (an output of another look under the same name is made again)."""
-    if not job.skip_existing:
-        return set()
-    return {
-        output.path
-        for row, outputs in work.items()
-        for output in outputs
-        if is_done(output.path, job.made_id(row, output))
-    }
-
-
 def is_done(path: Path, made: str) -> bool:
+    """Complete, and marked as made by `made` (a job's `made_id`): an output --skip-existing keeps."""
     return is_complete(path) and read_mark(path) == mark(made)
 
 

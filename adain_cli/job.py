@@ -292,6 +292,16 @@ class Job:
         identity = [self.command, self.color.value if self.color else None, made_from, renders]
         return hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:16]
 
+    def finished(self, work: dict[int, list[Output]]) -> set[Path]:
+        """With --skip-existing, the outputs of `work` (by content row) already done: complete on disk and marked
+        as made by the same look (an output of another look under the same name is made again)."""
+        from adain_cli.existing import is_done
+
+        if not self.skip_existing:
+            return set()
+        return {output.path for row, outputs in work.items() for output in outputs
+                if is_done(output.path, self.made_id(row, output))}  # fmt: skip
+
     def record(
         self, row: int, output: Output, status: Status, *, error: str = "", seconds: float = 0.0, **extra: Any
     ) -> Record:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from adain_cli import existing, images
+from adain_cli import images
 from adain_cli.clips import load_clip
 from adain_cli.content_runner import ContentRunner, Load, encode_groups, is_small
 from adain_cli.device import Launch, process_group
@@ -86,7 +86,7 @@ def _run_job(stylizer: Stylizer, job: Job, progress: ProgressFn) -> Summary:
     progress(Event("start", total=summary.total, count=0))
     calls_before = stylizer.encoder_calls
     progress(Event("stage", message="encoding styles", count=0))
-    finished = existing.finished(job, work)  # decided once, from the files alone
+    finished = job.finished(work)  # decided once, from the files alone
     bank = StyleBank(
         stylizer,
         job,

@@ -308,10 +308,8 @@ def _with_json_lines(progress: Any) -> Any:
 
 def _dry_run(opts: CommonOptions, job: Job) -> None:
     """Print every output the job would write (and those --skip-existing would leave), loading nothing."""
-    from adain_cli.existing import finished
-
     work = job.shard_outputs()
-    done = finished(job, work)
+    done = job.finished(work)
     plan: list[tuple[int, Output, Status]] = [
         (row, output, "skipped" if output.path in done else "planned")
         for row, outputs in sorted(work.items())
