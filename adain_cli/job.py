@@ -9,7 +9,7 @@ import os
 import string
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
 from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -295,12 +295,10 @@ class Job:
     def finished(self, work: dict[int, list[Output]]) -> set[Path]:
         """With --skip-existing, the outputs of `work` (by content row) already done: complete on disk and marked
         as made by the same look (an output of another look under the same name is made again)."""
-        from adain_cli.existing import is_done
-
         if not self.skip_existing:
             return set()
         return {output.path for row, outputs in work.items() for output in outputs
-                if is_done(output.path, self.made_id(row, output))}  # fmt: skip
+                if self._is_done(output.path, row, output)}  # fmt: skip
 
     def record(
         self, row: int, output: Output, status: Status, *, error: str = "", seconds: float = 0.0, **extra: Any
@@ -373,26 +371,34 @@ class Job:
         """Refuse, before any work (the run and --dry-run alike), a job that would lose a file: two outputs with
         one name, an output that is one of the job's inputs (the same file, also through a link), or an existing
         read-only file in an output's place."""
-        seen: dict[Path, str] = {}
-        for content in self.contents:
+        seen: dict[Path, tuple[int, Output]] = {}
+        for row, content in enumerate(self.contents):
             for output in self.outputs(content):
-                made = self._made_from(content, output)
                 if output.path in seen:
-                    raise AdainError(
-                        f"two outputs would both be written to {output.path}: {seen[output.path]} and {made}"
-                    )
-                seen[output.path] = made
+                    clash = f"{self._made_from(*seen[output.path])} and {self._made_from(row, output)}"
+                    raise AdainError(f"two outputs would both be written to {output.path}: {clash}")
+                seen[output.path] = (row, output)
         banks = {style.bank for style in self.styles if style.bank is not None}
         inputs = _file_ids([source.path for source in (*self.contents, *self.styles)] + [*banks, *self.reads])
-        grids = [path for alpha in self.alphas for path in self.grid_paths(alpha)]
-        for path in [*seen, *grids]:
-            _check_replaceable(path, inputs, kept_if_complete=self.skip_existing)
+        for path, (row, output) in seen.items():
+            # A read-only file that --skip-existing keeps (the same look made it) is not replaced, so it may stay.
+            _check_replaceable(path, inputs, kept=partial(self._kept, path, row, output))
+        for path in (path for alpha in self.alphas for path in self.grid_paths(alpha)):
+            _check_replaceable(path, inputs, kept=lambda: False)  # pages are drawn again by every run
 
-    def _made_from(self, content: Source, output: Output) -> str:
+    def _kept(self, path: Path, row: int, output: Output) -> bool:
+        return self.skip_existing and self._is_done(path, row, output)
+
+    def _is_done(self, path: Path, row: int, output: Output) -> bool:
+        from adain_cli.existing import is_done
+
+        return is_done(path, self.made_id(row, output))
+
+    def _made_from(self, row: int, output: Output) -> str:
         """Which content, look and α make `output`, in words (for a collision's message)."""
         look, alpha = output.renders[0]
         what = "a sheet" if self.sheet is not None else self.looks[look].label
-        return f"{content.path} with {what} at alpha {alpha:g}"
+        return f"{self.contents[row].path} with {what} at alpha {alpha:g}"
 
 
 def _file_ids(paths: Iterable[Path]) -> dict[tuple[int, int], Path]:
@@ -407,9 +413,8 @@ def _file_ids(paths: Iterable[Path]) -> dict[tuple[int, int], Path]:
     return ids
 
 
-def _check_replaceable(path: Path, inputs: dict[tuple[int, int], Path], *, kept_if_complete: bool) -> None:
-    from adain_cli.existing import is_complete
-
+def _check_replaceable(path: Path, inputs: dict[tuple[int, int], Path], *, kept: Callable[[], bool]) -> None:
+    """Refuse an output over one of `inputs`, or over a read-only file unless the run keeps that file (`kept`)."""
     try:
         status = path.stat()
     except OSError:  # nothing there yet (or a dangling link, which the rename replaces)
@@ -419,5 +424,5 @@ def _check_replaceable(path: Path, inputs: dict[tuple[int, int], Path], *, kept_
         same = "" if source == path else f" (the same file as {source})"
         raise UsageError(f"the output {path} is an input of this job{same}: choose another -o or --name")
     read_only = not status.st_mode & 0o222 or not os.access(path, os.W_OK)
-    if read_only and not (kept_if_complete and is_complete(path)):
+    if read_only and not kept():
         raise UsageError(f"the output {path} exists and is read-only: adain does not replace it (remove it first)")

@@ -137,3 +137,20 @@ def test_an_output_over_the_style_bank_it_reads_is_refused(run_adain, weight_fil
     result = run_adain("stylize", photos / "p0.png", "--style", bank, "-o", bank, *TINY)
     assert result.exit_code == 2 and "is an input of this job" in result.stderr
     assert unchanged(bank, before)
+
+
+def test_skip_existing_keeps_a_read_only_output_of_the_same_look_and_refuses_one_of_another(run_adain, photos):
+    content, out = photos / "p0.png", photos.parent / "out"
+    make_image(photos.parent / "t.png", 32, 32, seed=8)
+    first = run_adain("stylize", content, "--style", photos.parent / "s.png", "--name", "{content}", "-o", out, *TINY)
+    assert first.exit_code == 0, first.stderr
+    (written,) = out.iterdir()
+    os.chmod(written, 0o444)
+    before = written.read_bytes()
+    same = run_adain("stylize", content, "--style", photos.parent / "s.png", "--name", "{content}", "-o", out,
+                     "--skip-existing", *TINY)  # fmt: skip
+    assert same.exit_code == 0, same.stderr
+    other = run_adain("stylize", content, "--style", photos.parent / "t.png", "--name", "{content}", "-o", out,
+                      "--skip-existing", *TINY)  # fmt: skip
+    assert other.exit_code == 2 and "exists and is read-only" in other.stderr
+    assert unchanged(written, before)
