@@ -1,6 +1,6 @@
 """The registered pretrained weights, the cache folder, and what a `--encoder/--decoder` value means.
 
-Torch-free, so that a bad weights name is refused (and `adain weights path` answers) before torch loads.
+Torch-free, so that a bad weights name is refused (and `adain models path` answers) before torch loads.
 """
 
 from __future__ import annotations
@@ -17,6 +17,12 @@ RELEASE_URL = "https://github.com/naoto0804/pytorch-AdaIN/releases/download/v0.0
 CHECKPOINT_SUFFIXES = (".pth", ".pt")
 
 
+def _mirror() -> str:
+    """Where the models download from: ADAIN_MODELS_MIRROR (ADAIN_WEIGHTS_MIRROR, its name before 0.2, still
+    read), else the release page."""
+    return os.environ.get("ADAIN_MODELS_MIRROR") or os.environ.get("ADAIN_WEIGHTS_MIRROR") or RELEASE_URL
+
+
 @dataclass(frozen=True)
 class WeightSpec:
     """A registered checkpoint: its file name in the cache, where it comes from, what it must hash to."""
@@ -29,7 +35,7 @@ class WeightSpec:
 
     @property
     def url(self) -> str:
-        return f"{os.environ.get('ADAIN_WEIGHTS_MIRROR', RELEASE_URL).rstrip('/')}/{self.filename}"
+        return f"{_mirror().rstrip('/')}/{self.filename}"
 
 
 REGISTRY: dict[str, WeightSpec] = {
@@ -99,9 +105,9 @@ def missing_message(spec: WeightSpec, why: str = "") -> str:
     because = f" and cannot be downloaded ({why})" if why else ""
     return (
         f"{spec.filename} ({spec.role}) is not in the cache at {cached_path(spec)}{because}; "
-        f"either run `adain weights download` where there is network, or put {files} in {cache_dir()} by hand "
-        f"(from {spec.url.rsplit('/', 1)[0]}/; `adain weights path {spec.name}` prints the exact path), "
-        f"or set ADAIN_WEIGHTS_MIRROR=URL to a mirror that serves them, or pass --{spec.role} PATH"
+        f"either run `adain models download` where there is network, or put {files} in {cache_dir()} by hand "
+        f"(from {spec.url.rsplit('/', 1)[0]}/; `adain models path {spec.name}` prints the exact path), "
+        f"or set ADAIN_MODELS_MIRROR=URL to a mirror that serves them, or pass --{spec.role} PATH"
     )
 
 

@@ -25,7 +25,7 @@ from adain_cli.files import atomic_path
 from adain_cli.grid import GridCanvas
 from adain_cli.model import TAPS, Decoder, Encoder, load_public_state_dict, public_state_dict
 from adain_cli.train_config import TrainConfig, learning_rate
-from adain_cli.train_data import ImageStream, Shard, batches, find_training_images
+from adain_cli.train_data import CONTENTS, STYLES, ImageStream, Shard, batches, find_training_images
 from adain_cli.weights import load_checkpoint, load_decoder, load_encoder
 
 __all__ = ["TrainConfig", "learning_rate", "train"]
@@ -298,8 +298,10 @@ def _train(
             _clear_run_dir(config.run_dir)
     preview = _preview_samples(content_paths, style_paths, config.crop_size) if leader else None
     pin = device.type == "cuda"
-    content_batches = batches(ImageStream(content_paths, config, shard, 0), start, config.iterations, config, pin)
-    style_batches = batches(ImageStream(style_paths, config, shard, 1), start, config.iterations, config, pin)
+    content_batches = batches(
+        ImageStream(content_paths, config, shard, CONTENTS), start, config.iterations, config, pin
+    )
+    style_batches = batches(ImageStream(style_paths, config, shard, STYLES), start, config.iterations, config, pin)
 
     result = TrainResult(start, config.run_dir / FINAL_DECODER)
     if resume and leader:

@@ -27,9 +27,10 @@ class TrainConfig:
     lr_decay: float = 5e-5
     style_weight: float = 10.0
     content_weight: float = 1.0
-    image_size: int = 512
+    content_size: int = 512
+    style_size: int = 512
     crop_size: int = 256
-    resize: str = "shorter-side"  # or "square": squash to image_size × image_size (the PyTorch port)
+    resize: str = "shorter-side"  # or "square": squash to size × size (the PyTorch port)
     seed: int = 0
     workers: int = 2
     save_every: int = 10_000
@@ -48,13 +49,18 @@ class TrainConfig:
             raise TypeError(f"expected a JSON object, got {type(raw).__name__}")
         paths = {"content_dir", "style_dir", "run_dir", "encoder", "init_decoder"}
         fields: dict[str, Any] = {k: Path(v) if k in paths and v is not None else v for k, v in raw.items()}
+        if "image_size" in fields:  # a run from before 0.2, when one --image-size served contents and styles
+            size = fields.pop("image_size")
+            fields.setdefault("content_size", size)
+            fields.setdefault("style_size", size)
         return cls(**fields)  # unknown or missing fields: TypeError
 
     def check(self) -> None:
         if self.resize not in RESIZE_MODES:
             raise AdainError(f"--resize {self.resize!r} is not one of {', '.join(RESIZE_MODES)}")
-        if self.crop_size > self.image_size:
-            raise AdainError(f"--crop-size {self.crop_size} is larger than --image-size {self.image_size}")
+        for name, size in (("--content-size", self.content_size), ("--style-size", self.style_size)):
+            if self.crop_size > size:
+                raise AdainError(f"--crop-size {self.crop_size} is larger than {name} {size}")
         if self.crop_size < 16:
             raise AdainError("--crop-size must be at least 16")
 

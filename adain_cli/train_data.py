@@ -35,6 +35,9 @@ class Shard:
     world: int = 1
 
 
+CONTENTS, STYLES = 0, 1  # the two streams of a run
+
+
 class ImageStream(Dataset):
     """Position p → a random crop of image number permutation_epoch[rank + world · (p mod m)].
 
@@ -68,7 +71,8 @@ class ImageStream(Dataset):
         raise AdainError(f"no readable image among {len(self.paths)} files")
 
     def _crop(self, image: Tensor, position: int) -> Tensor:
-        size = training_size(int(image.shape[1]), int(image.shape[2]), self.config)
+        side = self.config.content_size if self.stream == CONTENTS else self.config.style_size
+        size = training_size(int(image.shape[1]), int(image.shape[2]), self.config.resize, side)
         image = images.resize(image, size)
         crop = self.config.crop_size
         rng = np.random.default_rng([self.config.seed, self.stream, self.shard.rank, position])
@@ -77,11 +81,11 @@ class ImageStream(Dataset):
         return image[:, top : top + crop, left : left + crop].contiguous()
 
 
-def training_size(height: int, width: int, config: TrainConfig) -> tuple[int, int]:
+def training_size(height: int, width: int, resize: str, side: int) -> tuple[int, int]:
     """The (height, width) an image is resized to before its random crop."""
-    if config.resize == "square":  # the PyTorch port: squashed, aspect ratio not kept
-        return config.image_size, config.image_size
-    return images.resized_size(height, width, config.image_size)  # the Lua original: shorter side
+    if resize == "square":  # the PyTorch port: squashed, aspect ratio not kept
+        return side, side
+    return images.resized_size(height, width, side)  # the Lua original: shorter side
 
 
 class Positions(torch.utils.data.Sampler[int]):

@@ -38,7 +38,7 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
     closed port on 127.0.0.1 unless a test starts its own server."""
     for name in ("ADAIN_OFFLINE", "ADAIN_NO_VERIFY", "XDG_CACHE_HOME"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("ADAIN_WEIGHTS_MIRROR", "http://127.0.0.1:9/no-server")
+    monkeypatch.setenv("ADAIN_MODELS_MIRROR", "http://127.0.0.1:9/no-server")
     monkeypatch.setenv("ADAIN_HOME", str(tmp_path / "adain-home"))
 
 

@@ -88,7 +88,7 @@ def test_no_verify_still_keeps_only_a_loadable_checkpoint(odd_server, fast_retri
         if case == "truncated"
         else body(b"<html><body>Rate limited</body></html>", content_type="text/html")
     )
-    monkeypatch.setenv("ADAIN_WEIGHTS_MIRROR", url)
+    monkeypatch.setenv("ADAIN_MODELS_MIRROR", url)
     with pytest.raises(WeightsError, match="not a usable decoder checkpoint") as raised:
         weights.download(weights.REGISTRY["decoder"], options=weights.FetchOptions(verify=False))
     assert "\n" not in str(raised.value)
@@ -111,7 +111,7 @@ def test_a_dripping_server_is_abandoned_and_retried(odd_server, fast_retries, mo
             time.sleep(0.1)
 
     routes["decoder.pth"] = drip
-    monkeypatch.setenv("ADAIN_WEIGHTS_MIRROR", url)
+    monkeypatch.setenv("ADAIN_MODELS_MIRROR", url)
     monkeypatch.setenv("ADAIN_DOWNLOAD_SPEED_LIMIT", "1000")
     monkeypatch.setenv("ADAIN_DOWNLOAD_SPEED_TIME", "0.3")
     # A drip that was not abandoned would end as "connection closed after 40 of 100000 bytes".
@@ -163,31 +163,31 @@ def test_a_bad_cache_folder_is_one_line(tmp_path, monkeypatch, problem):
 
         monkeypatch.setattr(files.tempfile, "TemporaryFile", refuse)
     monkeypatch.setenv("ADAIN_HOME", str(home))
-    result = cli_runner().invoke(cli, ["weights", "download", "decoder"])
+    result = cli_runner().invoke(cli, ["models", "download", "decoder"])
     assert result.exit_code == 1 and result.stderr.count("\n") == 1
     assert str(home) in result.stderr and "ADAIN_HOME" in result.stderr
 
 
 def test_offline_weights_download_makes_no_request(odd_server, monkeypatch):
     url, requests, _ = odd_server
-    monkeypatch.setenv("ADAIN_WEIGHTS_MIRROR", url)
+    monkeypatch.setenv("ADAIN_MODELS_MIRROR", url)
     monkeypatch.setenv("ADAIN_OFFLINE", "1")
-    result = cli_runner().invoke(cli, ["weights", "download"])
+    result = cli_runner().invoke(cli, ["models", "download"])
     assert result.exit_code == 1 and requests == []
     assert "offline mode is on" in result.stderr and result.stderr.count("\n") == 1
 
 
 def test_an_impossible_download_says_what_to_do(monkeypatch):
-    result = cli_runner().invoke(cli, ["weights", "download", "vgg_normalised"])  # the mirror is a closed port
+    result = cli_runner().invoke(cli, ["models", "download", "vgg_normalised"])  # the mirror is a closed port
     assert result.exit_code == 1 and result.stderr.count("\n") == 1
     for needed in ("vgg_normalised.pth (≈80 MB)", "decoder.pth (≈14 MB)", str(weights.cache_dir()),
-                   "adain weights path", "ADAIN_WEIGHTS_MIRROR", "--encoder PATH"):  # fmt: skip
+                   "adain models path", "ADAIN_MODELS_MIRROR", "--encoder PATH"):  # fmt: skip
         assert needed in result.stderr, needed
 
 
 def test_train_honours_no_verify_and_offline(odd_server, monkeypatch, tmp_path):
     url, requests, _ = odd_server
-    monkeypatch.setenv("ADAIN_WEIGHTS_MIRROR", url)
+    monkeypatch.setenv("ADAIN_MODELS_MIRROR", url)
     assert "--no-verify" in cli_runner().invoke(cli, ["train", "--help"]).output
     monkeypatch.setenv("ADAIN_OFFLINE", "1")
     (tmp_path / "c").mkdir()

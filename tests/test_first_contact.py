@@ -38,15 +38,15 @@ def images(tmp_path: Path) -> Path:
 
 
 CHEAP_CHECKS = {
-    "interpolate with one style": (["interpolate", "c.png", "s.png", "-o", "o"], 2, "at least two STYLES"),
+    "interpolate with one style": (["interpolate", "c.png", "s.png", "-o", "o"], 2, "at least two styles"),
     "more masks than styles": (
         ["spatial", "c.png", "--mask", "s.png", "--mask", "t.png", "--style", "s.png", "-o", "o"], 2, "2 masks"
     ),
     "empty content folder": (["stylize", "empty", "--style", "s.png", "-o", "o"], 1, "no content images"),
     "bad device": (["stylize", "c.png", "--style", "s.png", "--device", "gpu0", "-o", "o"], 2, "use auto or cpu"),
     "missing decoder file": (["stylize", "c.png", "--style", "s.png", "--decoder", "nosuch.pth"], 2, "nosuch.pth"),
-    "weights path": (["weights", "path", "decoder"], 1, "decoder.pth"),
-    "weights list": (["weights", "list"], 0, "vgg_normalised"),
+    "models path": (["models", "path", "decoder"], 1, "decoder.pth"),
+    "models list": (["models", "list"], 0, "vgg_normalised"),
     "dry run": (["stylize", "c.png", "--style", "s.png", "--dry-run", "-o", "o"], 0, "would write"),
     "spatial dry run": (
         ["spatial", "c.png", "--mask", "s.png", "--style", "s.png", "--style", "t.png", "--dry-run", "-o", "o"],
@@ -279,9 +279,9 @@ def test_an_interrupt_says_how_to_resume_the_command_that_ran(command: str, hint
 
 
 def test_weights_list_hashes_unless_no_hash_and_no_verify_means_one_thing(run_adain) -> None:
-    quick = run_adain("weights", "list", "--no-hash", weights=False)
+    quick = run_adain("models", "list", "--no-hash", weights=False)
     assert quick.exit_code == 0 and "vgg_normalised" in quick.output
-    old = run_adain("weights", "list", "--no-verify", weights=False)
+    old = run_adain("models", "list", "--no-verify", weights=False)
     assert old.exit_code == 2  # --no-verify is only "accept a download whose hash differs"
 
 
@@ -297,14 +297,14 @@ def test_doctor_prints_versions_devices_cache_and_weights(run_adain, weight_file
     assert shown.exit_code == 0, shown.output
     for word in ("adain", "python", "torch", "torchvision", "Pillow", "av", "numpy", "cuda:", "mps:", "bf16"):
         assert word in shown.output
-    assert f"cache: {cache_dir()}" in shown.output and "weights decoder: present" in shown.output
-    assert "SHA-256" not in shown.output  # hashing only when asked
-    found = json.loads(run_adain("doctor", "--json", "--hash", weights=False).output)
+    assert f"cache: {cache_dir()}" in shown.output and "model decoder: present" in shown.output
+    assert "SHA-256 DIFFERS" in shown.output  # hashed by default, as `adain models list` does
+    found = json.loads(run_adain("doctor", "--json", weights=False).output)
     assert set(found["versions"]) == {"adain", "python", "torch", "torchvision", "Pillow", "av", "numpy"}
     assert isinstance(found["devices"]["cpu"]["bf16"], bool) and "available" in found["devices"]["cuda"]
     assert found["devices"]["cpu"]["allocator"] == "the platform's default"  # in-process: the library's case
     assert "allocator: the platform's default" in shown.output
-    weights = {row["name"]: row for row in found["weights"]}
+    weights = {row["name"]: row for row in found["models"]}
     assert weights["decoder"]["present"] and weights["decoder"]["verified"] is False
     assert not weights["vgg_normalised"]["present"]
 

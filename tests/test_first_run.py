@@ -50,7 +50,7 @@ def test_the_readme_first_command_runs_as_typed(installed_bin, weight_files, tmp
     environment = clean_environment(
         installed_bin,
         ADAIN_HOME=str(tmp_path / "fresh-cache"),
-        ADAIN_WEIGHTS_MIRROR=f"http://127.0.0.1:{server.server_address[1]}",
+        ADAIN_MODELS_MIRROR=f"http://127.0.0.1:{server.server_address[1]}",
         ADAIN_NO_VERIFY="1",  # the served weights are random ones in the public layout, not the real files
     )
     try:

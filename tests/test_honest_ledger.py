@@ -28,7 +28,7 @@ COMMANDS = {
     "version": ["--version"],
     "doctor": ["doctor"],
     "doctor --json": ["doctor", "--json"],
-    "weights list": ["weights", "list", "--no-hash"],
+    "weights list": ["models", "list", "--no-hash"],
     "dry run": ["stylize", "c.png", "--style", "c.png", "--dry-run", "-o", "out"],
     "dry run --json": ["stylize", "c.png", "--style", "c.png", "--dry-run", "--json", "-o", "out"],
 }
@@ -104,7 +104,7 @@ def test_a_cached_file_that_is_not_the_release_is_refused_by_name_and_hashed_onc
     assert hashed == [cached], "hashed once, then known by its size and modification time"
     doctor = run_adain("doctor", weights=False)
     assert "weights decoder: present" in doctor.stdout and "SHA-256 DIFFERS" in doctor.stdout
-    download = run_adain("weights", "download", "decoder", "--offline", weights=False)
+    download = run_adain("models", "download", "decoder", "--offline", weights=False)
     assert download.exit_code == 1 and "is not the published" in download.stderr
     used = run_adain(*argv, "--encoder", weight_files[0], "--no-verify", "--no-grid", weights=False)
     assert used.exit_code == 0 and "used anyway (--no-verify)" in used.stderr

@@ -85,7 +85,7 @@ def test_the_host_running_out_of_memory_fails_that_output_and_the_job_goes_on(ru
 @pytest.mark.parametrize("value", ["0", "-5", "nan"])
 def test_a_download_speed_time_of_zero_or_less_is_one_line(run_adain, monkeypatch, value):
     monkeypatch.setenv("ADAIN_DOWNLOAD_SPEED_TIME", value)
-    result = run_adain("weights", "download", "decoder", weights=False)
+    result = run_adain("models", "download", "decoder", weights=False)
     assert result.exit_code == 1
     (line,) = result.stderr.splitlines()
     assert f"ADAIN_DOWNLOAD_SPEED_TIME={value!r}: give a positive number" in line
@@ -105,7 +105,7 @@ def test_a_bad_device_is_a_usage_error_before_any_download(run_adain, scene, mon
 
 
 def test_weights_alone_prints_its_help(run_adain):
-    result = run_adain("weights", weights=False)
+    result = run_adain("models", weights=False)
     assert result.exit_code == 0, result.output
     assert "Commands:" in result.stdout and "download" in result.stdout and result.stderr == ""
 

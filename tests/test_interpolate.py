@@ -125,7 +125,7 @@ def test_bad_weights_are_usage_errors(run_adain, images, tmp_path, weights, mess
 
 def test_one_style_or_a_three_style_sheet_is_refused(run_adain, images, tmp_path):
     result = run_adain("interpolate", images["content"], images["ink"], "-o", tmp_path / "out")
-    assert result.exit_code == 2 and "at least two STYLES" in result.stderr
+    assert result.exit_code == 2 and "at least two styles" in result.stderr
     result = run_adain(
         "interpolate",
         images["content"],

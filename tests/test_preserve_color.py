@@ -89,11 +89,11 @@ def test_luminance_output_equals_an_independent_computation(run_adain, pair, tmp
     content_path, style_path = pair
     out = tmp_path / "out"
     result = run_adain(
-        "stylize",
+        "preserve-color",
         content_path,
         "--style",
         style_path,
-        "--preserve-color",
+        "--method",
         "luminance",
         "--alpha",
         "0.7",

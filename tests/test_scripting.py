@@ -117,11 +117,11 @@ def test_a_long_path_stays_on_one_line_in_a_pipe(weight_files, scene, tmp_path):
 
 
 def test_weights_list_as_json_and_as_tab_separated_lines(tmp_path):
-    result = cli_runner().invoke(cli, ["weights", "list", "--json"])
+    result = cli_runner().invoke(cli, ["models", "list", "--json"])
     assert result.exit_code == 0
-    rows = json.loads(result.stdout)
+    rows = json.loads(result.stdout)["models"]
     assert [row["name"] for row in rows] == ["vgg_normalised", "decoder"] and not any(r["present"] for r in rows)
-    plain = cli_runner().invoke(cli, ["weights", "list"])
+    plain = cli_runner().invoke(cli, ["models", "list"])
     lines = plain.stdout.splitlines()
     assert lines[0].split("\t") == ["name", "present", "path", "size", "verified"]
     assert all(len(line.split("\t")) == 5 for line in lines[1:])
@@ -145,7 +145,7 @@ def test_an_unexpected_error_is_one_line_unless_debugging(scene, monkeypatch):
 
 
 @pytest.mark.parametrize("command", ["stylize", "preserve-color", "interpolate", "spatial", "train", "grid",
-                                     "weights"])  # fmt: skip
+                                     "models"])  # fmt: skip
 def test_every_command_help_shows_an_example(command):
     result = cli_runner().invoke(cli, [command, "--help"])
     assert result.exit_code == 0

@@ -115,7 +115,7 @@ def test_preserve_color_refuses_a_bank_in_one_line(run_adain, weight_files, tmp_
     photos, paintings = _dataset(tmp_path)
     bank = tmp_path / "paintings.bank"
     assert _encode(run_adain, paintings, bank, *_encoder_args(weight_files)).exit_code == 0
-    for command in (["preserve-color"], ["stylize", "--preserve-color", "luminance"]):
+    for command in (["preserve-color"], ["interpolate", "--preserve-color", "luminance", "--style", bank]):
         result = run_adain(*command, photos, "--style", bank, "-o", tmp_path / "out", *AT_OWN_SIZE)
         assert result.exit_code == 2
         assert len(result.stderr.strip().splitlines()) == 1 and "style bank" in result.stderr

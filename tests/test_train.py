@@ -29,7 +29,20 @@ from tests.reference import (
     reference_taps,
 )
 
-TINY = ("--image-size", "48", "--crop-size", "32", "--batch-size", "2", "--workers", "0", "--log-every", "1")
+TINY = (
+    "--content-size",
+    "48",
+    "--style-size",
+    "48",
+    "--crop-size",
+    "32",
+    "--batch-size",
+    "2",
+    "--workers",
+    "0",
+    "--log-every",
+    "1",
+)
 
 
 @pytest.fixture
@@ -91,7 +104,9 @@ def test_first_iteration_losses_equal_an_independent_computation(weight_files, p
         tmp_path / "s",
         "-o",
         run,
-        "--image-size",
+        "--content-size",
+        "32",
+        "--style-size",
         "32",
         "--crop-size",
         "32",
@@ -130,7 +145,9 @@ def test_resume_matches_the_uninterrupted_run(weight_files, data, tmp_path):
         data[0],
         "--style-dir",
         data[1],
-        "--image-size",
+        "--content-size",
+        "48",
+        "--style-size",
         "48",
         "--crop-size",
         "32",
@@ -412,7 +429,7 @@ def test_resume_refuses_a_foreign_or_damaged_checkpoint(weight_files, data, tmp_
 
 def test_resize_square_squashes_and_shorter_side_keeps_the_aspect_ratio(tmp_path):
     ramp = torch.linspace(0, 1, 64).expand(3, 32, 64)  # twice as wide as high, dark to bright
-    config = TrainConfig(tmp_path, tmp_path, tmp_path, tmp_path, image_size=32, crop_size=24)
+    config = TrainConfig(tmp_path, tmp_path, tmp_path, tmp_path, content_size=32, style_size=32, crop_size=24)
     for resize, spans_the_width in (("shorter-side", False), ("square", True)):
         stream = ImageStream([tmp_path / "x.png"], replace(config, resize=resize), Shard(), 0)
         crop = stream._crop(ramp, position=0)

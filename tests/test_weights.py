@@ -74,7 +74,7 @@ def served_weights(weight_server, weight_files, monkeypatch) -> WeightServer:
         (weight_server.root / "mirror" / source.name).write_bytes(data)
         spec = replace(weights.REGISTRY[spec_name], sha256=hashlib.sha256(data).hexdigest())
         monkeypatch.setitem(weights.REGISTRY, spec_name, spec)
-    monkeypatch.setenv("ADAIN_WEIGHTS_MIRROR", weight_server.url)
+    monkeypatch.setenv("ADAIN_MODELS_MIRROR", weight_server.url)
     monkeypatch.setattr(weights, "RETRY_DELAY_SECONDS", 0.01)
     return weight_server
 
@@ -118,7 +118,7 @@ def test_wrong_bytes_are_rejected_naming_both_hashes(served_weights, run_adain):
     bad = served_weights.root / "mirror" / "decoder.pth"
     bad.write_bytes(bad.read_bytes()[:-10] + b"tampered!!")
     actual = hashlib.sha256(bad.read_bytes()).hexdigest()
-    result = run_adain("weights", "download", "decoder", weights=False)
+    result = run_adain("models", "download", "decoder", weights=False)
     assert result.exit_code == 1
     assert actual in result.stderr and weights.REGISTRY["decoder"].sha256 in result.stderr
     assert "--no-verify" in result.stderr
@@ -129,7 +129,7 @@ def test_no_verify_keeps_a_mismatch_with_a_warning(served_weights, run_adain, mo
     bad = served_weights.root / "mirror" / "decoder.pth"
     bad.write_bytes(bad.read_bytes() + b"extra")
     monkeypatch.setenv("ADAIN_NO_VERIFY", "1")
-    result = run_adain("weights", "download", "decoder", weights=False)
+    result = run_adain("models", "download", "decoder", weights=False)
     assert result.exit_code == 0, result.output
     assert "warning" in result.stderr and "does not match" in result.stderr
     assert (cache() / "decoder.pth").read_bytes() == bad.read_bytes()
@@ -149,7 +149,7 @@ def test_offline_with_an_empty_cache_fails_clearly_without_a_request(served_weig
 
 def test_a_404_fails_clearly(served_weights, run_adain):
     (served_weights.root / "mirror" / "decoder.pth").unlink()
-    result = run_adain("weights", "download", "decoder", weights=False)
+    result = run_adain("models", "download", "decoder", weights=False)
     assert result.exit_code == 1
     assert "HTTP 404" in result.stderr and "decoder.pth" in result.stderr
     assert served_weights.requests == ["/mirror/decoder.pth"]  # a 404 is not retried
@@ -158,20 +158,20 @@ def test_a_404_fails_clearly(served_weights, run_adain):
 
 def test_a_transient_error_is_retried(served_weights, run_adain):
     served_weights.fail_first["/mirror/decoder.pth"] = 2
-    result = run_adain("weights", "download", "decoder", weights=False)
+    result = run_adain("models", "download", "decoder", weights=False)
     assert result.exit_code == 0, result.output
     assert served_weights.requests == ["/mirror/decoder.pth"] * 3
 
 
 def test_a_persistent_server_error_gives_up_clearly(served_weights, run_adain):
     served_weights.fail_first["/mirror/decoder.pth"] = 10
-    result = run_adain("weights", "download", "decoder", weights=False)
+    result = run_adain("models", "download", "decoder", weights=False)
     assert result.exit_code == 1
     assert "HTTP 503" in result.stderr and f"tried {weights.ATTEMPTS} times" in result.stderr
 
 
 def test_connection_refused_is_a_clear_error(run_adain):
-    result = run_adain("weights", "download", "decoder", weights=False)  # the default mirror: a closed port
+    result = run_adain("models", "download", "decoder", weights=False)  # the default mirror: a closed port
     assert result.exit_code == 1
     assert "refused" in result.stderr and result.stderr.count("\n") == 1
 
@@ -179,10 +179,10 @@ def test_connection_refused_is_a_clear_error(run_adain):
 @pytest.mark.parametrize("failure", ["offline", "404", "read-only cache"])
 def test_force_replaces_the_cached_file_only_once_the_new_one_is_complete(served_weights, run_adain, failure,
                                                                           monkeypatch):  # fmt: skip
-    assert run_adain("weights", "download", "decoder", weights=False).exit_code == 0
+    assert run_adain("models", "download", "decoder", weights=False).exit_code == 0
     cached = cache() / "decoder.pth"
     before = cached.read_bytes()
-    argv = ["weights", "download", "decoder", "--force"]
+    argv = ["models", "download", "decoder", "--force"]
     if failure == "offline":
         argv.append("--offline")
     elif failure == "404":
@@ -200,30 +200,30 @@ def read_only_file_system(folder: Path) -> None:
 
 
 def test_force_downloads_again_and_replaces_the_cached_file(served_weights, run_adain):
-    assert run_adain("weights", "download", "decoder", weights=False).exit_code == 0
+    assert run_adain("models", "download", "decoder", weights=False).exit_code == 0
     (cache() / "decoder.pth").write_bytes(b"damaged")
-    result = run_adain("weights", "download", "decoder", "--force", weights=False)
+    result = run_adain("models", "download", "decoder", "--force", weights=False)
     assert result.exit_code == 0, result.output
     assert (cache() / "decoder.pth").read_bytes() == (served_weights.root / "mirror" / "decoder.pth").read_bytes()
     assert served_weights.requests == ["/mirror/decoder.pth"] * 2
 
 
 def test_weights_list_path_and_verify(served_weights, run_adain):
-    result = run_adain("weights", "path", "decoder", weights=False)
+    result = run_adain("models", "path", "decoder", weights=False)
     assert result.exit_code == 1 and result.stdout.strip() == str(cache() / "decoder.pth")
-    assert run_adain("weights", "download", weights=False).exit_code == 0
-    listing = run_adain("weights", "list", weights=False)
+    assert run_adain("models", "download", weights=False).exit_code == 0
+    listing = run_adain("models", "list", weights=False)
     assert listing.exit_code == 0 and listing.stdout.count("yes") >= 4  # present and verified, twice
-    verify = run_adain("weights", "verify", weights=False)
+    verify = run_adain("models", "verify", weights=False)
     assert verify.exit_code == 0 and verify.stdout.count(": ok") == 2
     (cache() / "decoder.pth").write_bytes(b"corrupted")
-    verify = run_adain("weights", "verify", "decoder", weights=False)
+    verify = run_adain("models", "verify", "decoder", weights=False)
     assert verify.exit_code == 1 and "differs" in verify.stdout
-    assert run_adain("weights", "path", "nonsense", weights=False).exit_code == 2
+    assert run_adain("models", "path", "nonsense", weights=False).exit_code == 2
 
 
 def test_encoder_and_decoder_accept_a_name(served_weights, run_adain, tmp_path):
-    assert run_adain("weights", "download", weights=False).exit_code == 0
+    assert run_adain("models", "download", weights=False).exit_code == 0
     make_image(tmp_path / "c.png", 40, 40)
     result = run_adain(
         "stylize",
@@ -232,7 +232,7 @@ def test_encoder_and_decoder_accept_a_name(served_weights, run_adain, tmp_path):
         tmp_path / "c.png",
         "-o",
         tmp_path / "o",
-        "--vgg",
+        "--encoder",
         "vgg_normalised",
         "--decoder",
         "decoder",

@@ -21,11 +21,11 @@ from adain_cli.cli.doctor import doctor
 from adain_cli.cli.export import export
 from adain_cli.cli.grid import grid_command
 from adain_cli.cli.interpolate import interpolate
+from adain_cli.cli.models import models, renamed_weights
 from adain_cli.cli.spatial import spatial
 from adain_cli.cli.styles import styles
 from adain_cli.cli.stylize import preserve_color, stylize
 from adain_cli.cli.train import train_command
-from adain_cli.cli.weights import weights
 from adain_cli.errors import AdainError, UsageError
 
 
@@ -125,8 +125,8 @@ def cli() -> None:
     adain stylize clip.mp4 --style ink.jpg -o out/
     adain styles encode paintings/ -r -o paintings.bank   # then --style paintings.bank
 
-    The pretrained weights download on first use into $ADAIN_HOME (else
-    $XDG_CACHE_HOME/adain, else ~/.cache/adain); see `adain weights --help`.
+    The pretrained models download on first use into $ADAIN_HOME (else
+    $XDG_CACHE_HOME/adain, else ~/.cache/adain); see `adain models --help`.
     Exit status: 0 all done, 1 something failed, 2 usage error, 70 internal error,
     130 interrupted (Ctrl-C), 143 terminated (SIGTERM), 129 hung up (SIGHUP),
     141 output pipe closed (`| head -1`: stops quietly, finished outputs kept).
@@ -141,7 +141,8 @@ for _command in (
     styles,
     train_command,
     grid_command,
-    weights,
+    models,
+    renamed_weights,
     export,
     doctor,
 ):

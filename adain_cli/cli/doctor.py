@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from adain_cli import __version__
-from adain_cli.cli.weights import weight_rows
+from adain_cli.cli.models import model_rows
 
 PACKAGES = ("torch", "torchvision", "Pillow", "av", "numpy")
 
@@ -49,7 +49,7 @@ def devices() -> dict[str, Any]:
 def report(check: bool) -> dict[str, Any]:
     from adain_cli.registry import cache_dir
 
-    return {"versions": versions(), "devices": devices(), "cache": str(cache_dir()), "weights": weight_rows(check)}
+    return {"versions": versions(), "devices": devices(), "cache": str(cache_dir()), "models": model_rows(check)}
 
 
 def _lines(found: dict[str, Any]) -> list[str]:
@@ -64,25 +64,27 @@ def _lines(found: dict[str, Any]) -> list[str]:
         "mps: " + ("available (fp16)" if mps["available"] else "not available"),
         f"cache: {found['cache']}",
     ]  # fmt: skip
-    for row in found["weights"]:
+    for row in found["models"]:
         if not row["present"]:
-            status = f"missing (≈{row['approx_mb']} MB; `adain weights download`)"
+            status = f"missing (≈{row['approx_mb']} MB; `adain models download`)"
         else:
             checked = {None: "", True: ", SHA-256 ok", False: ", SHA-256 DIFFERS"}[row["verified"]]
             status = f"present, {row['bytes'] / 1e6:.1f} MB{checked}"
-        lines.append(f"weights {row['name']}: {status} ({row['path']})")
+        lines.append(f"model {row['name']}: {status} ({row['path']})")
     return lines
 
 
 @click.command()
-@click.option("--hash", "check", is_flag=True, help="Also hash the cached weights against their SHA-256.")
+@click.option("--hash/--no-hash", "check", default=True, show_default=True,
+              help="Hash the cached models against their known SHA-256 (once per file: the verdict is remembered; "
+              "--no-hash: a quick look).")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the same as one JSON object.")
 def doctor(check: bool, as_json: bool) -> None:
-    """Show what this installation has: versions, devices and precisions, the cache folder and its weights.
+    """Show what this installation has: versions, devices and precisions, the cache folder and its models.
 
     \b
     adain doctor            # paste this into a bug report
-    adain doctor --json --hash
+    adain doctor --json
     """
     found = report(check)
     if as_json:

@@ -220,7 +220,7 @@ def send_to_stdout(job: Job) -> None:
 
 
 def check_weights_names(*values: str | None) -> None:
-    """Refuse an unknown weights name or a missing checkpoint path before anything is downloaded."""
+    """Refuse an unknown model name or a missing checkpoint path before anything is downloaded."""
     from adain_cli import registry
 
     for value in values:
@@ -272,7 +272,7 @@ def run(opts: CommonOptions, job: Job) -> None:
     console = stderr_console()
     device = rank_device(opts.device, launch)  # a bad --device is a usage error before any download
     if not quiet and console.is_terminal:  # in a pipe, stderr holds progress lines and one line per failure
-        console.print("loading weights…", markup=False)
+        console.print("loading models…", markup=False)
     encoder, decoder = (
         fetch_weights(name, offline=opts.offline, no_verify=opts.no_verify, console=console, quiet=quiet)
         for name in (opts.encoder, opts.decoder)

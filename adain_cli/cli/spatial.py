@@ -8,28 +8,16 @@ from typing import Any
 import click
 
 from adain_cli.cli.jobs import build_job, find_contents, run, say_renamed
-from adain_cli.cli.options import (
-    AdainCommand,
-    CommonOptions,
-    StyleType,
-    alpha_option,
-    common_options,
-    preserve_color_option,
-)
+from adain_cli.cli.options import CommonOptions, alpha_option, common_options, preserve_color_option, style_option
+from adain_cli.cli.types import OUTPUT, AdainCommand, option
 
 
 @click.command(cls=AdainCommand)
 @click.argument("content", nargs=-1, type=click.Path(exists=True, path_type=Path, allow_dash=True))
-@click.option(
-    "--style",
-    "-s",
-    "styles",
-    multiple=True,
-    required=True,
-    type=StyleType(folders=False),
-    help="A style image (or a sample style's name); the k-th pairs with the k-th mask, one more is the background.",
+@style_option(
+    folders=False, required=True, help="A style image: the k-th pairs with the k-th mask, one more is the background"
 )
-@click.option(
+@option(
     "--mask",
     "-m",
     "masks",
@@ -37,14 +25,14 @@ from adain_cli.cli.options import (
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="A mask image (white, or opaque, = the region); repeat, one per region.",
 )
-@click.option(
+@option(
     "--mask-dir",
     "mask_dirs",
     multiple=True,
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="A folder with one mask per content, matched by file stem; repeat, one per region.",
 )
-@click.option("--preview", is_flag=True, help="Also write {content}_spatial_preview with the regions tinted.")
+@option("--preview", section=OUTPUT, is_flag=True, help="Also write {content}_spatial_preview with the regions tinted.")
 @alpha_option
 @preserve_color_option
 @common_options

@@ -1,4 +1,5 @@
-"""`adain styles encode`: a style bank, every style of a set encoded once for every later job."""
+"""`adain styles`: the sample styles that ship with adain (`list`), and style banks (`encode`): every style of a
+set encoded once for every later job."""
 
 from __future__ import annotations
 
@@ -12,12 +13,25 @@ from adain_cli.cli.options import CommonOptions
 
 @click.group()
 def styles() -> None:
-    """Style banks: styles encoded once, drawn from by any number of jobs, shards and training loops.
+    """Sample styles, and style banks: styles encoded once, drawn from by any number of jobs, shards and training
+    loops.
 
     \b
+    adain styles list                   # the sample styles: `--style waves` in any command
     adain styles encode wikiart/ -r -o wikiart.bank
     adain stylize imagenet/ -r --style wikiart.bank --styles-per-content 1 --shard 3/100 -o out/
     """
+
+
+@styles.command("list")
+def styles_list() -> None:
+    """The sample styles that ship with adain: give a name to --style in any command (`--style waves`)."""
+    from adain_cli.cli import streams
+    from adain_cli.inputs import sample_styles_folder
+
+    folder = sample_styles_folder()
+    for path in sorted(folder.glob("*.jpg")) if folder else []:
+        streams.echo(f"{path.stem}\t{path}")
 
 
 @styles.command("encode")

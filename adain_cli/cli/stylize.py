@@ -9,27 +9,19 @@ import click
 
 from adain_cli.cli.jobs import build_job, find_contents, find_inputs, run
 from adain_cli.cli.options import (
-    AdainCommand,
+    COLOR_METHODS,
     CommonOptions,
     DrawOptions,
-    StyleType,
     alpha_option,
     common_options,
     draw_options,
-    preserve_color_option,
+    style_option,
 )
+from adain_cli.cli.types import AdainCommand, SectionOption
 
 
 def _contents_and_styles(func: Any) -> Any:
-    func = click.option(
-        "--style",
-        "-s",
-        "styles",
-        multiple=True,
-        required=True,
-        type=StyleType(),
-        help="A style image or folder; repeat for more.",
-    )(func)
+    func = style_option(required=True, help="A style image, folder or style bank; repeat for more")(func)
     return click.argument("content", nargs=-1, type=click.Path(exists=True, path_type=Path, allow_dash=True))(func)
 
 
@@ -51,33 +43,28 @@ def _stylize_every_pair(
 @click.command(cls=AdainCommand)
 @_contents_and_styles
 @alpha_option
-@preserve_color_option
 @draw_options
 @common_options
-def stylize(
-    content: tuple[Path, ...], styles: tuple[Path, ...], alphas: tuple[float, ...], color: str | None, **kwargs: Any
-) -> None:
+def stylize(content: tuple[Path, ...], styles: tuple[Path, ...], alphas: tuple[float, ...], **kwargs: Any) -> None:
     """Stylize every CONTENT (image, video or animation; file or folder) with every --style, at every α.
 
     \b
     adain stylize photos/ --style starry.jpg --alpha 0.5 -o out/
-    adain stylize clip.mp4 --style ink.jpg -o out/ --frames 48      # a video: sound kept, stabilised
-    find photos -name '*.jpg' -print0 | adain stylize --files-from - -0 --style ink.jpg -o out/
-    adain stylize imagenet/ -r --style wikiart/ --styles-per-content 1 --name '{content}' --ext auto \\
-        --output-size original -o stylized-imagenet/ --no-grid    # a dataset: one drawn style each
+    adain stylize clip.mp4 --style ink -o out/                  # a video: sound kept
+    adain stylize imagenet/ -r --style wikiart/ --styles-per-content 1 -o out/   # a dataset
 
-    Writes OUTPUT/{content}_stylized_{style}.{ext} (with _alpha{α} when several α are asked for)
-    and one content×style grid per α.
+    Writes OUTPUT/{content}_stylized_{style}.{ext} (_alpha{α} added when several α are asked for) and a
+    content×style grid per α. To keep the contents' colours: `adain preserve-color`.
     """
-    _stylize_every_pair("stylize", content, styles, alphas, color, kwargs)
+    _stylize_every_pair("stylize", content, styles, alphas, None, kwargs)
 
 
 @click.command("preserve-color", cls=AdainCommand)
 @_contents_and_styles
 @click.option(
     "--method",
-    "-m",
-    type=click.Choice(["coral", "luminance"]),
+    cls=SectionOption,
+    type=click.Choice(COLOR_METHODS),
     default="coral",
     show_default=True,
     help="coral: recolour the style to the content first. luminance: stylize the luminance only.",

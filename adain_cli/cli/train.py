@@ -11,7 +11,8 @@ import click
 
 from adain_cli import defaults
 from adain_cli.cli.jobs import check_weights_names, fetch_weights, stderr_console
-from adain_cli.cli.options import CommonOptions, DeviceType
+from adain_cli.cli.options import CommonOptions
+from adain_cli.cli.types import DeviceType, ModelType
 
 if TYPE_CHECKING:
     from adain_cli.train_config import TrainConfig
@@ -25,15 +26,19 @@ TRAIN_SETTINGS: dict[str, tuple[Any, str]] = {
     "lr_decay": (click.FloatRange(min=0), "Inverse decay: the rate at iteration i is lr / (1 + lr_decay·i)."),
     "style_weight": (click.FloatRange(min=0), "λ, the weight of the style loss."),
     "content_weight": (click.FloatRange(min=0), "The weight of the content loss."),
-    "image_size": (click.IntRange(min=16), "Images are resized to this before the random crop (see --resize)."),
-    "crop_size": (click.IntRange(min=16), "Side of the random square crop trained on."),
-    "resize": (click.Choice(["shorter-side", "square"]), "shorter-side: scale the shorter side to --image-size "
-               "(the Lua original); square: squash to --image-size² (the PyTorch port)."),
+    "content_size": (click.IntRange(min=16), "Contents are resized so the shorter side is this many pixels, before "
+                     "the random crop (see --resize)."),
+    "style_size": (click.IntRange(min=16), "Styles are resized so the shorter side is this many pixels, before the "
+                   "random crop."),
+    "crop_size": (click.IntRange(min=16), "Side in pixels of the random square crop trained on."),
+    "resize": (click.Choice(["shorter-side", "square"]), "shorter-side: scale the shorter side to --content-size "
+               "or --style-size (the Lua original); square: squash to that size squared (the PyTorch port)."),
     "seed": (int, "Seed of the data stream and the initial weights (a resumed run sees the same batches)."),
-    "workers": (click.IntRange(min=0), "Data-loading processes (0 loads in the training process)."),
+    "workers": (click.IntRange(min=0), "Processes that load and crop images (0 loads in the training process)."),
     "save_every": (click.IntRange(min=1), "Write a checkpoint and previews every this many iterations."),
     "log_every": (click.IntRange(min=1), "Log the losses to log.jsonl every this many iterations."),
-    "precision": (click.Choice(defaults.PRECISIONS), "auto: bf16 (or fp16) autocast on CUDA, fp32 elsewhere."),
+    "precision": (click.Choice(defaults.PRECISIONS), "The number format the networks compute in (the decoder's "
+                  "weights and the optimizer stay fp32). auto: bf16 (or fp16) on CUDA, fp32 elsewhere."),
     "device": (DeviceType(), "auto, cpu, cuda, cuda:N or mps (under torchrun: one GPU per rank)."),
 }  # fmt: skip
 
@@ -69,11 +74,21 @@ def train_options(func: Callable) -> Callable:
 )
 @click.option("--overwrite", is_flag=True, help="Start a new run in a folder that holds an earlier one.")
 @train_options
-@click.option("--encoder", "--vgg", "encoder", default=None, help="Encoder weights: a name or a path.")
-@click.option("--init-decoder", default=None, help="Start from these decoder weights (fine-tune).")
+@click.option(
+    "--encoder",
+    type=ModelType(),
+    default=None,
+    help=f"The encoder model: a registered name or a .pth file.  [default: {defaults.ENCODER}]",
+)
+@click.option(
+    "--init-decoder",
+    type=ModelType(),
+    default=None,
+    help="Start from this decoder model (a registered name or a .pth file): fine-tune it.",
+)
 @CommonOptions.option("offline")
 @CommonOptions.option("no_verify")
-@click.option("--quiet", "-q", is_flag=True, help="No live display.")
+@CommonOptions.option("quiet")
 def train_command(
     content_dir: Path | None,
     style_dir: Path | None,

@@ -1,4 +1,4 @@
-"""`adain weights`: list, download, locate and verify the pretrained weights."""
+"""`adain models`: list, download, locate and verify the pretrained models (the encoder and decoder files)."""
 
 from __future__ import annotations
 
@@ -15,20 +15,20 @@ from adain_cli.errors import AdainError
 
 @click.group(invoke_without_command=True)
 @click.pass_context
-def weights(ctx: click.Context) -> None:
-    """List, download, locate and verify the pretrained weights.
+def models(ctx: click.Context) -> None:
+    """List, download, locate and verify the pretrained models (the encoder and decoder checkpoint files).
 
     \b
-    adain weights download            # both files, before going offline
-    adain weights list --json
+    adain models download            # both files, before going offline
+    adain models list --json
     The cache is $ADAIN_HOME, else $XDG_CACHE_HOME/adain, else ~/.cache/adain.
-    ADAIN_WEIGHTS_MIRROR=URL downloads from a mirror instead of the release page.
+    ADAIN_MODELS_MIRROR=URL downloads from a mirror instead of the release page.
     """
-    if ctx.invoked_subcommand is None:  # `adain weights` alone: what it can do
+    if ctx.invoked_subcommand is None:  # `adain models` alone: what it can do
         click.echo(ctx.get_help())
 
 
-def weight_rows(check: bool) -> list[dict[str, Any]]:
+def model_rows(check: bool) -> list[dict[str, Any]]:
     """Each registered file's status: present, path, size, and whether its SHA-256 matches (hashed with `check`,
     else as remembered from the file's last check; None where it is not known)."""
     from adain_cli.registry import REGISTRY, cached_digest, cached_path, remembered_digest
@@ -45,33 +45,34 @@ def weight_rows(check: bool) -> list[dict[str, Any]]:
     return rows
 
 
-def _weight_names(names: Sequence[str]) -> list[str]:
+def _model_names(names: Sequence[str]) -> list[str]:
     from adain_cli.registry import REGISTRY
 
     unknown = [name for name in names if name.removesuffix(".pth") not in REGISTRY]
     if unknown:
-        raise click.BadParameter(f"unknown weights {', '.join(unknown)} (known: {', '.join(REGISTRY)})")
+        raise click.BadParameter(f"unknown model {', '.join(unknown)} (known: {', '.join(REGISTRY)})")
     return [name.removesuffix(".pth") for name in names] or list(REGISTRY)
 
 
-@weights.command("list")
+@models.command("list")
 @click.option("--hash/--no-hash", "check", default=True, show_default=True,
-              help="Hash the present files against their known SHA-256 (--no-hash: a quick look).")  # fmt: skip
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
-def weights_list(check: bool, as_json: bool) -> None:
+              help="Hash the cached models against their known SHA-256 (once per file: the verdict is remembered; "
+              "--no-hash: a quick look).")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help='Print one JSON object ({"models": [...]}) instead of a table.')
+def models_list(check: bool, as_json: bool) -> None:
     """Show each registered file: present?, path, size, SHA-256 verified?
 
     \b
-    adain weights list --json | jq -r '.[] | select(.present | not) | .name'
+    adain models list --json | jq -r '.models[] | select(.present | not) | .name'
     """
     import json
 
     from rich.console import Console
     from rich.table import Table
 
-    rows = weight_rows(check)
+    rows = model_rows(check)
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
+        click.echo(json.dumps({"models": rows}, indent=2))
         return
     columns = ("name", "present", "path", "size", "verified")
     cells = [
@@ -92,19 +93,19 @@ def weights_list(check: bool, as_json: bool) -> None:
     console.print(table)
 
 
-@weights.command("download")
+@models.command("download")
 @click.argument("names", nargs=-1)
 @click.option("--force", is_flag=True, help="Download again even if the file is present.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress.")
+@CommonOptions.option("quiet")
 @CommonOptions.option("offline")
 @CommonOptions.option("no_verify")
-def weights_download(names: tuple[str, ...], force: bool, quiet: bool, offline: bool, no_verify: bool) -> None:
+def models_download(names: tuple[str, ...], force: bool, quiet: bool, offline: bool, no_verify: bool) -> None:
     """Download NAMES (default: all) into the cache, checking size and SHA-256."""
     from adain_cli.weights import REGISTRY, cached_digest, cached_path
 
     console = stderr_console()
     differs = False
-    for name in _weight_names(names):
+    for name in _model_names(names):
         spec = REGISTRY[name]
         path = cached_path(spec)
         if path.is_file() and not force:
@@ -122,26 +123,26 @@ def weights_download(names: tuple[str, ...], force: bool, quiet: bool, offline: 
         click.get_current_context().exit(exits.FAILED)
 
 
-@weights.command("path")
+@models.command("path")
 @click.argument("name")
-def weights_path(name: str) -> None:
+def models_path(name: str) -> None:
     """Print where NAME lives in the cache (exit 1 if it is not there yet)."""
     from adain_cli.registry import REGISTRY, cached_path, missing_message
 
-    spec = REGISTRY[_weight_names([name])[0]]
+    spec = REGISTRY[_model_names([name])[0]]
     click.echo(cached_path(spec))
     if not cached_path(spec).is_file():
         raise AdainError(missing_message(spec))
 
 
-@weights.command("verify")
+@models.command("verify")
 @click.argument("names", nargs=-1)
-def weights_verify(names: tuple[str, ...]) -> None:
+def models_verify(names: tuple[str, ...]) -> None:
     """Check the SHA-256 of NAMES (default: all); exit 1 if any is missing or differs."""
     from adain_cli.registry import REGISTRY, cached_path, sha256_of
 
     problems = 0
-    for name in _weight_names(names):
+    for name in _model_names(names):
         spec, path = REGISTRY[name], cached_path(REGISTRY[name])
         if not path.is_file():
             click.echo(f"{name}: missing ({path})")
@@ -155,3 +156,9 @@ def weights_verify(names: tuple[str, ...]) -> None:
             problems += 1
     if problems:
         raise AdainError(f"{problems} file(s) missing or not verified")
+
+
+@click.command("weights", hidden=True, context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+def renamed_weights() -> None:
+    """`adain weights` was renamed `adain models` (one meaning for "weights": interpolate's --weights)."""
+    raise click.UsageError("`adain weights` is now `adain models` (e.g. `adain models download`)")
