@@ -7,9 +7,11 @@ once, outputs saved atomically, one grid per α); the pretrained weights downloa
 
     adain_cli.stylize("sample_styles/mosaic.jpg", "sample_styles/ink.jpg", alpha=0.8).save("mosaic_ink.png")
 
-    job = adain_cli.Job.for_styles(["sample_styles/"], ["sample_styles/ink.jpg", "sample_styles/waves.jpg"], "out",
-                                   alphas=(0.5, 1.0), images=adain_cli.ImageOptions(content_size=128, style_size=128))
-    summary = adain_cli.run_job(adain_cli.default_stylizer(), job)  # progress=callback for the CLI's events
+    styles = ["sample_styles/ink.jpg", "sample_styles/waves.jpg"]
+    request = adain_cli.Request(contents=["sample_styles/"], styles=styles, output="out", alphas=(0.5, 1.0),
+                                images=adain_cli.ImageOptions(content_size=128))
+    planned = adain_cli.plan(request)  # what `adain stylize` would run; planned.notes: what it would say first
+    summary = adain_cli.run_job(adain_cli.default_stylizer(), planned.job)  # progress=callback for the events
     print(len(summary.written), "written,", summary.failed, "failed")
 
     augment = adain_cli.StyleAugment("sample_styles/", p=0.5, alpha=(0.2, 1.0))  # a training loop: docs/augment.md
@@ -34,6 +36,9 @@ _EXPORTS = {
     "Job": "job",
     "ImageOptions": "job",
     "run_job": "runner",
+    "plan": "planner",
+    "Request": "planner",
+    "Plan": "planner",
     "Summary": "report",
     "Event": "report",
     "Look": "looks",
@@ -53,6 +58,8 @@ __all__ = [
     "ImageOptions",
     "Job",
     "Look",
+    "Plan",
+    "Request",
     "Source",
     "StyleAugment",
     "Stylizer",
@@ -63,6 +70,7 @@ __all__ = [
     "interpolate",
     "interpolation_look",
     "load",
+    "plan",
     "run_job",
     "style_looks",
     "stylize",
@@ -76,6 +84,7 @@ if TYPE_CHECKING:
     from adain_cli.inputs import Source, discover
     from adain_cli.job import ImageOptions, Job
     from adain_cli.looks import ColorMethod, Look, interpolation_look, style_looks
+    from adain_cli.planner import Plan, Request, plan
     from adain_cli.report import Event, Summary
     from adain_cli.runner import run_job
     from adain_cli.stylizer import Stylizer

@@ -10,7 +10,6 @@ import string
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cached_property, partial
-from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -147,33 +146,6 @@ class Job:
             raise UsageError(
                 f"--styles-per-content {self.styles_per_content} is more than the {len(self.looks)} style(s) given"
             )
-
-    @classmethod
-    def for_styles(
-        cls,
-        contents: Iterable[str | PathLike[str]],
-        styles: Iterable[str | PathLike[str]],
-        output_dir: str | PathLike[str],
-        *,
-        alphas: Iterable[float] = (1.0,),
-        recursive: bool = False,
-        images: ImageOptions = ImageOptions(),
-        color: ColorMethod | str | None = None,
-        grid: bool = True,
-        skip_existing: bool = False,
-    ) -> Job:
-        """What `adain stylize CONTENTS --style STYLES --alpha ALPHAS -o OUTPUT_DIR` does: every content with every
-        style. Contents and styles are files or folders (searched as the command searches them); a style may be a
-        style bank (`adain styles encode`)."""
-        from adain_cli.inputs import discover
-        from adain_cli.looks import style_looks
-
-        found_contents = discover([Path(path) for path in contents], recursive=recursive, videos=True)
-        found_styles = discover([Path(path) for path in styles], recursive=recursive, mirror=False, banks=True)
-        return cls(contents=tuple(found_contents), styles=tuple(found_styles), looks=tuple(style_looks(found_styles)),
-                   output_dir=Path(output_dir), alphas=tuple(dict.fromkeys(alphas)), images=images,
-                   color=ColorMethod(color) if color else None, grid=grid, skip_existing=skip_existing,
-                   command="preserve-color" if color else "stylize")  # fmt: skip
 
     @cached_property
     def key(self) -> str:

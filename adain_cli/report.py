@@ -113,6 +113,11 @@ class Summary:
     def failed(self) -> int:
         return sum(f.outputs for f in self.failures)
 
+    def frames_written(self) -> int:
+        """The frames of the clips this process wrote (0 for a job of still images)."""
+        return sum(int(record.video.get("frames", 0)) for record in self.records  # type: ignore[call-overload]
+                   if record.video and record.status == "written")  # fmt: skip
+
     def to_json(self) -> dict[str, object]:
         return {
             "total": self.total,

@@ -128,12 +128,12 @@ def test_weights_list_as_json_and_as_tab_separated_lines(tmp_path):
 
 
 def test_an_unexpected_error_is_one_line_unless_debugging(scene, monkeypatch):
-    from adain_cli.cli import jobs
+    from adain_cli import planner
 
     def broken(*args, **kwargs):
         raise RuntimeError("something nobody expected\nwith a second line")
 
-    monkeypatch.setattr(jobs, "find_inputs", broken)
+    monkeypatch.setattr(planner, "plan", broken)
     argv = ["stylize", str(scene["photos"]), "--style", str(scene["style"]), "-o", str(scene["out"])]
     result = cli_runner().invoke(cli, argv)
     assert result.exit_code == 70

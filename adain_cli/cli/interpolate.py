@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from adain_cli.cli.jobs import build_job, find_contents, run, say_renamed
+from adain_cli.cli.jobs import plan_job, run
 from adain_cli.cli.options import CommonOptions, alpha_option, common_options, preserve_color_option, style_option
 from adain_cli.cli.types import AdainCommand, NumberList, SectionOption, VariadicOption
 
@@ -58,44 +58,9 @@ def interpolate(
     OUTPUT/{content}_interpolated_{style1}{w1}-{style2}{w2}….{ext} (weights in percent, left out when
     equal), or with --sheet one {content}_interpolated_…_sheet.{ext} per content.
     """
-    from adain_cli.bankfile import is_bank
-    from adain_cli.inputs import Source, bank_sources, with_unique_labels
-    from adain_cli.looks import interpolation_look, sheet_looks
-
     opts = CommonOptions.pop(kwargs)
     content, styles = _contents_and_styles(paths, styles, opts)
-    folder = next((style for style in styles if style.is_dir()), None)
-    if folder is not None:
-        raise click.BadParameter(
-            f"{folder} is a folder; each style is one image or a style bank", param_hint="'--style'"
-        )
-    # A style bank stands for every style it holds.
-    style_sources = with_unique_labels(
-        [source for path in styles for source in (bank_sources(path) if is_bank(path) else [Source(path)])]
-    )
-    if len(style_sources) < 2:
-        raise click.UsageError("interpolate needs at least two styles (for one, use `adain stylize`)")
-    say_renamed(style_sources, opts.quiet)
-    extra: dict[str, Any] = {}
-    if sheet is not None:
-        if weights is not None:
-            raise click.BadParameter("--sheet sets the weights of every cell itself", param_hint="'--weights'")
-        try:
-            looks, extra["sheet"], extra["sheet_name"] = sheet_looks(style_sources, sheet)
-        except ValueError as error:
-            raise click.BadParameter(str(error), param_hint="'--sheet'") from None
-    else:
-        weights = weights or (1.0,) * len(style_sources)
-        if len(weights) != len(style_sources):
-            message = f"{len(weights)} weights for {len(style_sources)} styles"
-            raise click.BadParameter(message, param_hint="'--weights'")
-        try:
-            looks = [interpolation_look(style_sources, weights)]
-        except ValueError as error:
-            raise click.BadParameter(str(error), param_hint="'--weights'") from None
-    contents = find_contents(opts, content)
-    job = build_job(opts, command="interpolate", contents=contents, styles=style_sources, looks=looks, alphas=alphas,
-                    color=color, **extra)  # fmt: skip
+    job = plan_job(opts, "interpolate", content, styles, alphas=alphas, color=color, weights=weights, sheet=sheet)
     run(opts, job)
 
 

@@ -1,5 +1,5 @@
-"""What every image command shares: finding inputs, building the job, loading the networks, running it
-with progress, and reporting the result (rich on a terminal, whole plain lines in a pipe, JSON)."""
+"""What every image command shares: its options as a request to the library's planner, loading the networks,
+running the job with progress, and reporting the result (rich on a terminal, whole plain lines in a pipe, JSON)."""
 
 from __future__ import annotations
 
@@ -14,13 +14,12 @@ import click
 from adain_cli import defaults, exits
 from adain_cli.cli import streams
 from adain_cli.cli.options import CommonOptions, read_files_from
+from adain_cli.job import ImageOptions, VideoOptions
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from adain_cli.inputs import Source
     from adain_cli.job import Job, Output
-    from adain_cli.looks import Look
     from adain_cli.report import Event, Status, Summary
 
 
@@ -34,28 +33,66 @@ def stderr_console() -> Console:
     return console
 
 
-def find_contents(opts: CommonOptions, paths: Sequence[Path]) -> list[Source]:
-    """The content images named on the command line and in --files-from (each checked to exist)."""
-    named = list(paths)
-    if opts.files_from is not None:
-        listed = read_files_from(opts.files_from, opts.null)
-        missing = next((path for path in listed if not path.exists()), None)
-        if missing is not None:
-            message = f"{missing} (listed in {opts.files_from}) does not exist"
-            raise click.BadParameter(message, param_hint="'--files-from'")
-        named += listed
-    if not named:
-        raise click.UsageError("give at least one CONTENT (a file or folder), or --files-from FILE")
-    if STANDARD_STREAM in named:
-        if len(named) > 1:
-            raise click.UsageError("- (an image on standard input) is the only CONTENT when given")
-        named = [_stdin_image()]
-    # Under a --name template a content's name in outputs is its file's stem, not its label: no rename to tell.
-    return find_inputs(named, opts.recursive, "content", output=_output_folder(opts), quiet=opts.quiet,
-                       renames=opts.name_template is None)  # fmt: skip
-
-
 STANDARD_STREAM = Path("-")
+
+
+def plan_job(opts: CommonOptions, command: str, contents: Sequence[Path], styles: Sequence[Path], **asked: Any) -> Job:
+    """The job a command asks for: its options as a `plan.Request`, planned by the library, its notes said once
+    (unless --quiet). `-` as the one content reads the image on standard input; `-o -` writes it to standard
+    output."""
+    from adain_cli.planner import Request, plan
+
+    listed = read_files_from(opts.files_from, opts.null) if opts.files_from is not None else []
+    missing = next((path for path in listed if not path.exists()), None)
+    if missing is not None:
+        message = f"{missing} (listed in {opts.files_from}) does not exist"
+        raise click.BadParameter(message, param_hint="'--files-from'")
+    contents = _stdin_or(contents, listed)
+    output = _stdout_file(opts) if opts.output == STANDARD_STREAM else opts.output
+    request = Request(
+        contents=tuple(contents),
+        styles=tuple(styles),
+        output=output,
+        command=command,
+        recursive=opts.recursive,
+        listed=tuple(listed),
+        list_file=opts.files_from if opts.files_from not in (None, STANDARD_STREAM) else None,
+        list_root=opts.list_root,
+        images=ImageOptions(
+            content_size=opts.content_size,
+            style_size=opts.style_size,
+            crop=opts.crop,
+            ext=opts.ext,
+            quality=opts.quality,
+            max_pixels=opts.max_pixels,
+            output_size=opts.output_size,
+            enlarge=not opts.no_enlarge,
+        ),
+        video=VideoOptions(
+            ext=opts.video_ext, max_frames=opts.frames, stabilize=opts.stabilize_strength if opts.stabilize else 0.0
+        ),
+        name_template=opts.name_template,
+        grid=opts.grid,
+        grid_cell=opts.grid_cell,
+        grid_labels=opts.grid_labels,
+        grid_rows=opts.grid_rows,
+        skip_existing=opts.skip_existing,
+        batch_size=opts.batch_size,
+        **asked,
+    )
+    planned = plan(request)
+    if not opts.quiet:
+        for note in planned.notes:
+            stderr_console().print(f"note: {note}", markup=False)
+    return planned.job
+
+
+def _stdin_or(contents: Sequence[Path], listed: Sequence[Path]) -> Sequence[Path]:
+    if STANDARD_STREAM not in contents:
+        return contents
+    if len(contents) > 1 or listed:
+        raise click.UsageError("- (an image on standard input) is the only CONTENT when given")
+    return [_stdin_image()]
 
 
 def _stdin_image() -> Path:
@@ -82,135 +119,16 @@ def _stdin_image() -> Path:
     return path
 
 
-def names_one_file(output: Path) -> bool:
-    """Whether `-o` names one output file (`result.png`, or `-` for standard output) rather than a folder."""
-    from adain_cli.inputs import OUTPUT_FORMATS
-
-    return output == STANDARD_STREAM or (output.suffix.lower().lstrip(".") in OUTPUT_FORMATS and not output.is_dir())
-
-
-def _output_folder(opts: CommonOptions) -> Path | None:
-    return (
-        None if opts.output == STANDARD_STREAM else opts.output.parent if names_one_file(opts.output) else opts.output
-    )
-
-
-def find_inputs(
-    paths: Sequence[Path],
-    recursive: bool,
-    what: str,
-    *,
-    mirror: bool = True,
-    output: Path | None = None,
-    quiet: bool = False,
-    renames: bool = True,
-) -> list[Source]:
-    """The images in `paths`, less any that adain itself wrote in the `output` folder (earlier outputs,
-    grids and previews there are never read back in as inputs; that is said once)."""
-    from adain_cli import inputs
-    from adain_cli.errors import AdainError
-    from adain_cli.marker import written_by_adain
-
-    found = inputs.discover(paths, recursive=recursive, mirror=mirror, videos=what == "content",
-                            banks=what == "style")  # fmt: skip
-    if output is not None:
-        folder = output.resolve()
-        ours = {source.path for source in found if _inside(source.path, folder) and written_by_adain(source.path)}
-        found = [source for source in found if source.path not in ours]
-        if ours and not quiet:
-            stderr_console().print(
-                f"note: {len(ours)} image(s) adain wrote in the output folder {output} are not read as {what}s",
-                markup=False,
-            )
-    if not found:
-        raise AdainError(f"no {what} images found in {', '.join(str(p) for p in paths)}")
-    say_renamed(found, quiet or not renames)
-    return found
-
-
-def say_renamed(sources: Sequence[Source], quiet: bool) -> None:
-    """Inputs that share a name get distinct ones in outputs; said once, before any work."""
-    from adain_cli.inputs import renamed
-
-    for line in [] if quiet else renamed(sources):
-        stderr_console().print(f"note: {line} (another input has the same name)", markup=False)
-
-
-def _inside(path: Path, resolved_folder: Path) -> bool:
-    return path.resolve().is_relative_to(resolved_folder)
-
-
-def build_job(
-    opts: CommonOptions,
-    *,
-    command: str,
-    contents: Sequence[Source],
-    styles: Sequence[Source],
-    looks: Sequence[Look],
-    alphas: Sequence[float],
-    color: str | None = None,
-    reads: Sequence[Path] = (),
-    **extra: Any,
-) -> Job:
-    """The job a command asks for: its inputs and looks, with the common options applied. `reads`: other files
-    the command reads (masks); the --files-from list is one too."""
-    from adain_cli.job import ImageOptions, Job, VideoOptions
-    from adain_cli.looks import ColorMethod
-
-    if names_one_file(opts.output):
-        return _one_file_job(opts, build_job(replace(opts, output=_CURRENT_FOLDER), command=command, contents=contents,
-                             styles=styles, looks=looks, alphas=alphas, color=color, reads=reads, **extra))  # fmt: skip
-    stabilize = opts.stabilize_strength if opts.stabilize else 0.0
-    image_options = ImageOptions(content_size=opts.content_size, style_size=opts.style_size, crop=opts.crop,
-                                 ext=opts.ext, quality=opts.quality, max_pixels=opts.max_pixels,
-                                 output_size=opts.output_size, enlarge=not opts.no_enlarge)  # fmt: skip
-    return Job(
-        contents=tuple(contents),
-        styles=tuple(styles),
-        looks=tuple(looks),
-        output_dir=opts.output,
-        alphas=tuple(dict.fromkeys(alphas)),
-        images=image_options,
-        grid=opts.grid,
-        grid_cell=opts.grid_cell,
-        grid_labels=opts.grid_labels,
-        grid_rows=opts.grid_rows,
-        skip_existing=opts.skip_existing,
-        batch_size=opts.batch_size,
-        color=ColorMethod(color) if color else None,
-        command=command,
-        video=VideoOptions(ext=opts.video_ext, max_frames=opts.frames, stabilize=stabilize),
-        name_template=opts.name_template,
-        reads=(*reads, *([opts.files_from] if opts.files_from not in (None, STANDARD_STREAM) else [])),
-        **extra,
-    )
-
-
-_CURRENT_FOLDER = Path()
-
-
-def _one_file_job(opts: CommonOptions, job: Job) -> Job:
-    """A job with one output written to the file `-o` names (its extension picks the format), or to a
-    temporary PNG that `run` sends to standard output for `-o -`. More outputs than one is a usage error."""
+def _stdout_file(opts: CommonOptions) -> Path:
+    """`-o -`: the job writes its one output to a temporary PNG that `run` then sends to standard output."""
     import shutil
     import tempfile
 
-    count = sum(len(job.outputs(content)) for content in job.contents)
-    if count != 1:
-        raise click.BadParameter(
-            f"{opts.output} names one file, but this job writes {count} outputs; give a folder instead",
-            param_hint="'-o'",
-        )
-    if job.contents[0].clip:
-        raise click.BadParameter(f"{job.contents[0].path} is a video; give a folder for its output", param_hint="'-o'")
-    if opts.output == STANDARD_STREAM:
-        if opts.json or opts.json_lines:
-            raise click.UsageError("-o - writes the image on standard output, so --json and --json-lines cannot")
-        target = Path(tempfile.mkdtemp(prefix="adain-stdout-")) / "stdout.png"
-        click.get_current_context().call_on_close(lambda: shutil.rmtree(target.parent, ignore_errors=True))
-    else:
-        target = opts.output
-    return replace(job, output_dir=target.parent, output_file=target, grid=False)
+    if opts.json or opts.json_lines:
+        raise click.UsageError("-o - writes the image on standard output, so --json and --json-lines cannot")
+    target = Path(tempfile.mkdtemp(prefix="adain-stdout-")) / "stdout.png"
+    click.get_current_context().call_on_close(lambda: shutil.rmtree(target.parent, ignore_errors=True))
+    return target
 
 
 def send_to_stdout(job: Job) -> None:
@@ -337,9 +255,12 @@ def print_summary(console: Console, summary: Summary, output: Path) -> None:
 
     counts = summary.totals()
     status = "[red]" if counts.failed or summary.failures else "[green]"
+    frames = summary.frames_written()  # a clip job's speed is its frames', not its files'
+    speed = f"{frames} frames, {frames / counts.seconds:.2f} frames/s" if frames and counts.seconds > 0 else (
+        f"{counts.rate:.2f} images/s")  # fmt: skip
     console.print(
         f"{status}{counts.written} written[/], {counts.skipped} skipped, {counts.failed} failed "
-        f"in {counts.seconds:.1f} s ({counts.rate:.2f} images/s)"
+        f"in {counts.seconds:.1f} s ({speed})"
         + (f"; {len(summary.grids)} grid(s)" if summary.grids else "")
         + f" → {'standard output' if output == STANDARD_STREAM else escape(str(output))}"
     )

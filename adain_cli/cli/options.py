@@ -114,6 +114,11 @@ class CommonOptions:
         "--files-from", section=INPUTS, default=None, type=_FILE,
         help="Read contents from FILE, one path a line (- for standard input).",
     )
+    list_root: Path | None = _option(  # noqa: RUF009
+        "--list-root", section=INPUTS, default=None, type=click.Path(file_okay=False, path_type=Path),
+        help="Name (and, in dataset mode, draw for) each --files-from path by its path relative to this folder, "
+        "as `-r` over the folder would.  [default: the folder all listed files share]",
+    )
     null: bool = _flag("-0", "--null", section=INPUTS,
                        help="--files-from paths are separated by NUL (as `find -print0` writes).")
     crop: bool = _flag("--crop", section=INPUTS, help="Centre-crop contents and styles to squares after resizing.")

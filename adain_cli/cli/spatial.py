@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from adain_cli.cli.jobs import build_job, find_contents, run, say_renamed
+from adain_cli.cli.jobs import plan_job, run
 from adain_cli.cli.options import CommonOptions, alpha_option, common_options, preserve_color_option, style_option
 from adain_cli.cli.types import OUTPUT, AdainCommand, option
 
@@ -56,27 +56,7 @@ def spatial(
     Styles and masks pair up in order; a last style without a mask is the background and covers
     what no mask claims; anything left unclaimed keeps the content. Writes {content}_spatial.{ext}.
     """
-    from adain_cli.inputs import Source, with_unique_labels
-    from adain_cli.spatial import MaskCache, MaskSpec, preview_companions, spatial_look
-
     opts = CommonOptions.pop(kwargs)
-    if masks and mask_dirs:
-        raise click.UsageError("use --mask or --mask-dir, not both")
-    spec = MaskSpec(files=masks, folders=mask_dirs)
-    if spec.regions == 0:
-        raise click.UsageError("give at least one --mask (or --mask-dir)")
-    if spec.regions > len(styles):
-        raise click.UsageError(f"{spec.regions} masks but only {len(styles)} styles: each mask needs a style")
-    if len(styles) > spec.regions + 1:  # one more than the masks is the background; two more is a mistake
-        raise click.UsageError(
-            f"{len(styles)} styles for {spec.regions} masks: only one style (the last) can be the background"
-        )
-    contents = find_contents(opts, content)
-    style_sources = with_unique_labels([Source(path) for path in styles])
-    say_renamed(style_sources, opts.quiet)
-    cache = MaskCache(spec, opts.max_pixels)
-    job = build_job(opts, command="spatial", contents=contents, styles=style_sources,
-                    looks=[spatial_look(style_sources, cache)], alphas=alphas, color=color,
-                    companions=preview_companions(style_sources, cache) if preview else None,
-                    reads=spec.every_file())  # fmt: skip
+    job = plan_job(opts, "spatial", content, styles, alphas=alphas, color=color, masks=masks, mask_dirs=mask_dirs,
+                   preview=preview)  # fmt: skip
     run(opts, job)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from adain_cli.cli.jobs import check_weights_names, fetch_weights, find_inputs, stderr_console
+from adain_cli.cli.jobs import check_weights_names, fetch_weights, stderr_console
 from adain_cli.cli.options import CommonOptions
 
 
@@ -66,7 +66,13 @@ def styles_encode(
     if output.is_dir():
         raise click.BadParameter(f"{output} is a folder; give the bank's file name", param_hint="'-o'")
     check_weights_names(encoder)
-    sources = find_inputs(paths, recursive, "style", output=None, quiet=quiet)
+    from adain_cli.inputs import renamed
+    from adain_cli.planner import find_styles
+
+    sources = find_styles(paths, recursive=recursive, mirror=True)
+    for line in [] if quiet else renamed(sources):
+        console_note = f"note: {line} (another input has the same name)"
+        stderr_console().print(console_note, markup=False)
     from adain_cli import banks
     from adain_cli.device import pick_device, pick_dtype
     from adain_cli.progress import JobProgress

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from adain_cli.cli.jobs import build_job, find_contents, find_inputs, run
+from adain_cli.cli.jobs import plan_job, run
 from adain_cli.cli.options import (
     COLOR_METHODS,
     CommonOptions,
@@ -29,14 +29,9 @@ def _stylize_every_pair(
     command: str, content: tuple[Path, ...], styles: tuple[Path, ...], alphas: tuple[float, ...], color: str | None,
     kwargs: dict[str, Any],
 ) -> None:  # fmt: skip
-    from adain_cli.looks import style_looks
-
     opts, draws = CommonOptions.pop(kwargs), DrawOptions.pop(kwargs)
-    contents = find_contents(opts, content)
-    style_sources = find_inputs(styles, opts.recursive, "style", mirror=False, output=opts.output, quiet=opts.quiet)
-    looks = style_looks(style_sources)
-    job = build_job(opts, command=command, contents=contents, styles=style_sources, looks=looks, alphas=alphas,
-                    color=color, styles_per_content=draws.styles_per_content, seed=draws.seed)  # fmt: skip
+    job = plan_job(opts, command, content, styles, alphas=alphas, color=color,
+                   styles_per_content=draws.styles_per_content, seed=draws.seed)  # fmt: skip
     run(opts, job)
 
 

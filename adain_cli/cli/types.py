@@ -203,7 +203,7 @@ class AdainCommand(click.Command):
                 joined.extend(args[index:])
                 break
             if token in names:
-                values = []
+                values: list[str] = []
                 while index < len(args) and _NUMBER.match(args[index]):
                     if values and Path(args[index]).exists():
                         raise click.UsageError(
