@@ -12,7 +12,17 @@ import click
 from adain_cli import defaults
 from adain_cli.cli.jobs import check_weights_names, fetch_weights, stderr_console
 from adain_cli.cli.options import CommonOptions
-from adain_cli.cli.types import DeviceType, ModelType
+from adain_cli.cli.types import (
+    JOBS,
+    MAIN,
+    MODELS,
+    PERFORMANCE,
+    TRAINING,
+    AdainCommand,
+    DeviceType,
+    ModelType,
+    option,
+)
 
 if TYPE_CHECKING:
     from adain_cli.train_config import TrainConfig
@@ -21,7 +31,8 @@ if TYPE_CHECKING:
 # TrainConfig's default (or, with --resume, the run's own value).
 TRAIN_SETTINGS: dict[str, tuple[Any, str]] = {
     "iterations": (click.IntRange(min=1), "Iterations to train to (a resumed run goes on to this many)."),
-    "batch_size": (click.IntRange(min=1), "Content and style images per iteration."),
+    "batch_size": (click.IntRange(min=1), "Images through the networks in one pass: content and style images per "
+                   "iteration."),
     "lr": (click.FloatRange(min=0), "Adam's learning rate."),
     "lr_decay": (click.FloatRange(min=0), "Inverse decay: the rate at iteration i is lr / (1 + lr_decay·i)."),
     "style_weight": (click.FloatRange(min=0), "λ, the weight of the style loss."),
@@ -33,14 +44,22 @@ TRAIN_SETTINGS: dict[str, tuple[Any, str]] = {
     "crop_size": (click.IntRange(min=16), "Side in pixels of the random square crop trained on."),
     "resize": (click.Choice(["shorter-side", "square"]), "shorter-side: scale the shorter side to --content-size "
                "or --style-size (the Lua original); square: squash to that size squared (the PyTorch port)."),
-    "seed": (int, "Seed of the data stream and the initial weights (a resumed run sees the same batches)."),
+    "seed": (int, "Seed of the data stream and of the decoder's initial parameters (a resumed run sees the same "
+             "batches)."),
     "workers": (click.IntRange(min=0), "Processes that load and crop images (0 loads in the training process)."),
     "save_every": (click.IntRange(min=1), "Write a checkpoint and previews every this many iterations."),
     "log_every": (click.IntRange(min=1), "Log the losses to log.jsonl every this many iterations."),
     "precision": (click.Choice(defaults.PRECISIONS), "The number format the networks compute in (the decoder's "
-                  "weights and the optimizer stay fp32). auto: bf16 (or fp16) on CUDA, fp32 elsewhere."),
+                  "parameters and the optimizer stay fp32). auto: bf16 (or fp16) on CUDA, fp32 elsewhere."),
     "device": (DeviceType(), "auto, cpu, cuda, cuda:N or mps (under torchrun: one GPU per rank)."),
 }  # fmt: skip
+
+
+# The help's section of each setting not among the first options.
+_SECTIONS = {"save_every": JOBS, "log_every": JOBS, "workers": PERFORMANCE, "precision": PERFORMANCE,
+             "device": PERFORMANCE} | dict.fromkeys(("lr", "lr_decay", "style_weight", "content_weight",
+                                                     "content_size", "style_size", "crop_size", "resize", "seed"),
+                                                    TRAINING)  # fmt: skip
 
 
 def train_options(func: Callable) -> Callable:
@@ -51,12 +70,12 @@ def train_options(func: Callable) -> Callable:
     for name, (kind, description) in reversed(TRAIN_SETTINGS.items()):
         default = fields[name].default
         shown = f"{default:_}" if isinstance(default, int) else str(default)
-        func = click.option(f"--{name.replace('_', '-')}", name, type=kind, default=None,
-                            help=f"{description}  [default: {shown}]")(func)  # fmt: skip
+        func = option(f"--{name.replace('_', '-')}", name, section=_SECTIONS.get(name, MAIN), type=kind, default=None,
+                      help=f"{description}  [default: {shown}]")(func)  # fmt: skip
     return func
 
 
-@click.command("train")
+@click.command("train", cls=AdainCommand)
 @click.option("--content-dir", type=click.Path(file_okay=False, path_type=Path), help="Photos (e.g. MS-COCO).")
 @click.option("--style-dir", type=click.Path(file_okay=False, path_type=Path), help="Paintings (e.g. WikiArt).")
 @click.option(
@@ -74,14 +93,16 @@ def train_options(func: Callable) -> Callable:
 )
 @click.option("--overwrite", is_flag=True, help="Start a new run in a folder that holds an earlier one.")
 @train_options
-@click.option(
+@option(
     "--encoder",
+    section=MODELS,
     type=ModelType(),
     default=None,
     help=f"The encoder model: a registered name or a .pth file.  [default: {defaults.ENCODER}]",
 )
-@click.option(
+@option(
     "--init-decoder",
+    section=MODELS,
     type=ModelType(),
     default=None,
     help="Start from this decoder model (a registered name or a .pth file): fine-tune it.",

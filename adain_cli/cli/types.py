@@ -159,6 +159,7 @@ class ModelType(click.ParamType):
 # The help's sections, in the order they are printed; an option without one is among the first, unheaded ones.
 MAIN = "Options"
 DATASETS = "Datasets"
+TRAINING = "Training"
 INPUTS = "Inputs"
 OUTPUT = "Output"
 GRIDS = "Grids"
@@ -166,7 +167,7 @@ VIDEO = "Videos and animations"
 JOBS = "Jobs and scripts"
 PERFORMANCE = "Performance"
 MODELS = "Models"
-SECTIONS = (MAIN, DATASETS, INPUTS, OUTPUT, GRIDS, VIDEO, JOBS, PERFORMANCE, MODELS)
+SECTIONS = (MAIN, DATASETS, TRAINING, INPUTS, OUTPUT, GRIDS, VIDEO, JOBS, PERFORMANCE, MODELS)
 
 
 class SectionOption(click.Option):
