@@ -71,4 +71,3 @@ def test_the_readme_first_command_runs_as_typed(installed_bin, weight_files, tmp
     assert argv == ["adain", "stylize", "photo.jpg", "--style", "waves"]  # what the test's photo stands in for
     with Image.open(work / "photo_stylized_waves.png") as written:
         assert written.size == (682, 512)  # the default --content-size
-    assert len(list(work.glob("grid_*.png"))) == 1
