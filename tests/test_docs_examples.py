@@ -19,6 +19,7 @@ from pathlib import Path
 
 import click
 import pytest
+from click.core import ParameterSource
 
 from adain_cli.cli import cli
 from tests.conftest import REPO, cli_runner, make_image
@@ -52,7 +53,8 @@ def shell_lines(body: str) -> Iterator[tuple[int, str]]:
 
 
 def adain_commands(line: str) -> list[list[str]]:
-    """The `adain …` commands of one shell line, each as its argv without `adain`."""
+    """The `adain …` commands of one shell line (`torchrun … -m adain_cli …` too), each as its argv without
+    `adain`."""
     lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
     lexer.whitespace_split = True
     lexer.commenters = "#"
@@ -61,6 +63,8 @@ def adain_commands(line: str) -> list[list[str]]:
         if token in SEPARATORS:
             if current[:1] == ["adain"]:
                 commands.append(current[1:])
+            elif "adain_cli" in current and current[current.index("adain_cli") - 1] == "-m":  # torchrun, python -m
+                commands.append(current[current.index("adain_cli") + 1 :])
             current = []
         else:
             current.append(token)
@@ -136,12 +140,15 @@ def parse_only(argv: list[str]) -> None:
     while isinstance(command, click.Group):
         name = rest.pop(0)
         found = command.get_command(context, name)
-        assert found is not None, f"adain has no command {name!r} here"
+        assert found is not None and not found.hidden, f"adain has no command {name!r} here (or only a renamed one)"
         command = found
         if isinstance(command, click.Group):
             context = click.Context(command, info_name=name, parent=context)
-    with command.make_context(name, rest, parent=context):
-        pass
+    with command.make_context(name, rest, parent=context) as parsed:
+        given = [
+            p for p in command.params if p.name and parsed.get_parameter_source(p.name) == ParameterSource.COMMANDLINE
+        ]
+        assert not [p.name for p in given if getattr(p, "hidden", False)], "a hidden (renamed) option"
 
 
 @pytest.fixture(scope="module")
