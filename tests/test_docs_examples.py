@@ -109,8 +109,8 @@ def made_inputs(argv: list[str], folder: Path, banks: Path, stdin_names: list[st
     """Every input `argv` names, made in `folder`: what a user of the example would already have."""
     for index, token in enumerate(argv):
         before = argv[index - 1] if index else ""
-        if token.startswith("-") or before in OUTPUT_OPTIONS or "{" in token:
-            continue
+        if token.startswith("-") or before in OUTPUT_OPTIONS or "{" in token or re.fullmatch(r"[\d.,/]+", token):
+            continue  # an option, an output, a template, a number or a shard
         path = folder / token
         suffix = path.suffix.lower()
         if path.exists():
