@@ -1,4 +1,4 @@
-"""The exit statuses of `adain`, in one place (README "In scripts" and `adain --help` list them)."""
+"""The exit statuses of `adain`, in one place (README's exit status table and `adain --help` list them)."""
 
 OK = 0
 FAILED = 1  # something the job asked for was not written (each failure named on stderr)

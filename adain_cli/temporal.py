@@ -2,7 +2,7 @@
 
 Per-frame AdaIN renormalises every frame with its own statistics and passes sensor noise through the
 encoder and decoder, so a still scene shimmers. Smoothing only the statistics μ(x), σ(x) does not help
-against per-pixel noise (DESIGN.md §1); an exponential average of the features themselves does, but it
+against per-pixel noise, which the features themselves carry; an exponential average of the features does, but it
 would smear motion. So each feature cell is averaged only as far as it looks like noise: a cell whose
 change from the running average is small next to the map's spread is blended into it, a cell that
 changed a lot (motion) follows the new frame, and a jump in the channel statistics (a scene cut)

@@ -67,6 +67,16 @@ def make_image(path: Path, width: int, height: int, seed: int = 0, mode: str = "
     return path
 
 
+@pytest.fixture
+def scene(tmp_path: Path) -> dict[str, Path]:
+    """A folder of two small photos (`photos/p0.png`, `p1.png`, 40×32), one style (`style.png`) and where the
+    outputs go (`out`, not made)."""
+    for index in range(2):
+        make_image(tmp_path / "photos" / f"p{index}.png", 40, 32, seed=index)
+    make_image(tmp_path / "style.png", 32, 32, seed=9)
+    return {"photos": tmp_path / "photos", "style": tmp_path / "style.png", "out": tmp_path / "out"}
+
+
 def cli_runner() -> CliRunner:
     """A CliRunner that keeps stderr apart from stdout: click 8.1 mixes them unless told not to, and 8.2 removed
     the switch (it always keeps them apart)."""

@@ -1,6 +1,6 @@
 """An independent implementation of the public AdaIN networks and numerics, for tests only.
 
-Written straight from the layout tables in DESIGN.md §2 (flat nn.Sequential with ReflectionPad2d
+Written straight from the public checkpoints' layout (flat nn.Sequential with ReflectionPad2d
 modules, as the public checkpoints are laid out), sharing no code with adain_cli, so that tests
 comparing against it check the package rather than restate it.
 """
@@ -84,7 +84,7 @@ def to_uint8_reference(image: torch.Tensor) -> torch.Tensor:
 
 
 def coral_reference(source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """DESIGN.md §2's colour transfer in float32, step by step: recolour (3,H,W) `source` to `target`."""
+    """The references' colour transfer (coral) in float32, step by step: recolour (3,H,W) `source` to `target`."""
 
     def flat(x):
         f = x.reshape(3, -1)

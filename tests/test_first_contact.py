@@ -29,7 +29,7 @@ def run_fresh(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture
-def images(tmp_path: Path) -> Path:
+def workdir(tmp_path: Path) -> Path:
     make_image(tmp_path / "c.png", 32, 24, seed=1)
     make_image(tmp_path / "s.png", 32, 24, seed=2)
     make_image(tmp_path / "t.png", 32, 24, seed=3)
@@ -60,9 +60,9 @@ CHEAP_CHECKS = {
 
 
 @pytest.mark.parametrize("case", CHEAP_CHECKS, ids=list(CHEAP_CHECKS))
-def test_cheap_checks_answer_before_torch_is_imported(images: Path, case: str) -> None:
+def test_cheap_checks_answer_before_torch_is_imported(workdir: Path, case: str) -> None:
     args, status, expected = CHEAP_CHECKS[case]
-    result = run_fresh(*args, cwd=images)
+    result = run_fresh(*args, cwd=workdir)
     assert result.returncode == status, result.stderr
     assert expected in result.stdout + result.stderr
     assert result.stderr.rstrip().endswith("torch not imported"), result.stderr
@@ -74,53 +74,53 @@ def weights_args(weight_files: tuple[Path, Path]) -> list[str]:
 
 
 @pytest.mark.parametrize(("name", "kind"), [("result.png", "PNG"), ("result.jpg", "JPEG"), ("r.webp", "WEBP")])
-def test_one_output_goes_to_the_file_o_names(run_adain, images: Path, name: str, kind: str) -> None:
+def test_one_output_goes_to_the_file_o_names(run_adain, workdir: Path, name: str, kind: str) -> None:
     from PIL import Image
 
-    result = run_adain("stylize", images / "c.png", "--style", images / "s.png", "-o", images / name,
+    result = run_adain("stylize", workdir / "c.png", "--style", workdir / "s.png", "-o", workdir / name,
                        *AT_OWN_SIZE)  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert (images / name).is_file()
-    with Image.open(images / name) as written:
+    assert (workdir / name).is_file()
+    with Image.open(workdir / name) as written:
         assert written.format == kind and written.size == (32, 24)
 
 
-def test_a_file_o_with_more_outputs_is_a_usage_error_naming_the_count(run_adain, images: Path) -> None:
-    result = run_adain("stylize", images / "c.png", "--style", images / "s.png", "--style", images / "t.png",
-                       "-o", images / "result.png")  # fmt: skip
+def test_a_file_o_with_more_outputs_is_a_usage_error_naming_the_count(run_adain, workdir: Path) -> None:
+    result = run_adain("stylize", workdir / "c.png", "--style", workdir / "s.png", "--style", workdir / "t.png",
+                       "-o", workdir / "result.png")  # fmt: skip
     assert result.exit_code == 2
     assert "writes 2 outputs" in result.stderr
-    assert not (images / "result.png").exists()
+    assert not (workdir / "result.png").exists()
 
 
-def test_stdin_in_and_stdout_out(weight_files, images: Path) -> None:
+def test_stdin_in_and_stdout_out(weight_files, workdir: Path) -> None:
     from io import BytesIO
 
     from PIL import Image
 
     command = [sys.executable, "-m", "adain_cli", "stylize", "-", "--style", "s.png", "-o", "-"]
-    result = subprocess.run([*command, *weights_args(weight_files)], cwd=images, input=(images / "c.png").read_bytes(),
-                            capture_output=True, timeout=300)  # fmt: skip
+    result = subprocess.run([*command, *weights_args(weight_files)], cwd=workdir,
+                            input=(workdir / "c.png").read_bytes(), capture_output=True, timeout=300)  # fmt: skip
     assert result.returncode == 0, result.stderr
     with Image.open(BytesIO(result.stdout)) as written:  # stdout holds the PNG and nothing else
         assert written.format == "PNG" and written.size == (32, 24)
     assert b"1 written" in result.stderr
-    assert sorted(p.name for p in images.iterdir()) == ["c.png", "empty", "s.png", "t.png"]
+    assert sorted(p.name for p in workdir.iterdir()) == ["c.png", "empty", "s.png", "t.png"]
 
 
-def test_under_torchrun_the_summary_counts_every_rank(weight_files, images: Path) -> None:
+def test_under_torchrun_the_summary_counts_every_rank(weight_files, workdir: Path) -> None:
     from tests.conftest import run_module
 
-    contents = [images / name for name in ("c.png", "s.png", "t.png")]
-    styles = ["--style", str(images / "s.png"), "--style", str(images / "t.png")]
-    args = ["stylize", *map(str, contents), *styles, "-o", str(images / "out"), *weights_args(weight_files)]
+    contents = [workdir / name for name in ("c.png", "s.png", "t.png")]
+    styles = ["--style", str(workdir / "s.png"), "--style", str(workdir / "t.png")]
+    args = ["stylize", *map(str, contents), *styles, "-o", str(workdir / "out"), *weights_args(weight_files)]
     done = run_module(*args, processes=2)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "6 written, 0 skipped, 0 failed" in done.stderr
-    assert f"→ {images / 'out'}" in done.stderr
+    assert f"→ {workdir / 'out'}" in done.stderr
 
 
-def test_the_display_names_each_stage_and_the_summary_the_folder(run_adain, images: Path, monkeypatch) -> None:
+def test_the_display_names_each_stage_and_the_summary_the_folder(run_adain, workdir: Path, monkeypatch) -> None:
     """The live display shows the stage and the file; a pipe gets no stage lines (stderr there is progress
     lines and one line per failure), and the summary names the output folder."""
     from adain_cli.progress import JobProgress
@@ -134,13 +134,13 @@ def test_the_display_names_each_stage_and_the_summary_the_folder(run_adain, imag
         original(self, **changes)
 
     monkeypatch.setattr(JobProgress, "_update", recording)
-    result = run_adain("stylize", images / "c.png", "--style", images / "s.png", "-o", images / "out",
+    result = run_adain("stylize", workdir / "c.png", "--style", workdir / "s.png", "-o", workdir / "out",
                        *AT_OWN_SIZE)  # fmt: skip
     assert result.exit_code == 0, result.output
     assert shown == [("encoding styles", ""), ("stylizing", "c.png")]
     lines = result.stderr.splitlines()
     assert not [line for line in lines if line.endswith("…")]
-    assert lines[-1].endswith(f"→ {images / 'out'}")
+    assert lines[-1].endswith(f"→ {workdir / 'out'}")
 
 
 def test_the_bar_ends_on_the_summary_rate() -> None:
@@ -155,14 +155,14 @@ def test_the_bar_ends_on_the_summary_rate() -> None:
         assert RateColumn().render(task).plain == "2.00 img/s"
 
 
-def test_styles_sharing_a_name_are_told_apart_and_said_so_before_any_work(run_adain, images: Path) -> None:
-    make_image(images / "styles" / "s.png", 32, 24, seed=4)
-    result = run_adain("stylize", images / "c.png", "--style", images / "s.png", "--style", images / "styles" / "s.png",
-                       "-o", images / "out", *AT_OWN_SIZE, "--no-grid")  # fmt: skip
+def test_styles_sharing_a_name_are_told_apart_and_said_so_before_any_work(run_adain, workdir: Path) -> None:
+    make_image(workdir / "styles" / "s.png", 32, 24, seed=4)
+    result = run_adain("stylize", workdir / "c.png", "--style", workdir / "s.png", "--style",
+                       workdir / "styles" / "s.png", "-o", workdir / "out", *AT_OWN_SIZE, "--no-grid")  # fmt: skip
     assert result.exit_code == 0, result.output
     first = result.stderr.splitlines()[0]
-    assert first == f"note: {images / 'styles' / 's.png'} is named s_2 in outputs (another input has the same name)"
-    assert sorted(p.name for p in (images / "out").iterdir()) == ["c_stylized_s.png", "c_stylized_s_2.png"]
+    assert first == f"note: {workdir / 'styles' / 's.png'} is named s_2 in outputs (another input has the same name)"
+    assert sorted(p.name for p in (workdir / "out").iterdir()) == ["c_stylized_s.png", "c_stylized_s_2.png"]
 
 
 def test_interpolation_sheet_labels_are_whole_percents() -> None:
@@ -205,7 +205,7 @@ def test_a_caption_too_long_for_its_lines_shrinks_before_it_is_cut() -> None:
     assert font.size == 8 and lines[-1].endswith("…")  # the last resort
 
 
-def test_a_spatial_grid_has_its_header_row_and_the_preview_a_legend(run_adain, images: Path) -> None:
+def test_a_spatial_grid_has_its_header_row_and_the_preview_a_legend(run_adain, workdir: Path) -> None:
     import numpy as np
     from PIL import Image
 
@@ -213,10 +213,10 @@ def test_a_spatial_grid_has_its_header_row_and_the_preview_a_legend(run_adain, i
 
     mask = Image.new("L", (32, 24), 0)
     mask.paste(255, (0, 0, 16, 24))
-    mask.save(images / "m.png")
-    out = images / "out"
-    result = run_adain("spatial", images / "c.png", images / "t.png", "--mask", images / "m.png", "--style",
-                       images / "s.png", "--style", images / "t.png", "--preview", "--grid-cell", "32", "-o", out,
+    mask.save(workdir / "m.png")
+    out = workdir / "out"
+    result = run_adain("spatial", workdir / "c.png", workdir / "t.png", "--mask", workdir / "m.png", "--style",
+                       workdir / "s.png", "--style", workdir / "t.png", "--preview", "--grid-cell", "32", "-o", out,
                        *AT_OWN_SIZE)  # fmt: skip
     assert result.exit_code == 0, result.output
     (grid,) = out.glob("grid_spatial_*.png")
@@ -233,21 +233,21 @@ def test_a_spatial_grid_has_its_header_row_and_the_preview_a_legend(run_adain, i
 
 
 # Item 6: no surprise enlargement.
-def test_no_enlarge_leaves_a_small_content_and_style_at_their_size(run_adain, images: Path) -> None:
+def test_no_enlarge_leaves_a_small_content_and_style_at_their_size(run_adain, workdir: Path) -> None:
     from PIL import Image
 
     from adain_cli.images import resized_size
 
-    make_image(images / "small.png", 36, 24, seed=5)
-    Image.open(images / "small.png").save(images / "small.gif")
-    result = run_adain("stylize", images / "small.gif", "--style", images / "s.png", "--content-size", "48",
-                       "--style-size", "48", "--no-enlarge", "-o", images / "out")  # fmt: skip
+    make_image(workdir / "small.png", 36, 24, seed=5)
+    Image.open(workdir / "small.png").save(workdir / "small.gif")
+    result = run_adain("stylize", workdir / "small.gif", "--style", workdir / "s.png", "--content-size", "48",
+                       "--style-size", "48", "--no-enlarge", "-o", workdir / "out")  # fmt: skip
     assert result.exit_code == 0, result.output
-    with Image.open(images / "out" / "small_stylized_s.png") as written:
+    with Image.open(workdir / "out" / "small_stylized_s.png") as written:
         assert written.size == (36, 24)
-    result = run_adain("stylize", images / "small.gif", "--style", images / "s.png", "--content-size", "48",
-                       "--style-size", "48", "-o", images / "big")  # fmt: skip
-    with Image.open(images / "big" / "small_stylized_s.png") as written:
+    result = run_adain("stylize", workdir / "small.gif", "--style", workdir / "s.png", "--content-size", "48",
+                       "--style-size", "48", "-o", workdir / "big")  # fmt: skip
+    with Image.open(workdir / "big" / "small_stylized_s.png") as written:
         assert written.size == (72, 48)  # enlarged, as before, unless asked
     assert resized_size(64, 96, 512, enlarge=False) == (64, 96)
     assert resized_size(1024, 1536, 512, enlarge=False) == (512, 768)  # still scaled down
@@ -309,7 +309,7 @@ def test_doctor_prints_versions_devices_cache_and_weights(run_adain, weight_file
     assert not weights["vgg_normalised"]["present"]
 
 
-def test_device_and_weights_options_complete(images: Path) -> None:
+def test_device_and_weights_options_complete(workdir: Path) -> None:
     from click.shell_completion import ShellComplete
 
     from adain_cli.cli import cli
@@ -323,21 +323,21 @@ def test_device_and_weights_options_complete(images: Path) -> None:
     assert ("vgg_normalised", "plain") in completions("interpolate", "--encoder", "")
 
 
-def test_a_bare_style_name_is_a_shipped_sample_and_a_path_means_that_file(run_adain, images: Path, monkeypatch):
+def test_a_bare_style_name_is_a_shipped_sample_and_a_path_means_that_file(run_adain, workdir: Path, monkeypatch):
     from adain_cli.inputs import sample_style_names
 
     assert len(sample_style_names()) == 8 and "waves" in sample_style_names()
-    monkeypatch.chdir(images)
+    monkeypatch.chdir(workdir)
     args = ("stylize", "c.png", "-o", "out", "--content-size", "0", "--style-size", "32", "--no-grid")
     result = run_adain(*args, "--style", "waves")
     assert result.exit_code == 0, result.output
-    assert (images / "out" / "c_stylized_waves.png").is_file()
-    make_image(images / "own.png", 24, 24, seed=9).rename(images / "waves")  # a file named like a sample
+    assert (workdir / "out" / "c_stylized_waves.png").is_file()
+    make_image(workdir / "own.png", 24, 24, seed=9).rename(workdir / "waves")  # a file named like a sample
     assert run_adain(*args, "--style", "waves", "-o", "mine").exit_code == 0  # is that file, as typed
     from PIL import Image
 
-    shipped = np.asarray(Image.open(images / "out" / "c_stylized_waves.png"))
-    own = np.asarray(Image.open(images / "mine" / "c_stylized_waves.png"))
+    shipped = np.asarray(Image.open(workdir / "out" / "c_stylized_waves.png"))
+    own = np.asarray(Image.open(workdir / "mine" / "c_stylized_waves.png"))
     assert shipped.shape == own.shape and not np.array_equal(shipped, own)
     unknown = run_adain(*args, "--style", "wavez")
     assert unknown.exit_code == 2 and "is not a sample style (brush_strokes, cubist" in unknown.stderr

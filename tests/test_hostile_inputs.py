@@ -20,14 +20,6 @@ from tests.conftest import AT_OWN_SIZE, SUBPROCESS_TIMEOUT, finish, make_image, 
 TINY = (*AT_OWN_SIZE, "--no-grid")
 
 
-@pytest.fixture
-def scene(tmp_path: Path) -> dict[str, Path]:
-    for index in range(2):
-        make_image(tmp_path / "photos" / f"p{index}.png", 40, 32, seed=index)
-    make_image(tmp_path / "style.png", 32, 32, seed=9)
-    return {"photos": tmp_path / "photos", "style": tmp_path / "style.png", "out": tmp_path / "out"}
-
-
 def test_files_from_a_closed_stdin_is_one_line_and_exit_2(scene):
     command = [sys.executable, "-m", "adain_cli", "stylize", "--files-from", "-", "--style", str(scene["style"]),
                "-o", str(scene["out"])]  # fmt: skip

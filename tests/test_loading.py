@@ -50,4 +50,10 @@ def test_a_broken_layer_after_relu4_1_does_not_matter(tmp_path, public_states):
     state = dict(public_states[0])
     state["51.weight"] = torch.full_like(state["51.weight"], float("nan"))
     torch.save(state, tmp_path / "vgg.pth")
-    weights.load_encoder(tmp_path / "vgg.pth")
+    encoder = weights.load_encoder(tmp_path / "vgg.pth")  # no error: the broken layer is never read
+    expected = Encoder()
+    load_public_state_dict(expected, public_states[0])
+    loaded = encoder.state_dict()
+    assert loaded.keys() == expected.state_dict().keys()  # the layers up to relu4_1, and nothing after
+    for key, value in expected.state_dict().items():
+        assert torch.equal(loaded[key], value) and loaded[key].isfinite().all(), key

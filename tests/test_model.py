@@ -34,7 +34,7 @@ def test_public_state_dicts_load_unchanged(public_states):
 
 
 def test_decoder_has_the_public_parameter_count():
-    assert sum(p.numel() for p in Decoder().parameters()) == 3_505_219  # DESIGN.md §2: the public decoder.pth
+    assert sum(p.numel() for p in Decoder().parameters()) == 3_505_219  # the public decoder.pth
 
 
 @pytest.fixture(params=["plain pads", "border fix"])

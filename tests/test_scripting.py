@@ -13,15 +13,6 @@ import pytest
 from adain_cli.cli import cli
 from tests.conftest import AT_OWN_SIZE, SUBPROCESS_TIMEOUT, cli_runner, make_image
 
-
-@pytest.fixture
-def scene(tmp_path: Path) -> dict[str, Path]:
-    for index in range(2):
-        make_image(tmp_path / "photos" / f"p{index}.png", 24, 16, seed=index)
-    make_image(tmp_path / "ink.png", 16, 16, seed=7)
-    return {"photos": tmp_path / "photos", "style": tmp_path / "ink.png", "out": tmp_path / "out"}
-
-
 TINY = (*AT_OWN_SIZE, "--grid-cell", "16")
 
 
@@ -91,16 +82,16 @@ def test_dry_run_lists_outputs_without_loading_anything(run_adain, scene, monkey
 
     made = run_adain("stylize", scene["photos"] / "p0.png", "--style", scene["style"], "-o", scene["out"], *AT_OWN_SIZE)
     assert made.exit_code == 0, made.stderr
-    scene["out"].joinpath("p1_stylized_ink.png").write_bytes(b"")  # a file at an output's name, not a finished one
+    scene["out"].joinpath("p1_stylized_style.png").write_bytes(b"")  # a file at an output's name, not a finished one
     monkeypatch.setattr(stylizer.Stylizer, "from_files", lambda *a, **k: pytest.fail("networks loaded"))
     result = cli_runner().invoke(cli, ["stylize", str(scene["photos"]), "--style", str(scene["style"]), "-o",
                                       str(scene["out"]), "--skip-existing", "--dry-run"])  # fmt: skip
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert f"would skip (exists)\t{scene['out'] / 'p0_stylized_ink.png'}" in lines
-    assert f"would write\t{scene['out'] / 'p1_stylized_ink.png'}" in lines
+    assert f"would skip (exists)\t{scene['out'] / 'p0_stylized_style.png'}" in lines
+    assert f"would write\t{scene['out'] / 'p1_stylized_style.png'}" in lines
     assert any(line.startswith("would write\t") and "grid_stylize_" in line for line in lines)
-    assert sorted(p.name for p in scene["out"].iterdir()) == ["p0_stylized_ink.png", "p1_stylized_ink.png"]
+    assert sorted(p.name for p in scene["out"].iterdir()) == ["p0_stylized_style.png", "p1_stylized_style.png"]
 
 
 def test_a_long_path_stays_on_one_line_in_a_pipe(weight_files, scene, tmp_path):
@@ -113,7 +104,7 @@ def test_a_long_path_stays_on_one_line_in_a_pipe(weight_files, scene, tmp_path):
     )
     assert done.returncode == 0, done.stderr
     wrote = [line for line in done.stderr.splitlines() if "wrote" in line]
-    assert len(wrote) == 2 and all(line.endswith("_stylized_ink.png") and str(deep) in line for line in wrote)
+    assert len(wrote) == 2 and all(line.endswith("_stylized_style.png") and str(deep) in line for line in wrote)
 
 
 def test_weights_list_as_json_and_as_tab_separated_lines(tmp_path):

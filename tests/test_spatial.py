@@ -32,7 +32,7 @@ def decoded_features(monkeypatch):
 
 
 @pytest.fixture
-def scene(tmp_path):
+def regions(tmp_path):
     content = make_image(tmp_path / "me.png", 128, 96, seed=1)  # 16×12 feature cells
     fg = make_image(tmp_path / "ink.png", 64, 64, seed=2)
     bg = make_image(tmp_path / "waves.png", 80, 64, seed=3)
@@ -52,17 +52,17 @@ def region_adain(feat, style_feat, cells):
     return (feat - mean) / std * s_std + s_mean
 
 
-def test_each_region_gets_adain_over_its_own_cells(run_adain, scene, public_states, decoded_features):
-    out = scene["dir"] / "out"
+def test_each_region_gets_adain_over_its_own_cells(run_adain, regions, public_states, decoded_features):
+    out = regions["dir"] / "out"
     result = run_adain(
         "spatial",
-        scene["content"],
+        regions["content"],
         "--style",
-        scene["fg"],
+        regions["fg"],
         "--mask",
-        scene["mask"],
+        regions["mask"],
         "--style",
-        scene["bg"],
+        regions["bg"],
         "-o",
         out,
         *SIZE,
@@ -71,8 +71,8 @@ def test_each_region_gets_adain_over_its_own_cells(run_adain, scene, public_stat
     assert (out / "me_spatial.png").is_file()
     vgg, _ = load_reference(*public_states)
     with torch.no_grad():
-        feat = vgg(as_tensor(scene["content"]))
-        fg_feat, bg_feat = vgg(as_tensor(scene["fg"])), vgg(as_tensor(scene["bg"]))
+        feat = vgg(as_tensor(regions["content"]))
+        fg_feat, bg_feat = vgg(as_tensor(regions["fg"])), vgg(as_tensor(regions["bg"]))
     left = torch.zeros(12, 16, dtype=torch.bool)
     left[:, :8] = True
     expected_fg, expected_bg = region_adain(feat, fg_feat, left), region_adain(feat, bg_feat, ~left)
@@ -82,123 +82,131 @@ def test_each_region_gets_adain_over_its_own_cells(run_adain, scene, public_stat
     torch.testing.assert_close(target[..., 10:], expected_bg[..., 10:], rtol=1e-4, atol=1e-4)
     # At the border the two are blended, with no hard step.
     weights = ops.smooth_resize(
-        torch.from_numpy(np.array(Image.open(scene["mask"]))).float()[None, None] / 255, (12, 16)
+        torch.from_numpy(np.array(Image.open(regions["mask"]))).float()[None, None] / 255, (12, 16)
     )
     blend = weights * expected_fg + (1 - weights) * expected_bg
     torch.testing.assert_close(target, blend, rtol=1e-4, atol=1e-4)
 
 
-def test_without_a_background_the_rest_keeps_the_content(run_adain, scene, public_states, decoded_features):
+def test_without_a_background_the_rest_keeps_the_content(run_adain, regions, public_states, decoded_features):
     result = run_adain(
-        "spatial", scene["content"], "--style", scene["fg"], "--mask", scene["mask"], "-o", scene["dir"] / "out", *SIZE
+        "spatial",
+        regions["content"],
+        "--style",
+        regions["fg"],
+        "--mask",
+        regions["mask"],
+        "-o",
+        regions["dir"] / "out",
+        *SIZE,
     )
     assert result.exit_code == 0, result.output
     vgg, _ = load_reference(*public_states)
     with torch.no_grad():
-        feat = vgg(as_tensor(scene["content"]))
+        feat = vgg(as_tensor(regions["content"]))
     torch.testing.assert_close(decoded_features[0][..., 10:], feat[..., 10:], rtol=1e-4, atol=1e-4)
 
 
-def test_an_all_white_mask_equals_plain_stylize(run_adain, scene):
-    white = scene["dir"] / "white.png"
+def test_an_all_white_mask_equals_plain_stylize(run_adain, regions):
+    white = regions["dir"] / "white.png"
     Image.new("L", (128, 96), 255).save(white)
     spatial = run_adain(
-        "spatial", scene["content"], "--style", scene["fg"], "--mask", white, "-o", scene["dir"] / "a", *SIZE
+        "spatial", regions["content"], "--style", regions["fg"], "--mask", white, "-o", regions["dir"] / "a", *SIZE
     )
-    plain = run_adain("stylize", scene["content"], "--style", scene["fg"], "-o", scene["dir"] / "b", *SIZE)
+    plain = run_adain("stylize", regions["content"], "--style", regions["fg"], "-o", regions["dir"] / "b", *SIZE)
     assert spatial.exit_code == 0 and plain.exit_code == 0
-    a = np.array(Image.open(scene["dir"] / "a" / "me_spatial.png"))
-    b = np.array(Image.open(scene["dir"] / "b" / "me_stylized_ink.png"))
+    a = np.array(Image.open(regions["dir"] / "a" / "me_spatial.png"))
+    b = np.array(Image.open(regions["dir"] / "b" / "me_stylized_ink.png"))
     assert np.array_equal(a, b)
 
 
-def test_the_original_two_style_form_equals_the_explicit_form(run_adain, scene):
-    inverted = scene["dir"] / "inverted.png"
-    Image.fromarray(255 - np.array(Image.open(scene["mask"]))).save(inverted)
+def test_the_original_two_style_form_equals_the_explicit_form(run_adain, regions):
+    inverted = regions["dir"] / "inverted.png"
+    Image.fromarray(255 - np.array(Image.open(regions["mask"]))).save(inverted)
     original = run_adain(
         "spatial",
-        scene["content"],
+        regions["content"],
         "--mask",
-        scene["mask"],
+        regions["mask"],
         "--style",
-        scene["fg"],
+        regions["fg"],
         "--style",
-        scene["bg"],
+        regions["bg"],
         "-o",
-        scene["dir"] / "a",
+        regions["dir"] / "a",
         *SIZE,
     )
     explicit = run_adain(
         "spatial",
-        scene["content"],
+        regions["content"],
         "--style",
-        scene["fg"],
+        regions["fg"],
         "--mask",
-        scene["mask"],
+        regions["mask"],
         "--style",
-        scene["bg"],
+        regions["bg"],
         "--mask",
         inverted,
         "-o",
-        scene["dir"] / "b",
+        regions["dir"] / "b",
         *SIZE,
     )
     assert original.exit_code == 0 and explicit.exit_code == 0
-    a = np.array(Image.open(scene["dir"] / "a" / "me_spatial.png")).astype(int)
-    b = np.array(Image.open(scene["dir"] / "b" / "me_spatial.png")).astype(int)
+    a = np.array(Image.open(regions["dir"] / "a" / "me_spatial.png")).astype(int)
+    b = np.array(Image.open(regions["dir"] / "b" / "me_spatial.png")).astype(int)
     assert np.abs(a - b).max() <= 1
 
 
-def test_an_alpha_channel_is_a_mask(run_adain, scene):
+def test_an_alpha_channel_is_a_mask(run_adain, regions):
     cutout = np.zeros((96, 128, 4), np.uint8)
     cutout[..., :3] = 40  # dark pixels everywhere: only the transparency says where the region is
     cutout[:, :64, 3] = 255
-    path = scene["dir"] / "cutout.png"
+    path = regions["dir"] / "cutout.png"
     Image.fromarray(cutout, "RGBA").save(path)
     a = run_adain(
         "spatial",
-        scene["content"],
+        regions["content"],
         "--style",
-        scene["fg"],
+        regions["fg"],
         "--mask",
         path,
         "--style",
-        scene["bg"],
+        regions["bg"],
         "-o",
-        scene["dir"] / "a",
+        regions["dir"] / "a",
         *SIZE,
     )
     b = run_adain(
         "spatial",
-        scene["content"],
+        regions["content"],
         "--style",
-        scene["fg"],
+        regions["fg"],
         "--mask",
-        scene["mask"],
+        regions["mask"],
         "--style",
-        scene["bg"],
+        regions["bg"],
         "-o",
-        scene["dir"] / "b",
+        regions["dir"] / "b",
         *SIZE,
     )
     assert a.exit_code == 0 and b.exit_code == 0
     assert np.array_equal(
-        np.array(Image.open(scene["dir"] / "a" / "me_spatial.png")),
-        np.array(Image.open(scene["dir"] / "b" / "me_spatial.png")),
+        np.array(Image.open(regions["dir"] / "a" / "me_spatial.png")),
+        np.array(Image.open(regions["dir"] / "b" / "me_spatial.png")),
     )
 
 
-def test_preview_and_alphas(run_adain, scene):
-    out = scene["dir"] / "out"
+def test_preview_and_alphas(run_adain, regions):
+    out = regions["dir"] / "out"
     result = run_adain(
         "spatial",
-        scene["content"],
+        regions["content"],
         "--style",
-        scene["fg"],
+        regions["fg"],
         "--mask",
-        scene["mask"],
+        regions["mask"],
         "--style",
-        scene["bg"],
+        regions["bg"],
         "--preview",
         "--alpha",
         "0.5",
@@ -213,7 +221,7 @@ def test_preview_and_alphas(run_adain, scene):
         "me_spatial_alpha1.00.png",
         "me_spatial_preview.png",
     ]
-    original = np.array(Image.open(scene["content"]).convert("RGB")).astype(int)
+    original = np.array(Image.open(regions["content"]).convert("RGB")).astype(int)
     preview = np.array(Image.open(out / "me_spatial_preview.png")).astype(int)[: original.shape[0]]  # not the legend
     # Left half (the mask) tinted red, right half (the background) grey, each at half strength.
     assert (preview[:, :60, 0] - original[:, :60, 0]).mean() > 20
@@ -231,37 +239,39 @@ def test_preview_and_alphas(run_adain, scene):
         (["--mask", "{mask}", "--mask-dir", "{dir}", "--style", "{fg}", "--style", "{bg}"], "not both"),
     ],
 )
-def test_usage_errors(run_adain, scene, args, message):
-    filled = [a.format(**{k: str(v) for k, v in scene.items()}) for a in args]
-    result = run_adain("spatial", scene["content"], *filled, "-o", scene["dir"] / "out")
+def test_usage_errors(run_adain, regions, args, message):
+    filled = [a.format(**{k: str(v) for k, v in regions.items()}) for a in args]
+    result = run_adain("spatial", regions["content"], *filled, "-o", regions["dir"] / "out")
     assert result.exit_code == 2
     assert message in result.stderr
 
 
-def test_an_unreadable_mask_fails_clearly(run_adain, scene):
-    bad = scene["dir"] / "bad_mask.png"
+def test_an_unreadable_mask_fails_clearly(run_adain, regions):
+    bad = regions["dir"] / "bad_mask.png"
     bad.write_text("not a png")
-    result = run_adain("spatial", scene["content"], "--mask", bad, "--style", scene["fg"], "-o", scene["dir"] / "o")
+    result = run_adain(
+        "spatial", regions["content"], "--mask", bad, "--style", regions["fg"], "-o", regions["dir"] / "o"
+    )
     assert result.exit_code == 1
     assert "bad_mask.png: not an image file" in result.stderr
 
 
-def test_an_empty_region_is_skipped_with_a_warning_and_aspect_is_noted(run_adain, scene):
-    tiny = scene["dir"] / "tiny.png"
+def test_an_empty_region_is_skipped_with_a_warning_and_aspect_is_noted(run_adain, regions):
+    tiny = regions["dir"] / "tiny.png"
     dot = np.zeros((50, 50), np.uint8)
     dot[0, 0] = 255
     Image.fromarray(dot).save(tiny)
     result = run_adain(
         "spatial",
-        scene["content"],
+        regions["content"],
         "--mask",
         tiny,
         "--style",
-        scene["fg"],
+        regions["fg"],
         "--style",
-        scene["bg"],
+        regions["bg"],
         "-o",
-        scene["dir"] / "out",
+        regions["dir"] / "out",
         "--json",
         *SIZE,
     )
@@ -271,17 +281,17 @@ def test_an_empty_region_is_skipped_with_a_warning_and_aspect_is_noted(run_adain
     assert "aspect ratio" in notes
 
 
-def test_mask_dir_matches_masks_by_stem(run_adain, scene):
-    photos = scene["dir"] / "photos"
-    masks = scene["dir"] / "masks"
+def test_mask_dir_matches_masks_by_stem(run_adain, regions):
+    photos = regions["dir"] / "photos"
+    masks = regions["dir"] / "masks"
     masks.mkdir()
     for name in ("a", "b", "c"):
         make_image(photos / f"{name}.jpg", 64, 48, seed=ord(name))
     for name in ("a", "b"):
-        Image.open(scene["mask"]).resize((64, 48)).save(masks / f"{name}.png")
-    out = scene["dir"] / "out"
+        Image.open(regions["mask"]).resize((64, 48)).save(masks / f"{name}.png")
+    out = regions["dir"] / "out"
     result = run_adain(
-        "spatial", photos, "--mask-dir", masks, "--style", scene["fg"], "--style", scene["bg"], "-o", out, *SIZE
+        "spatial", photos, "--mask-dir", masks, "--style", regions["fg"], "--style", regions["bg"], "-o", out, *SIZE
     )
     assert result.exit_code == 1
     # a, b and c (small, of one size) were decoded together first; c's missing mask sent each to decode alone.
@@ -297,30 +307,37 @@ def test_mask_dir_matches_masks_by_stem(run_adain, scene):
         ("photo.png", ["photo.png", "photo.JPG"], "two masks match it"),
     ],
 )
-def test_mask_dir_takes_exact_stems_only(run_adain, scene, content, masks, error):
-    folder, photos = scene["dir"] / "masks", scene["dir"] / "photos"
+def test_mask_dir_takes_exact_stems_only(run_adain, regions, content, masks, error):
+    folder, photos = regions["dir"] / "masks", regions["dir"] / "photos"
     folder.mkdir()
     make_image(photos / content, 64, 48, seed=1)
     for name in masks:
-        Image.open(scene["mask"]).resize((64, 48)).convert("RGB").save(folder / name, format="PNG")
-    out = scene["dir"] / "out"
-    result = run_adain("spatial", photos, "--mask-dir", folder, "--style", scene["fg"], "--style", scene["bg"],
+        Image.open(regions["mask"]).resize((64, 48)).convert("RGB").save(folder / name, format="PNG")
+    out = regions["dir"] / "out"
+    result = run_adain("spatial", photos, "--mask-dir", folder, "--style", regions["fg"], "--style", regions["bg"],
                        "-o", out, *SIZE)  # fmt: skip
     assert result.exit_code == 1
     assert error in result.stderr
     assert not list(out.glob("*_spatial*"))
 
 
-def test_mask_dir_with_an_exact_stem_among_near_misses(run_adain, scene):
-    folder, photos = scene["dir"] / "masks", scene["dir"] / "photos"
+def test_mask_dir_with_an_exact_stem_among_near_misses(run_adain, regions):
+    folder, photos = regions["dir"] / "masks", regions["dir"] / "photos"
     folder.mkdir()
     make_image(photos / "photo.png", 64, 48, seed=1)
-    Image.open(scene["mask"]).resize((64, 48)).save(folder / "photo.png")
+    Image.open(regions["mask"]).resize((64, 48)).save(folder / "photo.png")
     Image.new("L", (64, 48), 0).save(folder / "photo.old.png")
-    out = scene["dir"] / "out"
-    result = run_adain("spatial", photos, "--mask-dir", folder, "--style", scene["fg"], "--style", scene["bg"],
-                       "-o", out, *SIZE)  # fmt: skip
+    styles = ("--style", regions["fg"], "--style", regions["bg"], "--no-grid", *SIZE)
+    out = regions["dir"] / "out"
+    result = run_adain("spatial", photos, "--mask-dir", folder, *styles, "-o", out)
     assert result.exit_code == 0, result.output
+    # The same content with each candidate given by hand: the exact stem's mask is the one that was used.
+    for stem in ("photo", "photo.old"):
+        given = run_adain("spatial", photos / "photo.png", "--mask", folder / f"{stem}.png", *styles, "-o", out / stem)
+        assert given.exit_code == 0, given.output
+    used = np.asarray(Image.open(out / "photo_spatial.png"))
+    assert np.array_equal(used, np.asarray(Image.open(out / "photo" / "photo_spatial.png")))
+    assert not np.array_equal(used, np.asarray(Image.open(out / "photo.old" / "photo_spatial.png")))
 
 
 def test_crop_crops_the_mask_as_it_crops_the_content(run_adain, tmp_path):
@@ -339,16 +356,16 @@ def test_crop_crops_the_mask_as_it_crops_the_content(run_adain, tmp_path):
     assert tinted[17:47].all() and not tinted[:15].any() and not tinted[49:].any()
 
 
-def test_spatial_on_a_clip_keeps_its_notes_and_previews_the_first_frame(run_adain, scene):
+def test_spatial_on_a_clip_keeps_its_notes_and_previews_the_first_frame(run_adain, regions):
     from tests.test_video import make_clip
 
-    clip = make_clip(scene["dir"] / "clip.mp4", frames=3, size=(64, 48))
-    tiny = scene["dir"] / "dot.png"
+    clip = make_clip(regions["dir"] / "clip.mp4", frames=3, size=(64, 48))
+    tiny = regions["dir"] / "dot.png"
     dot = np.zeros((48, 64), np.uint8)
     dot[0, 0] = 255  # covers no feature cell
     Image.fromarray(dot).save(tiny)
-    out = scene["dir"] / "out"
-    result = run_adain("spatial", clip, "--mask", tiny, "--style", scene["fg"], "--style", scene["bg"],
+    out = regions["dir"] / "out"
+    result = run_adain("spatial", clip, "--mask", tiny, "--style", regions["fg"], "--style", regions["bg"],
                        "--preview", "-o", out, "--json", "--no-stabilize", *SIZE)  # fmt: skip
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)

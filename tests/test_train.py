@@ -56,7 +56,7 @@ def data(tmp_path: Path) -> tuple[Path, Path]:
     return tmp_path / "photos", tmp_path / "paintings"
 
 
-def tiny_job(data: tuple[Path, Path], run: Path) -> tuple[str, ...]:
+def train_args(data: tuple[Path, Path], run: Path) -> tuple[str, ...]:
     """Train on the `data` folders into `run`, at the tiny sizes the tests use."""
     return ("--content-dir", str(data[0]), "--style-dir", str(data[1]), "-o", str(run), *TINY)
 
@@ -76,7 +76,7 @@ def test_a_short_run_lowers_the_loss(weight_files, data, tmp_path):
     run = tmp_path / "run"
     result = run_train(
         weight_files,
-        *tiny_job(data, run),
+        *train_args(data, run),
         "--iterations",
         "40",
         "--lr",
@@ -182,7 +182,7 @@ def test_decoder_has_the_public_layout_and_drives_stylize(weight_files, data, tm
     run = tmp_path / "run"
     result = run_train(
         weight_files,
-        *tiny_job(data, run),
+        *train_args(data, run),
         "--iterations",
         "2",
         "--save-every",
@@ -242,7 +242,7 @@ def test_unreadable_images_are_skipped_and_counted(weight_files, data, tmp_path)
     run = tmp_path / "run"
     result = run_train(
         weight_files,
-        *tiny_job(data, run),
+        *train_args(data, run),
         "--iterations",
         "8",
         "--batch-size",
@@ -261,7 +261,7 @@ def test_learning_rate_decay_is_the_references():
 
 def start_training(weight_files, data, run: Path, *extra: str, group: bool = False) -> subprocess.Popen:
     """A long `adain train` in a subprocess (in a process group of its own with `group`, as a shell job is)."""
-    command = [sys.executable, "-m", "adain_cli", "train", *tiny_job(data, run), "--iterations", "100000",
+    command = [sys.executable, "-m", "adain_cli", "train", *train_args(data, run), "--iterations", "100000",
                "--save-every", "100000", "--encoder", str(weight_files[0]), "--quiet", *extra]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True,
@@ -298,7 +298,7 @@ def test_two_process_torchrun_on_cpu(weight_files, data, tmp_path):
     run = tmp_path / "run"
     args = (
         "train",
-        *tiny_job(data, run),
+        *train_args(data, run),
         "--iterations",
         "3",
         "--save-every",
@@ -355,7 +355,7 @@ def test_a_non_finite_loss_stops_keeping_the_last_good_checkpoint(weight_files, 
 
     monkeypatch.setattr(train_module, "adain_losses", nan_on_the_third_call)
     run = tmp_path / "run"
-    result = run_train(weight_files, *tiny_job(data, run), "--iterations", "6", "--save-every", "2")
+    result = run_train(weight_files, *train_args(data, run), "--iterations", "6", "--save-every", "2")
     assert result.exit_code == 1
     (line,) = result.stderr.splitlines()
     assert "not finite at iteration 3" in line and str(run / "checkpoint.pth") in line and "--resume" in line
@@ -368,7 +368,7 @@ def test_a_non_finite_loss_stops_keeping_the_last_good_checkpoint(weight_files, 
 
 def test_a_diverging_learning_rate_writes_no_nan_weights(weight_files, data, tmp_path):
     run = tmp_path / "run"
-    result = run_train(weight_files, *tiny_job(data, run), "--iterations", "5", "--save-every", "100", "--lr", "1e30")
+    result = run_train(weight_files, *train_args(data, run), "--iterations", "5", "--save-every", "100", "--lr", "1e30")
     assert result.exit_code == 1
     (line,) = result.stderr.splitlines()
     assert "not finite at iteration" in line and "no checkpoint was written" in line
@@ -377,7 +377,7 @@ def test_a_diverging_learning_rate_writes_no_nan_weights(weight_files, data, tmp
 
 def test_the_log_of_a_resumed_run_reads_as_one_run(weight_files, data, tmp_path):
     run = tmp_path / "run"
-    first = run_train(weight_files, *tiny_job(data, run), "--iterations", "2", "--save-every", "2")
+    first = run_train(weight_files, *train_args(data, run), "--iterations", "2", "--save-every", "2")
     assert first.exit_code == 0, first.output
     # As after a kill -9: iterations logged past the checkpoint, the last line cut short.
     with (run / "log.jsonl").open("a") as log:
@@ -406,7 +406,7 @@ def test_a_folder_of_unreadable_images_is_one_line(weight_files, data, tmp_path)
 
 def test_resume_refuses_a_foreign_or_damaged_checkpoint(weight_files, data, tmp_path):
     run = tmp_path / "run"
-    result = run_train(weight_files, *tiny_job(data, run), "--iterations", "1")
+    result = run_train(weight_files, *train_args(data, run), "--iterations", "1")
     assert result.exit_code == 0, result.output
     good = torch.load(run / "checkpoint.pth", weights_only=True)
     cases = {
@@ -442,11 +442,11 @@ def test_resize_square_squashes_and_shorter_side_keeps_the_aspect_ratio(tmp_path
 
 def test_resize_is_a_run_setting(weight_files, data, tmp_path):
     run = tmp_path / "run"
-    result = run_train(weight_files, *tiny_job(data, run), "--iterations", "1", "--resize", "square")
+    result = run_train(weight_files, *train_args(data, run), "--iterations", "1", "--resize", "square")
     assert result.exit_code == 0, result.output
     config = json.loads(torch.load(run / "checkpoint.pth", weights_only=True)["config"])
     assert config["resize"] == "square"
-    result = cli_runner().invoke(cli, ["train", *tiny_job(data, tmp_path / "r2"), "--resize", "round"])
+    result = cli_runner().invoke(cli, ["train", *train_args(data, tmp_path / "r2"), "--resize", "round"])
     assert result.exit_code == 2
 
 
@@ -458,7 +458,7 @@ served_weights = weights_tests.served_weights
 def test_train_honours_offline_and_no_verify(served_weights, data, tmp_path, monkeypatch):
     wrong_hash = replace(weights.REGISTRY["vgg_normalised"], sha256="0" * 64)
     monkeypatch.setitem(weights.REGISTRY, "vgg_normalised", wrong_hash)
-    argv = ["train", *tiny_job(data, tmp_path / "run"), "--iterations", "1", "-q"]
+    argv = ["train", *train_args(data, tmp_path / "run"), "--iterations", "1", "-q"]
     monkeypatch.setenv("ADAIN_OFFLINE", "1")
     result = cli_runner().invoke(cli, argv)
     assert result.exit_code == 1 and "offline" in result.stderr and served_weights.requests == []
@@ -473,15 +473,15 @@ def test_train_honours_offline_and_no_verify(served_weights, data, tmp_path, mon
 
 def test_a_folder_holding_a_finished_run_is_refused_unless_overwrite(weight_files, data, tmp_path):
     run = tmp_path / "run"
-    assert run_train(weight_files, *tiny_job(data, run), "--iterations", "2").exit_code == 0
+    assert run_train(weight_files, *train_args(data, run), "--iterations", "2").exit_code == 0
     (run / "checkpoint.pth").unlink()  # a finished run kept for its decoder (and log)
     decoder, log = (run / "decoder.pth").read_bytes(), (run / "log.jsonl").read_text()
-    refused = run_train(weight_files, *tiny_job(data, run), "--iterations", "1")
+    refused = run_train(weight_files, *train_args(data, run), "--iterations", "1")
     assert refused.exit_code == 1
     (line,) = refused.stderr.splitlines()
     assert f"{run} already holds a run (decoder.pth, log.jsonl)" in line and "--overwrite" in line
     assert (run / "decoder.pth").read_bytes() == decoder and (run / "log.jsonl").read_text() == log
-    again = run_train(weight_files, *tiny_job(data, run), "--iterations", "1", "--overwrite")
+    again = run_train(weight_files, *train_args(data, run), "--iterations", "1", "--overwrite")
     assert again.exit_code == 0, again.output
     assert [r["iteration"] for r in read_log(run)] == [1]  # the new run's log alone
     assert (run / "decoder.pth").read_bytes() != decoder
@@ -490,7 +490,7 @@ def test_a_folder_holding_a_finished_run_is_refused_unless_overwrite(weight_file
 
 def test_resume_refuses_options_that_contradict_its_checkpoint(weight_files, data, tmp_path):
     run = tmp_path / "run"
-    assert run_train(weight_files, *tiny_job(data, run), "--iterations", "1").exit_code == 0
+    assert run_train(weight_files, *train_args(data, run), "--iterations", "1").exit_code == 0
     other = tmp_path / "other"
     other.mkdir()
     cases = {
@@ -518,7 +518,7 @@ def test_resume_takes_the_encoder_at_its_new_place_once_the_runs_own_has_moved(w
     encoder.parent.mkdir()
     encoder.write_bytes(weight_files[0].read_bytes())
     run = tmp_path / "run"
-    argv = ["train", *tiny_job(data, run), "--iterations", "1", "--encoder", str(encoder), "-q"]
+    argv = ["train", *train_args(data, run), "--iterations", "1", "--encoder", str(encoder), "-q"]
     assert cli_runner().invoke(cli, argv).exit_code == 0
     moved = encoder.rename(tmp_path / "vgg-moved.pth")
     result = cli_runner().invoke(
@@ -545,7 +545,7 @@ def test_a_run_folder_inside_the_content_folder_is_never_training_data(weight_fi
 
 def test_a_temporary_file_left_by_a_kill_is_removed_at_the_next_start(weight_files, data, tmp_path):
     run = tmp_path / "run"
-    assert run_train(weight_files, *tiny_job(data, run), "--iterations", "1").exit_code == 0
+    assert run_train(weight_files, *train_args(data, run), "--iterations", "1").exit_code == 0
     stale = [run / ".checkpoint.pth.k9x2ab_q.tmp", run / "previews" / ".iter_000002.png.3jd8s0w1.tmp"]
     for path in stale:
         path.write_bytes(b"cut short by SIGKILL")
@@ -570,7 +570,7 @@ def test_every_setting_has_a_description_and_the_whole_run_is_estimated(weight_f
         flag = f"--{name.replace('_', '-')} "
         (line,) = [line for line in lines if line.strip().startswith(flag)]
         assert len(line.split("[default:")[0].strip()) > len(flag) + 20, line  # a description, not only a default
-    argv = ["train", *tiny_job(data, tmp_path / "run"), "--iterations", "4", "--log-every", "2",
+    argv = ["train", *train_args(data, tmp_path / "run"), "--iterations", "4", "--log-every", "2",
             "--encoder", str(weight_files[0])]  # fmt: skip
     result = cli_runner().invoke(cli, argv, catch_exceptions=False)
     assert result.exit_code == 0, result.output
