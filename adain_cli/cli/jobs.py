@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from adain_cli import defaults, exits
-from adain_cli.cli import streams
+from adain_cli.cli import notices, streams
 from adain_cli.cli.options import CommonOptions, read_files_from
 
 if TYPE_CHECKING:
@@ -62,8 +62,6 @@ def _stdin_image() -> Path:
     """The image on standard input, kept in a temporary folder (removed when the command ends) as
     `stdin.{its format}`, so it is read like any other file."""
     import io
-    import shutil
-    import tempfile
 
     from PIL import Image, UnidentifiedImageError
 
@@ -75,18 +73,16 @@ def _stdin_image() -> Path:
             kind = (image.format or "png").lower()
     except (UnidentifiedImageError, OSError):
         raise AdainError(f"standard input ({len(data)} bytes) is not an image Pillow can read") from None
-    folder = Path(tempfile.mkdtemp(prefix="adain-stdin-"))
-    click.get_current_context().call_on_close(lambda: shutil.rmtree(folder, ignore_errors=True))
-    path = folder / f"stdin.{'jpg' if kind == 'jpeg' else kind}"
+    path = streams.stream_folder("stdin", f"stdin.{'jpg' if kind == 'jpeg' else kind}")
     path.write_bytes(data)
     return path
 
 
 def names_one_file(output: Path) -> bool:
     """Whether `-o` names one output file (`result.png`, or `-` for standard output) rather than a folder."""
-    from adain_cli.inputs import OUTPUT_FORMATS
+    from adain_cli.inputs import names_an_output_file
 
-    return output == STANDARD_STREAM or (output.suffix.lower().lstrip(".") in OUTPUT_FORMATS and not output.is_dir())
+    return output == STANDARD_STREAM or names_an_output_file(output)
 
 
 def _output_folder(opts: CommonOptions) -> Path | None:
@@ -123,7 +119,9 @@ def find_inputs(
                 markup=False,
             )
     if not found:
-        raise AdainError(f"no {what} images found in {', '.join(str(p) for p in paths)}")
+        raise AdainError(inputs.none_found(paths, what, recursive=recursive, videos=what == "content"))
+    if not quiet and (note := inputs.unwalked(paths, recursive=recursive, output=output)) is not None:
+        stderr_console().print(f"note: {note}", markup=False)
     say_renamed(found, quiet or not renames)
     return found
 
@@ -192,9 +190,6 @@ _CURRENT_FOLDER = Path()
 def _one_file_job(opts: CommonOptions, job: Job) -> Job:
     """A job with one output written to the file `-o` names (its extension picks the format), or to a
     temporary PNG that `run` sends to standard output for `-o -`. More outputs than one is a usage error."""
-    import shutil
-    import tempfile
-
     count = sum(len(job.outputs(content)) for content in job.contents)
     if count != 1:
         raise click.BadParameter(
@@ -206,8 +201,7 @@ def _one_file_job(opts: CommonOptions, job: Job) -> Job:
     if opts.output == STANDARD_STREAM:
         if opts.json or opts.json_lines:
             raise click.UsageError("-o - writes the image on standard output, so --json and --json-lines cannot")
-        target = Path(tempfile.mkdtemp(prefix="adain-stdout-")) / "stdout.png"
-        click.get_current_context().call_on_close(lambda: shutil.rmtree(target.parent, ignore_errors=True))
+        target = streams.stream_folder("stdout", "stdout.png")
     else:
         target = opts.output
     return replace(job, output_dir=target.parent, output_file=target, grid=False)
@@ -259,6 +253,7 @@ def run(opts: CommonOptions, job: Job) -> None:
         raise click.BadParameter(f"tiles must be at least {defaults.MIN_TILE} pixels", param_hint="'--tile'")
     job = replace(job, shard=opts.shard or (launch.rank, launch.world))
     job.check_outputs()  # the dry run checks what the run checks, and the run refuses before any download
+    notices.say(notices.empty_shard(job) if opts.shard else None, quiet=opts.quiet)
     if opts.dry_run:
         _dry_run(opts, job)
         return
