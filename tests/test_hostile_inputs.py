@@ -364,3 +364,13 @@ def test_messages_and_dry_run_records_name_the_standard_streams_not_temporary_fi
                                  input=tiny.read_bytes())  # fmt: skip
     assert failed.exit_code == 1
     assert "standard input: too small (4×4" in failed.stderr and "adain-std" not in failed.stderr
+
+
+def test_grid_pages_are_said_at_the_start_in_a_pipe_and_once(run_adain, scene):
+    result = run_adain("stylize", scene["photos"], "--style", scene["style"], "-o", scene["out"], "--grid-rows", "1",
+                       *AT_OWN_SIZE)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    note = "note: grids: 2 pages, of up to 1 of the 2 contents each"
+    lines = result.stderr.splitlines()
+    assert lines[0] == note and result.stderr.count("grids: ") == 1
+    assert len(list(scene["out"].glob("grid_*_p0[12].png"))) == 2

@@ -253,7 +253,7 @@ def run(opts: CommonOptions, job: Job) -> None:
         raise click.BadParameter(f"tiles must be at least {defaults.MIN_TILE} pixels", param_hint="'--tile'")
     job = replace(job, shard=opts.shard or (launch.rank, launch.world))
     job.check_outputs()  # the dry run checks what the run checks, and the run refuses before any download
-    notices.say(notices.empty_shard(job) if opts.shard else None, quiet=opts.quiet)
+    notices.before_work(job, shard_given=opts.shard is not None, quiet=opts.quiet)
     if opts.dry_run:
         _dry_run(opts, job)
         return

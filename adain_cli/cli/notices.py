@@ -22,6 +22,22 @@ def empty_shard(job: Job) -> str | None:
     return f"shard {index + 1}/{count} has nothing to do: the job has {outputs} for {count} shards"
 
 
+def grid_pages(job: Job) -> str | None:
+    """The note for grids split into pages (more contents than --grid-rows, or over the image size limit): how
+    many, said before the work so that a long job's user can still choose --no-grid or --grid-rows."""
+    pages = job.grid_pages()
+    if len(pages) < 2:
+        return None
+    alphas = "" if len(job.alphas) == 1 else f" for each of the {len(job.alphas)} α"
+    return f"grids: {len(pages):,} pages{alphas}, of up to {len(pages[0]):,} of the {len(job.contents):,} contents each"
+
+
+def before_work(job: Job, *, shard_given: bool, quiet: bool) -> None:
+    """The notes said once the job is planned, before any weights load (the dry run says them too)."""
+    for note in (empty_shard(job) if shard_given else None, grid_pages(job)):
+        say(note, quiet=quiet)
+
+
 def say(note: str | None, *, quiet: bool) -> None:
     """`note` as one line on stderr, unless there is none or the command is quiet."""
     if note is not None and not quiet:
