@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import click
+
 if TYPE_CHECKING:
     from adain_cli.job import Job
 
@@ -41,6 +43,4 @@ def before_work(job: Job, *, shard_given: bool, quiet: bool) -> None:
 def say(note: str | None, *, quiet: bool) -> None:
     """`note` as one line on stderr, unless there is none or the command is quiet."""
     if note is not None and not quiet:
-        from adain_cli.cli.jobs import stderr_console
-
-        stderr_console().print(f"note: {note}", markup=False)
+        click.echo(f"note: {note}", err=True)
