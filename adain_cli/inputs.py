@@ -5,6 +5,7 @@ Torch-free, so that a job is planned (and a bad input refused) before torch load
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import warnings
@@ -24,6 +25,23 @@ IMAGE_EXTENSIONS = frozenset(
 VIDEO_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi"}
 ANIMATION_FORMATS = {".gif": "GIF", ".webp": "WEBP", ".png": "PNG", ".apng": "PNG"}
 OUTPUT_FORMATS = {"png": "PNG", "jpg": "JPEG", "jpeg": "JPEG", "webp": "WEBP", "tif": "TIFF", "tiff": "TIFF"}
+
+
+def names_an_output_file(output: Path) -> bool:
+    """Whether `-o OUTPUT` names one output file (its extension one adain writes) rather than a folder. A name
+    ending like a file adain does not write (`r.bmp`, `r.gif`, `r.xyz`) and not an existing folder is neither:
+    a UsageError naming the extensions it writes, rather than a new folder of that name."""
+    if output.is_dir():
+        return False
+    ext = output.suffix.lower().lstrip(".")
+    if ext in OUTPUT_FORMATS:
+        return True
+    media = f".{ext}" in IMAGE_EXTENSIONS or f".{ext}" in VIDEO_FORMATS
+    if media or (ext.isalpha() and len(ext) <= 4):
+        writable = ", ".join(f".{name}" for name in OUTPUT_FORMATS)
+        raise UsageError(f"-o {output}: adain writes one output as {writable} (not .{ext}); for a folder of that "
+                         "name, create it first")  # fmt: skip
+    return False
 
 
 def output_ext(requested: str, content: Path) -> str:
@@ -108,6 +126,8 @@ def style_path(value: str) -> Path:
     path = Path(value).expanduser()
     if path.exists():
         return path
+    if path.is_symlink():  # a link named here means that link, even one to nothing: never the sample of its name
+        raise UsageError(f"{value} is a symbolic link to {os.readlink(path)}, which does not exist")
     bare = not any(separator in value for separator in ("/", "\\", os.sep)) and not path.suffix and value
     if bare:
         folder = sample_styles_folder()
@@ -178,6 +198,38 @@ def discover(
                 seen.add(key)
                 found.append(Source(path, rel_dir if mirror else Path(), clip=videos and is_clip(path)))
     return with_unique_labels(found)
+
+
+def none_found(paths: Iterable[Path], what: str, *, recursive: bool, videos: bool = False) -> str:
+    """The error for a search that found no `what` image; without -r, it says when subfolders hold some."""
+    paths = list(paths)
+    message = f"no {what} images found in {', '.join(str(p) for p in paths)}"
+    extensions = IMAGE_EXTENSIONS | frozenset(VIDEO_FORMATS) if videos else IMAGE_EXTENSIONS
+    below = not recursive and any(
+        given.is_dir() and next(_walk(given, True, extensions), None) is not None for given in paths
+    )
+    return message + (" (only in subfolders: add -r to walk them)" if below else "")
+
+
+def unwalked(paths: Iterable[Path], *, recursive: bool, output: Path | None = None) -> str | None:
+    """Without -r, the note that the named folders' subfolders (other than hidden ones and the output folder)
+    were not searched: said once, with how many; None when there are none."""
+    if recursive:
+        return None
+    skip = output.resolve() if output is not None else None
+    count, holding = 0, []
+    for given in paths:
+        if given.is_dir():
+            with contextlib.suppress(OSError):
+                found = sum(1 for entry in given.iterdir() if not entry.name.startswith(".") and entry.is_dir()
+                            and entry.resolve() != skip)  # fmt: skip
+                count += found
+                holding += [str(given)] if found else []
+    if not count:
+        return None
+    plural = count > 1
+    return (f"{count} subfolder{'s' if plural else ''} of {', '.join(holding)} not searched "
+            f"(-r walks {'them' if plural else 'it'})")  # fmt: skip
 
 
 def bank_sources(bank: Path) -> list[Source]:

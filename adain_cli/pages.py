@@ -86,15 +86,14 @@ class Grids:
 
 
 def make_grids(job: Job, bank: StyleBank, reporter: Reporter) -> Grids:
-    """The job's grids, decided before any work and said at the start when they are paged or not written."""
+    """The job's grids, decided before any work; grids that cannot be made are a note. (The command says how
+    many pages there are before the work: cli/notices.grid_pages.)"""
     if not (job.wants_grids() and job.shard == (0, 1)):
         return Grids(job, [], {})
     pages = job.grid_pages()
-    rows, cols = len(job.contents), job.grid_columns
     if not pages:
+        cols = job.grid_columns
         reporter.note(f"grids not written: a row of {cols} cells of {job.grid_cell} px is over the image size limit")
-    elif len(pages) > 1:
-        reporter.note(f"grids: {len(pages)} pages per α of up to {len(pages[0])} of the {rows} contents (PNG)")
     if job.styles_per_content:  # no column shares a style: each cell is captioned with its own
         return Grids(job, pages, {})
     headers = {col: header for col, look in enumerate(job.looks)

@@ -17,7 +17,7 @@ from typing import Any
 from adain_cli import defaults, inputs
 from adain_cli.bankfile import is_bank
 from adain_cli.errors import AdainError, UsageError
-from adain_cli.inputs import OUTPUT_FORMATS, Source
+from adain_cli.inputs import Source
 from adain_cli.job import GRID_ROWS, ImageOptions, Job, VideoOptions
 from adain_cli.looks import ColorMethod, Look, interpolation_look, sheet_looks, style_looks
 from adain_cli.marker import written_by_adain
@@ -116,8 +116,9 @@ def plan(request: Request) -> Plan:
 
 
 def names_one_file(output: Path) -> bool:
-    """Whether `output` names one output file (`result.png`) rather than a folder."""
-    return output.suffix.lower().lstrip(".") in OUTPUT_FORMATS and not output.is_dir()
+    """Whether `output` names one output file (`result.png`) rather than a folder (`inputs.names_an_output_file`:
+    an extension adain does not write is refused)."""
+    return inputs.names_an_output_file(output)
 
 
 def _contents(request: Request, output: Path, notes: list[str]) -> list[Source]:
@@ -129,7 +130,9 @@ def _contents(request: Request, output: Path, notes: list[str]) -> list[Source]:
     unique = {source.path.resolve(): source for source in reversed(found)}  # the first mention of a file wins
     found = [source for source in found if unique.get(source.path.resolve()) is source]
     if not found:
-        raise AdainError(f"no content images found in {', '.join(str(p) for p in request.contents)}")
+        raise AdainError(inputs.none_found(request.contents, "content", recursive=request.recursive, videos=True))
+    if (note := inputs.unwalked(request.contents, recursive=request.recursive, output=output)) is not None:
+        notes.append(note)
     return inputs.with_unique_labels(found)
 
 
@@ -175,7 +178,9 @@ def find_styles(
     if output is not None:
         found = _not_ours(found, output, "style", notes if notes is not None else [])
     if not found:
-        raise AdainError(f"no style images found in {', '.join(str(p) for p in paths)}")
+        raise AdainError(inputs.none_found(paths, "style", recursive=recursive, videos=False))
+    if notes is not None and (note := inputs.unwalked(paths, recursive=recursive, output=output)) is not None:
+        notes.append(note)
     return found
 
 

@@ -107,7 +107,8 @@ def missing_message(spec: WeightSpec, why: str = "") -> str:
         f"{spec.filename} ({spec.role}) is not in the cache at {cached_path(spec)}{because}; "
         f"either run `adain models download` where there is network, or put {files} in {cache_dir()} by hand "
         f"(from {spec.url.rsplit('/', 1)[0]}/; `adain models path {spec.name}` prints the exact path), "
-        f"or set ADAIN_MODELS_MIRROR=URL to a mirror that serves them, or pass --{spec.role} PATH"
+        "or set ADAIN_MODELS_MIRROR=URL to a mirror that serves them, or pass files of your own with --encoder PATH "
+        "and --decoder PATH"
     )
 
 

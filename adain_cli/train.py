@@ -193,6 +193,7 @@ class TrainCallbacks:
     on_start: Callable[[int, int], None] = lambda start, total: None
     on_log: Callable[[LogRecord], None] = lambda record: None
     on_checkpoint: Callable[[int, Path], None] = lambda iteration, path: None
+    on_interrupt: Callable[[int, Path], None] = lambda iteration, path: None  # stopping: saving a checkpoint now
 
 
 @dataclass
@@ -335,6 +336,8 @@ def _train(
             if iteration % config.save_every == 0 and iteration < config.iterations:
                 _save_all(config, encoder, decoder, optimizer, iteration, preview, leader, callbacks)
     except KeyboardInterrupt:
+        if leader:
+            callbacks.on_interrupt(iteration, config.run_dir / CHECKPOINT)
         _save_all(config, encoder, decoder, optimizer, iteration, preview, leader, callbacks)
         result.iterations, result.interrupted = iteration, True
         raise

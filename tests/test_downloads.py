@@ -181,7 +181,7 @@ def test_an_impossible_download_says_what_to_do(monkeypatch):
     result = cli_runner().invoke(cli, ["models", "download", "vgg_normalised"])  # the mirror is a closed port
     assert result.exit_code == 1 and result.stderr.count("\n") == 1
     for needed in ("vgg_normalised.pth (≈80 MB)", "decoder.pth (≈14 MB)", str(weights.cache_dir()),
-                   "adain models path", "ADAIN_MODELS_MIRROR", "--encoder PATH"):  # fmt: skip
+                   "adain models path", "ADAIN_MODELS_MIRROR", "--encoder PATH", "--decoder PATH"):  # fmt: skip
         assert needed in result.stderr, needed
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -47,3 +49,36 @@ def test_the_model_documents_its_inputs_and_output(session):
         ("alpha", [], "tensor(float)"),
     ]
     assert [(o.name, o.shape[1:]) for o in session.get_outputs()] == [("image", [3, "height", "width"])]
+
+
+def test_o_dash_is_refused_and_writes_no_file_named_dash(run_adain, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = run_adain("export", "onnx", "-o", "-")
+    assert result.exit_code == 2 and "an ONNX model is a file" in result.stderr
+    assert len(result.stderr.splitlines()) == 1 and result.stdout == ""
+    assert not (tmp_path / "-").exists()
+
+
+def test_a_read_only_folder_is_one_line_before_any_weights_load(run_adain, tmp_path, monkeypatch):
+    import errno
+    import os
+    import tempfile
+
+    from adain_cli import weights
+
+    locked = tmp_path / "ro"
+    locked.mkdir()
+    locked.chmod(0o555)
+    real = tempfile.TemporaryFile
+
+    def refuse_in_locked(*args, dir=None, **kwargs):  # as a mode 555 folder does for a user other than root
+        if dir is not None and Path(dir) == locked:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(dir))
+        return real(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", refuse_in_locked)
+    monkeypatch.setattr(weights, "load_encoder", lambda path: pytest.fail("weights loaded before the check"))
+    result = run_adain("export", "onnx", "-o", locked / "x.onnx")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [f"adain: error: cannot write {locked / 'x.onnx'}: Permission denied"]
+    assert list(locked.iterdir()) == []

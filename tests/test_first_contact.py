@@ -3,6 +3,7 @@ one file out, summaries that add up, names as documented, sheets that can be rea
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -56,6 +57,9 @@ CHEAP_CHECKS = {
         ["interpolate", "c.png", "s.png", "t.png", "--sheet", "3", "--dry-run", "-o", "o"], 0, "would write"
     ),
     "preserve-color dry run": (["preserve-color", "c.png", "--style", "s.png", "--dry-run", "-o", "o"], 0, "would"),
+    "-o with an extension adain does not write": (
+        ["stylize", "c.png", "--style", "s.png", "-o", "r.bmp"], 2, "adain writes one output as .png, .jpg"
+    ),
 }  # fmt: skip
 
 
@@ -343,3 +347,89 @@ def test_a_bare_style_name_is_a_shipped_sample_and_a_path_means_that_file(run_ad
     assert unknown.exit_code == 2 and "is not a sample style (brush_strokes, cubist" in unknown.stderr
     missing = run_adain(*args, "--style", "wavez.jpg")
     assert missing.exit_code == 2 and "wavez.jpg does not exist" in missing.stderr
+
+
+# Issue 34 item 7 and issue 32 item 8: small ones seen on first contact.
+@pytest.mark.parametrize("name", ["r.bmp", "r.gif", "r.xyz", "clip.mp4"])
+def test_o_ending_like_a_file_adain_does_not_write_is_a_usage_error_not_a_folder(run_adain, images, name) -> None:
+    result = run_adain("stylize", images / "c.png", "--style", images / "s.png", "-o", images / name, "--dry-run")
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.splitlines()
+    assert (
+        line.endswith(" stylize --help`)")
+        and ": error: -o " in line
+        and ".png, .jpg, .jpeg, .webp, .tif, .tiff" in line
+    )
+    assert not (images / name).exists()
+    (images / name).mkdir()  # an existing folder of that name is that folder
+    kept = run_adain("stylize", images / "c.png", "--style", images / "s.png", "-o", images / name, "--dry-run")
+    assert kept.exit_code == 0 and f"{images / name}/c_stylized_s.png" in kept.stdout
+
+
+def test_a_folder_name_with_a_dot_that_is_no_extension_is_still_a_folder(run_adain, images) -> None:
+    result = run_adain("stylize", images / "c.png", "--style", images / "s.png", "-o", images / "run.2", "--dry-run")
+    assert result.exit_code == 0 and f"{images / 'run.2'}/c_stylized_s.png" in result.stdout
+
+
+def test_a_usage_error_in_a_command_s_body_has_the_command_s_prefix(run_adain, images) -> None:
+    missing = run_adain("stylize", images / "c.png", "--style", images / "s.png", "--decoder", "nope.pth",
+                        weights=False)  # fmt: skip
+    other = run_adain("stylize", images / "c.png", "--style", images / "s.png", "--alpha", "3", weights=False)
+    assert missing.exit_code == other.exit_code == 2
+    prefixes = set()
+    for result in (missing, other):
+        (line,) = result.stderr.splitlines()
+        prefix = line.split(": error: ")[0]  # in-process the program is named `cli`
+        assert prefix.endswith(" stylize") and line.endswith(f"(see `{prefix} --help`)")
+        prefixes.add(prefix)
+    assert len(prefixes) == 1
+    assert "nope.pth: no such checkpoint file" in missing.stderr
+
+
+def test_a_dangling_link_named_like_a_sample_style_fails_by_its_name(run_adain, images, monkeypatch) -> None:
+    monkeypatch.chdir(images)
+    Path("waves").symlink_to(images / "nowhere.jpg")
+    result = run_adain("stylize", "c.png", "--style", "waves", "-o", "out", "--dry-run")
+    assert result.exit_code == 2
+    assert f"waves is a symbolic link to {images / 'nowhere.jpg'}, which does not exist" in result.stderr
+    assert "sample" not in result.stdout
+
+
+def test_subfolders_skipped_without_r_are_said_once_and_r_is_offered(run_adain, images) -> None:
+    make_image(images / "photos" / "a.png", 24, 24)
+    make_image(images / "photos" / "trip" / "b.png", 24, 24)
+    make_image(images / "photos" / "more" / "c.png", 24, 24)
+    (images / "photos" / ".hidden").mkdir()
+    make_image(images / "styles" / "oils" / "s.png", 24, 24)
+    args = ("--dry-run", "-o", images / "out")
+    said = run_adain("stylize", images / "photos", "--style", images / "s.png", *args)
+    assert said.exit_code == 0
+    assert said.stderr.splitlines() == [f"note: 2 subfolders of {images / 'photos'} not searched (-r walks them)"]
+    assert run_adain("stylize", images / "photos", "--style", images / "s.png", "-q", *args).stderr == ""
+    assert run_adain("stylize", images / "photos", "--style", images / "s.png", "-r", *args).stderr == ""
+    styles = run_adain("stylize", images / "c.png", "--style", images / "styles", *args)
+    assert styles.exit_code == 1
+    assert f"no style images found in {images / 'styles'} (only in subfolders: add -r to walk them)" in styles.stderr
+
+
+def test_a_shard_with_nothing_to_do_says_so(run_adain, images) -> None:
+    result = run_adain("stylize", images / "c.png", "--style", images / "s.png", "--shard", "1/3", "--dry-run",
+                       "-o", images / "out")  # fmt: skip
+    assert result.exit_code == 0 and result.stdout == ""
+    assert result.stderr.splitlines() == ["note: shard 1/3 has nothing to do: the job has 1 output for 3 shards"]
+    busy = run_adain("stylize", images / "c.png", "--style", images / "s.png", "--shard", "3/3", "--dry-run",
+                     "-o", images / "out")  # fmt: skip
+    assert busy.stderr == "" and "would write" in busy.stdout
+
+
+def test_doctor_flags_an_adain_home_that_is_a_file_and_exits_1(run_adain, images, monkeypatch) -> None:
+    monkeypatch.setenv("ADAIN_HOME", str(images / "c.png"))
+    result = run_adain("doctor", weights=False)
+    assert result.exit_code == 1
+    assert result.stdout.splitlines()[-1] == (
+        f"problem: the cache folder {images / 'c.png'} is a file; set ADAIN_HOME to a folder"
+    )
+    found = json.loads(run_adain("doctor", "--json", weights=False).stdout)
+    assert found["problems"] == [f"the cache folder {images / 'c.png'} is a file; set ADAIN_HOME to a folder"]
+    monkeypatch.setenv("ADAIN_HOME", str(images / "fresh"))  # not made yet: made on first download, no problem
+    assert run_adain("doctor", weights=False).exit_code == 0

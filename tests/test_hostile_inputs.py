@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import json
 import os
 import subprocess
 import sys
@@ -296,3 +297,72 @@ def test_json_with_json_lines_is_a_usage_error(run_adain, scene):
                        "--json-lines", *TINY)  # fmt: skip
     assert result.exit_code == 2 and "--json and --json-lines" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and not scene["out"].exists()
+
+
+# Issue 34, item 6: nothing left behind by a stdin or `-o -` job killed with SIGKILL.
+def test_a_stream_folder_left_by_sigkill_is_removed_by_the_next_command(weight_files, scene, tmp_path, monkeypatch):
+    import signal
+    import tempfile
+    import time
+
+    from adain_cli.cli import cli, streams
+    from tests.conftest import cli_runner, wait_until
+
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    command = [sys.executable, "-m", "adain_cli", "stylize", "-", "--style", str(scene["style"]), "-o", "-",
+               "--encoder", str(weight_files[0]), "--decoder", str(weight_files[1]), *TINY]  # fmt: skip
+    image = (scene["photos"] / "p0.png").read_bytes()
+    with (scene["photos"] / "p0.png").open("rb") as piped:
+        process = subprocess.Popen(command, stdin=piped, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   env={**os.environ, "TMPDIR": str(temp)})  # fmt: skip
+    wait_until(lambda: any(temp.glob("adain-stdout-*")), process, "the folder for standard output")
+    process.send_signal(signal.SIGKILL)
+    finish(process)
+    left = sorted(path.name for path in temp.iterdir())
+    assert [name.split("-")[1] for name in left] == ["stdin", "stdout"]  # what SIGKILL leaves
+    young = temp / f"adain-stdin-{process.pid}-young"  # a dead process's, but too recent to be sure of it
+    alive = temp / f"adain-stdout-{os.getpid()}-alive"  # a live process's
+    other = temp / "adain-stdin-notours"
+    for folder in (young, alive, other):
+        folder.mkdir()
+    old = time.time() - streams.STALE_AFTER_S - 60
+    for folder in [temp / name for name in left] + [alive, other]:
+        os.utime(folder, (old, old))
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    result = cli_runner().invoke(cli, ["stylize", "-", "--style", str(scene["style"]), "-o", "-", "--dry-run"],
+                                 input=image)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert sorted(path.name for path in temp.iterdir()) == sorted(folder.name for folder in (young, alive, other))
+
+
+def test_messages_and_dry_run_records_name_the_standard_streams_not_temporary_files(weight_files, scene, tmp_path):
+    from adain_cli.cli import cli
+    from tests.conftest import cli_runner
+
+    planned = cli_runner().invoke(cli, ["stylize", "-", "--style", str(scene["style"]), "-o", "-", "--dry-run"],
+                                  input=(scene["photos"] / "p0.png").read_bytes())  # fmt: skip
+    assert planned.exit_code == 0 and planned.stdout == "would write\tstandard output\n"
+    records = cli_runner().invoke(
+        cli,
+        ["stylize", "-", "--style", str(scene["style"]), "-o", str(scene["out"]), "--dry-run", "--json-lines"],
+        input=(scene["photos"] / "p0.png").read_bytes(),
+    )
+    assert json.loads(records.stdout)["content"] == "standard input"
+    tiny = tmp_path / "tiny.png"
+    Image.new("RGB", (4, 4)).save(tiny)
+    failed = cli_runner().invoke(cli, ["stylize", "-", "--style", str(scene["style"]), "-o", str(scene["out"]), *TINY,
+                                       "--encoder", str(weight_files[0]), "--decoder", str(weight_files[1])],
+                                 input=tiny.read_bytes())  # fmt: skip
+    assert failed.exit_code == 1
+    assert "standard input: too small (4×4" in failed.stderr and "adain-std" not in failed.stderr
+
+
+def test_grid_pages_are_said_at_the_start_in_a_pipe_and_once(run_adain, scene):
+    result = run_adain("stylize", scene["photos"], "--style", scene["style"], "-o", scene["out"], "--grid-rows", "1",
+                       *AT_OWN_SIZE)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    note = "note: grids: 2 pages, of up to 1 of the 2 contents each"
+    lines = result.stderr.splitlines()
+    assert lines[0] == note and result.stderr.count("grids: ") == 1
+    assert len(list(scene["out"].glob("grid_*_p0[12].png"))) == 2

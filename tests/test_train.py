@@ -277,13 +277,65 @@ def assert_stopped_with_a_checkpoint(process: subprocess.Popen, run: Path, signu
     _, stderr = finish(process)
     assert process.returncode == 128 + signum, stderr
     name = signal.Signals(signum).name
-    assert stderr.splitlines() == [
-        f"adain: interrupted by {name}; the run's checkpoint is kept (resume with `adain train --resume RUN`, RUN "
-        "being its folder)"
-    ]
     checkpoint = torch.load(run / "checkpoint.pth", weights_only=True)
     assert checkpoint["iteration"] >= 1
+    assert stderr.splitlines() == interrupt_lines(name, checkpoint["iteration"], run)
     assert not [p for p in run.rglob("*") if p.suffix == ".tmp"]
+
+
+def interrupt_lines(signal_name: str, iteration: int, run: Path) -> list[str]:
+    """What an interrupted run says: at once that it saves, then what it kept, where, and how to go on."""
+    return [
+        f"adain: stopping at iteration {iteration:,}: saving the checkpoint to {run / 'checkpoint.pth'} …",
+        f"adain: interrupted by {signal_name}; the checkpoint of iteration {iteration:,} is kept in {run} (resume "
+        f"with `adain train --resume {run}`)",
+    ]
+
+
+def test_an_interrupt_says_at_once_that_it_saves_and_names_the_run_folder(weight_files, data, tmp_path, monkeypatch):
+    from adain_cli.signals import Terminated
+
+    calls = []
+
+    def terminated_on_the_third_call(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise Terminated(signal.SIGTERM)
+        return adain_losses(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "adain_losses", terminated_on_the_third_call)
+    run = tmp_path / "run"
+    result = run_train(weight_files, *train_args(data, run), "--iterations", "10", "--save-every", "100")
+    assert result.exit_code == 143
+    assert result.stderr.splitlines() == interrupt_lines("SIGTERM", 2, run)
+    assert torch.load(run / "checkpoint.pth", weights_only=True)["iteration"] == 2
+
+
+@pytest.mark.parametrize("resumed", [False, True])
+def test_an_interrupt_before_the_first_checkpoint_says_none_was_written(weight_files, data, tmp_path, monkeypatch,
+                                                                        resumed):  # fmt: skip
+    from adain_cli.signals import Terminated
+
+    run = tmp_path / "run"
+    if resumed:
+        first = run_train(weight_files, *train_args(data, run), "--iterations", "2", "--save-every", "1")
+        assert first.exit_code == 0, first.output
+    before = (run / "checkpoint.pth").read_bytes() if resumed else None
+
+    def terminated(*args, **kwargs):
+        raise Terminated(signal.SIGTERM)
+
+    monkeypatch.setattr(train_module, "find_training_images", terminated)
+    args = ("--resume", str(run), "--iterations", "4") if resumed else (*train_args(data, run), "--iterations", "4")
+    result = run_train(weight_files, *args)
+    assert result.exit_code == 143
+    kept = (f"the run's earlier checkpoint in {run} is kept as it was (resume with `adain train --resume {run}`)"
+            if resumed else "no checkpoint was written (stopped before the first one); start the run again with "
+            "the same command")  # fmt: skip
+    assert result.stderr.splitlines() == [f"adain: interrupted by SIGTERM; {kept}"]
+    assert (run / "checkpoint.pth").exists() == resumed
+    if resumed:
+        assert (run / "checkpoint.pth").read_bytes() == before
 
 
 def test_ctrl_c_saves_a_checkpoint(weight_files, data, tmp_path):

@@ -8,6 +8,7 @@ ADAIN_DEBUG=1.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from collections.abc import Sequence
@@ -22,6 +23,7 @@ from adain_cli.cli.export import export
 from adain_cli.cli.grid import grid_command
 from adain_cli.cli.interpolate import interpolate
 from adain_cli.cli.models import models, renamed_weights
+from adain_cli.cli.notices import KEPT_AFTER_INTERRUPT
 from adain_cli.cli.spatial import spatial
 from adain_cli.cli.styles import styles
 from adain_cli.cli.stylize import preserve_color, stylize
@@ -33,7 +35,7 @@ class UserError(click.ClickException):
     """An `AdainError` on its way out: one line on stderr, exit 1."""
 
     def show(self, file: Any = None) -> None:
-        click.echo(f"adain: error: {self.message}", err=True)
+        click.echo(f"adain: error: {streams.shown(self.message)}", err=True)
 
 
 class OneLineUsageError(click.UsageError):
@@ -96,7 +98,7 @@ class AdainGroup(click.Group):
             streams.mute_both()
             raise click.exceptions.Exit(signals.exit_status(signals.PipeClosed())) from None
         except KeyboardInterrupt as interrupt:  # cleanup has run; exit 128 + the signal number
-            kept = after_interrupt(ctx.invoked_subcommand)
+            kept = ctx.meta.get(KEPT_AFTER_INTERRUPT) or after_interrupt(ctx.invoked_subcommand)
             click.echo(f"adain: interrupted by {signals.describe(interrupt)}; {kept}", err=True)
             raise click.exceptions.Exit(signals.exit_status(interrupt)) from None
         except (click.ClickException, click.exceptions.Exit, click.Abort):
@@ -133,6 +135,24 @@ def cli() -> None:
     """
 
 
+def _usage_errors_in_own_context(command: click.Command) -> None:
+    """A UsageError a command's body raises (a missing --decoder file, an unknown --style name) is reported with
+    that command's prefix and help, as click's own usage errors are, not with the group's."""
+    body = command.callback
+    if body is not None:
+
+        @functools.wraps(body)
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return body(*args, **kwargs)
+            except UsageError as error:
+                raise click.UsageError(str(error), click.get_current_context()) from None
+
+        command.callback = checked
+    for sub in getattr(command, "commands", {}).values():
+        _usage_errors_in_own_context(sub)
+
+
 for _command in (
     stylize,
     preserve_color,
@@ -146,6 +166,7 @@ for _command in (
     export,
     doctor,
 ):
+    _usage_errors_in_own_context(_command)
     cli.add_command(_command)
 
 

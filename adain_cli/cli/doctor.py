@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import platform
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import click
@@ -49,7 +50,30 @@ def devices() -> dict[str, Any]:
 def report(check: bool) -> dict[str, Any]:
     from adain_cli.registry import cache_dir
 
-    return {"versions": versions(), "devices": devices(), "cache": str(cache_dir()), "models": model_rows(check)}
+    found = {"versions": versions(), "devices": devices(), "cache": str(cache_dir()), "models": model_rows(check)}
+    return {**found, "problems": problems(found)}
+
+
+def cache_problem(folder: Path) -> str | None:
+    """Why the cache folder cannot hold the models (None when it can, or can be made)."""
+    import os
+
+    if folder.exists() and not folder.is_dir():
+        return f"the cache folder {folder} is a file; set ADAIN_HOME to a folder"
+    existing = next((parent for parent in (folder, *folder.parents) if parent.exists()), None)
+    if existing is not None and not existing.is_dir():
+        return f"the cache folder {folder} cannot be made ({existing} is a file); set ADAIN_HOME to a folder"
+    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+        return f"the cache folder {folder} is not writable here; set ADAIN_HOME to a writable folder"
+    return None
+
+
+def problems(found: dict[str, Any]) -> list[str]:
+    """What stops adain from working here: the cache folder, and (with --hash) cached files that are not the
+    release. Missing models are none: they download on first use."""
+    found_problems = [problem] if (problem := cache_problem(Path(found["cache"]))) else []
+    return found_problems + [f"{row['path']} is not the published {row['name']} (SHA-256 differs)"
+                             for row in found["models"] if row["verified"] is False]  # fmt: skip
 
 
 def _lines(found: dict[str, Any]) -> list[str]:
@@ -71,7 +95,7 @@ def _lines(found: dict[str, Any]) -> list[str]:
             checked = {None: "", True: ", SHA-256 ok", False: ", SHA-256 DIFFERS"}[row["verified"]]
             status = f"present, {row['bytes'] / 1e6:.1f} MB{checked}"
         lines.append(f"model {row['name']}: {status} ({row['path']})")
-    return lines
+    return lines + [f"problem: {problem}" for problem in found["problems"]]
 
 
 @click.command()
@@ -85,10 +109,16 @@ def doctor(check: bool, as_json: bool) -> None:
     \b
     adain doctor            # paste this into a bug report
     adain doctor --json
+
+    Exits 1 when it finds a problem (each a `problem:` line): a cache folder that cannot hold the models
+    (ADAIN_HOME a file, not writable), or a cached file that is not the release (unless --no-hash). Missing
+    models are not a problem: they download on first use.
     """
     found = report(check)
     if as_json:
         click.echo(json.dumps(found, indent=2))
-        return
-    for line in _lines(found):
-        click.echo(line)
+    else:
+        for line in _lines(found):
+            click.echo(line)
+    if found["problems"]:
+        click.get_current_context().exit(1)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from adain_cli import defaults, exits
-from adain_cli.cli import streams
+from adain_cli.cli import notices, streams
 from adain_cli.cli.options import CommonOptions, read_files_from
 from adain_cli.job import ImageOptions, VideoOptions
 
@@ -99,8 +99,6 @@ def _stdin_image() -> Path:
     """The image on standard input, kept in a temporary folder (removed when the command ends) as
     `stdin.{its format}`, so it is read like any other file."""
     import io
-    import shutil
-    import tempfile
 
     from PIL import Image, UnidentifiedImageError
 
@@ -112,23 +110,16 @@ def _stdin_image() -> Path:
             kind = (image.format or "png").lower()
     except (UnidentifiedImageError, OSError):
         raise AdainError(f"standard input ({len(data)} bytes) is not an image Pillow can read") from None
-    folder = Path(tempfile.mkdtemp(prefix="adain-stdin-"))
-    click.get_current_context().call_on_close(lambda: shutil.rmtree(folder, ignore_errors=True))
-    path = folder / f"stdin.{'jpg' if kind == 'jpeg' else kind}"
+    path = streams.stream_folder("stdin", f"stdin.{'jpg' if kind == 'jpeg' else kind}")
     path.write_bytes(data)
     return path
 
 
 def _stdout_file(opts: CommonOptions) -> Path:
     """`-o -`: the job writes its one output to a temporary PNG that `run` then sends to standard output."""
-    import shutil
-    import tempfile
-
     if opts.json or opts.json_lines:
         raise click.UsageError("-o - writes the image on standard output, so --json and --json-lines cannot")
-    target = Path(tempfile.mkdtemp(prefix="adain-stdout-")) / "stdout.png"
-    click.get_current_context().call_on_close(lambda: shutil.rmtree(target.parent, ignore_errors=True))
-    return target
+    return streams.stream_folder("stdout", "stdout.png")
 
 
 def send_to_stdout(job: Job) -> None:
@@ -177,6 +168,7 @@ def run(opts: CommonOptions, job: Job) -> None:
         raise click.BadParameter(f"tiles must be at least {defaults.MIN_TILE} pixels", param_hint="'--tile'")
     job = replace(job, shard=opts.shard or (launch.rank, launch.world))
     job.check_outputs()  # the dry run checks what the run checks, and the run refuses before any download
+    notices.before_work(job, shard_given=opts.shard is not None, quiet=opts.quiet)
     if opts.dry_run:
         _dry_run(opts, job)
         return

@@ -11,6 +11,7 @@ import click
 
 from adain_cli import defaults
 from adain_cli.cli.jobs import check_weights_names, fetch_weights, stderr_console
+from adain_cli.cli.notices import KEPT_AFTER_INTERRUPT
 from adain_cli.cli.options import CommonOptions
 from adain_cli.cli.types import (
     JOBS,
@@ -25,6 +26,7 @@ from adain_cli.cli.types import (
 )
 
 if TYPE_CHECKING:
+    from adain_cli.train import TrainCallbacks
     from adain_cli.train_config import TrainConfig
 
 # Every setting of a run, as TrainConfig names it: the option's type and what it means. Options left unset keep
@@ -162,10 +164,46 @@ def train_command(
         encoder_path = fetch(encoder or defaults.ENCODER)
         init_path = fetch(init_decoder) if init_decoder else None
         config = TrainConfig(content_dir, style_dir, run_dir, encoder_path, init_path, **given)
+    stop = _Stopping(config.run_dir)
     with TrainView(console, quiet=quiet) as view:
-        result = train(config, view.callbacks(), resume=resume is not None, overwrite=overwrite)
+        try:
+            result = train(config, stop.callbacks(view.callbacks()), resume=resume is not None, overwrite=overwrite)
+        except KeyboardInterrupt:
+            click.get_current_context().meta[KEPT_AFTER_INTERRUPT] = stop.kept()
+            raise
     if not quiet:
         console.print(f"trained to iteration {result.iterations:,}; decoder written to {result.decoder}", markup=False)
+
+
+class _Stopping:
+    """What an interrupted run says: at once that it is saving its checkpoint (even under -q: the save can take
+    a while), and at the end what is kept in its folder and how to go on."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+        self.saved_at: int | None = None  # the last checkpoint this process wrote whole
+
+    def callbacks(self, view: TrainCallbacks) -> TrainCallbacks:
+        from dataclasses import replace
+
+        def checkpoint(iteration: int, path: Path) -> None:
+            self.saved_at = iteration
+            view.on_checkpoint(iteration, path)
+
+        return replace(view, on_checkpoint=checkpoint, on_interrupt=self._interrupted)
+
+    def _interrupted(self, iteration: int, path: Path) -> None:
+        click.echo(f"adain: stopping at iteration {iteration:,}: saving the checkpoint to {path} …", err=True)
+
+    def kept(self) -> str:
+        from adain_cli.train import CHECKPOINT
+
+        resume = f"resume with `adain train --resume {self.run_dir}`"
+        if self.saved_at is not None:
+            return f"the checkpoint of iteration {self.saved_at:,} is kept in {self.run_dir} ({resume})"
+        if (self.run_dir / CHECKPOINT).is_file():  # a resumed run stopped before it wrote one
+            return f"the run's earlier checkpoint in {self.run_dir} is kept as it was ({resume})"
+        return "no checkpoint was written (stopped before the first one); start the run again with the same command"
 
 
 def _same_folder(given: Path, recorded: Path) -> bool:
