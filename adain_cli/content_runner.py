@@ -28,7 +28,7 @@ from adain_cli.pages import Grids
 from adain_cli.report import Reporter
 from adain_cli.style_bank import StyleBank
 from adain_cli.stylizer import Blends, Stylizer, decode_together
-from adain_cli.video import ClipInfo
+from adain_cli.video.read import ClipInfo
 
 
 def _chunks(items: Sequence, size: int) -> Iterator[Sequence]:

@@ -27,7 +27,7 @@ from adain_cli.prefetch import loaded_ahead
 from adain_cli.report import Event, ProgressFn, Reporter, Summary, Totals
 from adain_cli.style_bank import StyleBank
 from adain_cli.stylizer import Stylizer
-from adain_cli.video import ClipInfo
+from adain_cli.video.read import ClipInfo
 
 
 def _styles_used(job: Job, work: dict[int, list[Output]], finished: set[Path]) -> set[int]:
