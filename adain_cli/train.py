@@ -22,8 +22,8 @@ from adain_cli import images, ops
 from adain_cli.device import DTYPES, process_group, rank_device, torchrun_launch
 from adain_cli.errors import AdainError, ImageError, WeightsError
 from adain_cli.files import atomic_path
-from adain_cli.grid import GridCanvas
 from adain_cli.model import TAPS, Decoder, Encoder, load_public_state_dict, public_state_dict
+from adain_cli.sheets.drawing import GridCanvas
 from adain_cli.train_config import TrainConfig, learning_rate
 from adain_cli.train_data import ImageStream, Shard, batches, find_training_images
 from adain_cli.weights import load_checkpoint, load_decoder, load_encoder
