@@ -116,6 +116,7 @@ def _run_job(stylizer: Stylizer, job: Job, progress: ProgressFn) -> Summary:
             _make_outputs(job, work, runner, grids, reporter, _prefetch_for(loader, load))
         except KeyboardInterrupt:  # Ctrl-C or SIGTERM (signals.Terminated): report what reached its name first
             runner.settle()
+            grids.keep_records()
             raise
         grids.finish()
     finally:

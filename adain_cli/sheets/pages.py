@@ -43,7 +43,7 @@ class Sheets:
         self.canvases: dict[Key, GridCanvas] = {}
         self.filled: Counter[Key] = Counter()
         self.failed: set[Key] = set()
-        self.written: list[Page] = []  # complete pages on disk: drawn now, or kept as they were
+        self.complete = [page for page in plan.pages if not plan.is_due(page.alpha, page.number)]  # kept as they are
         self.done_pages: set[int] = set()
 
     @classmethod
@@ -131,9 +131,6 @@ class Sheets:
 
     def _write(self, page: Page) -> None:
         key = (page.alpha, page.number)
-        if key not in self.plan.due:
-            self.written.append(page)  # kept as it is
-            return
         canvas = self.canvases.pop(key, None)
         if canvas is None or not self.filled[key]:
             return
@@ -144,7 +141,7 @@ class Sheets:
             self.reporter.note(f"warning: grid {page.path} not written: {error}")
             return
         if self.filled[key] == len(page.rows) * grid_columns(self.job) and key not in self.failed:
-            self.written.append(page)
+            self.complete.append(page)
 
     def finish(self) -> None:
         """At the end of a run: the last pages, the manifest of a job with results, the pages' records, and no
@@ -159,10 +156,15 @@ class Sheets:
                 raise AdainError(
                     f"cannot write the job manifest in {self.job.output_dir}: {error.strerror or error}"
                 ) from None
+        self.keep_records()
+        if draws_pages(self.job):
+            remove_stale(self.plan, self.reporter)
+
+    def keep_records(self) -> None:
+        """Record the complete pages on disk (also after an interrupt), so that a resume keeps them."""
         if draws_pages(self.job):
             with contextlib.suppress(OSError):
-                write_records(self.job, self.written)
-            remove_stale(self.plan, self.reporter)
+                write_records(self.job, self.complete)
 
 
 def look_headers(job: Job, bank: StyleBank) -> dict[int, Image.Image]:

@@ -64,11 +64,15 @@ def plan_pages(job: Job, finished: set[Path]) -> PagePlan:
     due = set()
     for page in pages:
         cells = cells_at(job, page.alpha, page.rows)
-        if any(output.path not in finished for _, output in cells) or recorded.get(page.path.name) != _record(
-            job, page, cells
-        ):
+        if any(output.path not in finished for _, output in cells) or not _unchanged(job, page, cells, recorded):
             due.add((page.alpha, page.number))
     return PagePlan(pages, due, stale_pages(job))
+
+
+def _unchanged(job: Job, page: Page, cells: list[tuple[int, Output]], recorded: dict[str, object]) -> bool:
+    """The page's file is there, as its record says it was drawn, from what would draw it now."""
+    now = _record(job, page, cells)
+    return now is not None and recorded.get(page.path.name) == now
 
 
 def read_records(job: Job) -> dict[str, object]:
