@@ -42,6 +42,9 @@ def already_done(job: Job, progress: ProgressFn = lambda event: None) -> Summary
         return None
     started = time.perf_counter()
     work = job.shard_outputs()
-    finished = job.finished(work)
+    # Output by output, so that a job with work stops at its first output to make (the run decides again).
+    if not all(job.finished({row: [output]}) for row, outputs in work.items() for output in outputs):
+        return None
+    finished = {output.path for outputs in work.values() for output in outputs}
     pages = plan_pages(job, finished)
     return skipped_summary(job, work, pages, progress, started) if nothing_due(job, work, finished, pages) else None
