@@ -320,7 +320,7 @@ def _with_json_lines(progress: Any) -> Any:
 
 def _dry_run(opts: CommonOptions, job: Job) -> None:
     """Print every output the job would write (and those --skip-existing would leave), loading nothing."""
-    from adain_cli.sheets.names import page_paths
+    from adain_cli.sheets.records import plan_pages
 
     work = job.shard_outputs()
     done = job.finished(work)
@@ -330,7 +330,9 @@ def _dry_run(opts: CommonOptions, job: Job) -> None:
         for output in outputs
     ]
     records = [job.record(row, output, status) for row, output, status in plan]
-    grids = page_paths(job)
+    pages = plan_pages(job, done)  # --skip-existing keeps a page that would come out the same
+    grids = [page.path for page in pages.pages if pages.is_due(page.alpha, page.number)]
+    kept = [page.path for page in pages.pages if not pages.is_due(page.alpha, page.number)]
     if opts.json or opts.json_lines:
         if opts.json_lines:
             for record in records:
@@ -341,6 +343,8 @@ def _dry_run(opts: CommonOptions, job: Job) -> None:
         return
     for record in records:
         streams.echo(f"{'would skip (exists)' if record.status == 'skipped' else 'would write'}\t{record.path}")
+    for path in kept:
+        streams.echo(f"would skip (unchanged)\t{path}")
     for path in grids:
         streams.echo(f"would write\t{path}")
 
