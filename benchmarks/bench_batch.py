@@ -202,7 +202,8 @@ def main() -> None:
     print(program_allocator(args.default_malloc), "(the job and the network alone)", flush=True)
     if args.default_malloc:
         os.environ["ADAIN_DEFAULT_MALLOC"] = "1"  # for the jobs run as subprocesses
-    print(f"processor: {processor()}; {args.contents} contents of {SIZE} px × 2 styles", flush=True)
+    styles = "" if args.grids else " × 2 styles (the grids' part: × 1)"
+    print(f"processor: {processor()}; {args.contents} contents of {SIZE} px{styles}", flush=True)
     with tempfile.TemporaryDirectory() as scratch:
         folder = args.folder or Path(scratch)
         folder.mkdir(parents=True, exist_ok=True)

@@ -85,6 +85,8 @@ def test_a_resume_of_a_finished_job_draws_no_page_reads_no_output_and_imports_no
     assert (summary["written"], summary["skipped"], summary["failed"]) == (0, 10, 0)
     assert "0 written, 10 skipped, 0 failed" in done.stderr
     assert times_of(out) == before  # no page drawn again
+    planned = run_adain(*job_args(*five_contents, out, "--skip-existing", "--dry-run")).stdout
+    assert planned.count("would skip (unchanged)\t") == 3 and "would write" not in planned  # said before any work
 
 
 def test_a_resume_that_makes_one_content_again_draws_only_its_page(run_adain, five_contents, tmp_path, decoded_files):
