@@ -24,7 +24,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from adain_cli.version import __version__
 
 # Public name → the module that defines it.
 _EXPORTS = {

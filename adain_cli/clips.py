@@ -22,7 +22,8 @@ from adain_cli.looks import Content, StyleLookup, encoder_input
 from adain_cli.report import Event, Reporter
 from adain_cli.stylizer import Blends, Stylizer
 from adain_cli.temporal import Stabilizer
-from adain_cli.video import ClipInfo, ClipWriter, Frame, probe, read_frames
+from adain_cli.video.read import ClipInfo, Frame, probe, read_frames
+from adain_cli.video.write import ClipWriter
 
 # What the job runner lends a clip: style statistics for a first frame, grid cells, failure reports.
 StylesFor = Callable[[Tensor], StyleLookup]

@@ -3,7 +3,6 @@ batches, hand its outputs to the savers, and report each output once its file is
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -12,23 +11,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from PIL import Image, ImageOps
+from PIL import Image
 from torch import Tensor
 
 from adain_cli import allocator, images, ops, signals
 from adain_cli.clips import ClipRunner
 from adain_cli.device import auto_batch_size, is_out_of_memory, is_small_image, out_of_memory_message
 from adain_cli.errors import ImageError
-from adain_cli.grid import GridCanvas, Labels, thumbnail
 from adain_cli.images import LoadedImage, Pixels
-from adain_cli.inputs import Source, open_header
+from adain_cli.inputs import Source
 from adain_cli.job import Job, Output
 from adain_cli.looks import Content, encoder_input
-from adain_cli.pages import Grids
 from adain_cli.report import Reporter
+from adain_cli.sheets.drawing import GridCanvas, Labels, thumbnail
+from adain_cli.sheets.pages import Sheets
 from adain_cli.style_bank import StyleBank
 from adain_cli.stylizer import Blends, Stylizer, decode_together
-from adain_cli.video import ClipInfo
+from adain_cli.video.read import ClipInfo
 
 
 def _chunks(items: Sequence, size: int) -> Iterator[Sequence]:
@@ -104,12 +103,12 @@ class ContentRunner:
         dropped: set[int],
         bank: StyleBank,
         reporter: Reporter,
-        grids: Grids,
+        sheets: Sheets,
         saver: ThreadPoolExecutor,
         finished: set[Path],
     ) -> None:
         self.stylizer, self.job, self.dropped, self.bank, self.finished = stylizer, job, dropped, bank, finished
-        self.reporter, self.grids, self.saver = reporter, grids, saver
+        self.reporter, self.sheets, self.saver = reporter, sheets, saver
         self.batch_size = job.batch_size or auto_batch_size(stylizer.device)
         self.pending: deque[Pending] = deque()
         self._reported: Pending | None = None  # the save last reported (an interrupt may come before its pop)
@@ -124,26 +123,14 @@ class ContentRunner:
         return [o for o in live if o.path not in self.finished], [o for o in live if o.path in self.finished]
 
     def skip(self, row: int, existing: list[Output]) -> None:
-        """Report the outputs of `row` left as they are; on the grid they show what is on disk."""
+        """Report the outputs of `row` left as they are; on a grid page drawn again they show what is on disk."""
         for output in existing:
             self.reporter.skipped(self.job.record(row, output, "skipped"))
-            if self.grids:
-                with contextlib.suppress(OSError, ValueError), Image.open(output.path) as image:
-                    self.grids.put(row, output, image)
+            self.sheets.put_existing(row, output)
 
     def oldest_pending_row(self, otherwise: int) -> int:
         """The first row whose saves are still running (grid pages before it are finished)."""
         return self.pending[0].row if self.pending else otherwise
-
-    def header_without_decoding(self, row: int, source: Source) -> None:
-        """A fully skipped content's grid header from a reduced read of its file (JPEG's draft mode), not a
-        decode at --content-size."""
-        if not self.grids or source.clip:
-            return
-        cell = self.job.grid_cell
-        with contextlib.suppress(OSError, ValueError, Image.DecompressionBombError), open_header(source.path) as image:
-            image.draft("RGB", (cell, cell))
-            self.grids.put_row_header(row, ImageOps.exif_transpose(image))
 
     @property
     def encode_group_size(self) -> int:
@@ -210,8 +197,8 @@ class ContentRunner:
         if loaded.size != self._last_size:  # memory kept for the old size's blocks would only fragment
             allocator.return_kept_memory()
             self._last_size = loaded.size
-        if self.grids:
-            self.grids.put_row_header(row, images.to_pil(loaded.rgb))
+        if self.sheets.wants(row):
+            self.sheets.put_row_header(row, images.to_pil(loaded.rgb))
         todo = outputs
         ext = todo[0].path.suffix.lstrip(".").lower()
         if loaded.transparency is not None and ext not in images.FORMATS_WITH_ALPHA:
@@ -228,15 +215,15 @@ class ContentRunner:
 
     def _run_clip(self, row: int, source: Source, future: Future, outputs: list[Output]) -> None:
         for written in self.clips.run(row, source, future, outputs, self._fail):
-            if self.grids and written.first is not None:  # the clip's cell shows its first frame
-                self.grids.put(row, written.output, thumbnail(images.to_pil(written.first), self.job.grid_cell))
+            if self.sheets.wants(row) and written.first is not None:  # the clip's cell shows its first frame
+                self.sheets.put(row, written.output, thumbnail(images.to_pil(written.first), self.job.grid_cell))
 
     def _fail(self, row: int, outputs: list[Output], path: Path, message: str) -> None:
         self.reporter.failed(
             path, message, [self.job.record(row, output, "failed", error=message) for output in outputs]
         )
         for output in outputs:
-            self.grids.fail(row, output)
+            self.sheets.fail(row, output)
 
     def _write_companions(self, source: Source, loaded: LoadedImage) -> None:
         if self.job.companions is None:
@@ -328,7 +315,7 @@ class ContentRunner:
     ) -> tuple[Image.Image, float]:
         started = time.perf_counter()
         saved = images.save_pixels(pixels, path, quality=self.job.images.quality, alpha=alpha, size=size, made=made)
-        return thumbnail(saved, self.job.grid_cell) if self.grids else saved, time.perf_counter() - started
+        return thumbnail(saved, self.job.grid_cell) if self.sheets else saved, time.perf_counter() - started
 
     def _save_sheet(
         self, results: Sequence[Pixels], path: Path, shape: tuple[int, int], made: str
@@ -369,4 +356,4 @@ class ContentRunner:
             seconds = item.seconds + save_seconds
             self.reporter.written(self.job.record(item.row, item.output, "written", seconds=seconds))
             self._reported = item
-        self.grids.put(item.row, item.output, saved)
+        self.sheets.put(item.row, item.output, saved)

@@ -5,6 +5,7 @@ CONTENT_SIZE = 512  # shorter side of contents and styles, as the reference scri
 STYLE_SIZE = 512
 QUALITY = 95  # jpg and webp outputs
 GRID_CELL = 256  # side of one contact-sheet cell in pixels
+GRID_ROWS = 100  # rows of contents on one page of a grid; a taller sheet is split into pages
 STABILIZE_STRENGTH = 0.8  # videos: how much of the running feature average a still part keeps
 MAX_PIXELS = 178_956_970  # Pillow's decompression-bomb limit
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")

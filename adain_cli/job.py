@@ -1,5 +1,5 @@
 """What a job is: its contents, styles, looks and α values, the outputs they make and their names,
-and the slice of them one process writes (`manifest.py` records a job for rebuilding its grids)."""
+and the slice of them one process writes (its grids are `sheets/`)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from PIL import Image
 
 from adain_cli import defaults
 from adain_cli.errors import AdainError, UsageError
-from adain_cli.grid import GRID_ROWS, Labels, page_path, page_ranges, rows_per_page
 from adain_cli.inputs import Source, output_ext
 from adain_cli.looks import ColorMethod, Look
 from adain_cli.report import Record, Status
@@ -116,7 +115,7 @@ class Job:
     grid: bool = True
     grid_cell: int = defaults.GRID_CELL
     grid_labels: bool = True  # style and content names, α, weights and failures written on the sheets
-    grid_rows: int = GRID_ROWS  # contents on one page of a grid; a taller sheet is split into pages
+    grid_rows: int = defaults.GRID_ROWS  # contents on one page of a grid; a taller sheet is split into pages
     skip_existing: bool = False
     batch_size: int = 0  # decodes per call; 0 picks one for the device (auto_batch_size)
     sheet: tuple[int, int] | None = None
@@ -293,56 +292,10 @@ class Job:
             **extra,
         )
 
-    def grid_labels_for(self, alpha: float, page: range | None = None) -> Labels | None:
-        """The words on (a page of) the α grid: look and content names, and α in the corner."""
-        if not self.grid_labels:
-            return None
-        page = page or range(len(self.contents))
-        rows = tuple(self.row_label(self.contents[row]) for row in page)
-        if self.styles_per_content:  # each row its own styles: every cell says which was drawn
-            cells = tuple(self.looks[look].label for row in page for look in self.drawn_looks(self.contents[row]))
-            columns = tuple(f"drawn style {k + 1}" for k in range(self.styles_per_content))
-            return Labels(columns=columns, rows=rows, corner=f"alpha {alpha:.2f}", cells=cells)
-        return Labels(columns=tuple(look.label for look in self.looks), rows=rows, corner=f"alpha {alpha:.2f}")
-
-    @staticmethod
-    def row_label(content: Source) -> str:
-        return str(content.rel_dir / content.label) if content.rel_dir != Path() else content.label
-
-    def grid_path(self, alpha: float) -> Path:
-        """The α grid's name (of its first page with a number when it has several); always a PNG, whatever
-        --ext is (PNG holds any sheet within the pixel limit)."""
-        method = f"_{self.color.value}" if self.color else ""
-        return self.output_dir / f"grid_{self.command}{method}_{self.key}_alpha{alpha:.2f}.png"
-
-    def wants_grids(self) -> bool:
-        return self.grid and self.sheet is None and (len(self.contents) > 1 or len(self.looks) > 1)
-
-    @property
-    def grid_columns(self) -> int:
-        """Cells per grid row: one per look, or in dataset mode one per style drawn for the row's content."""
-        return self.styles_per_content or len(self.looks)
-
-    def grid_column(self, row: int, look: int) -> int:
-        """The grid column of `look`'s output for content `row`."""
-        return self.drawn_looks(self.contents[row]).index(look) if self.styles_per_content else look
-
-    def grid_pages(self) -> list[range]:
-        """The rows of contents on each page of a grid, decided before any work: none when even one row of
-        looks is over the image size limit, or the job writes no grids (a shard: `adain grid` does)."""
-        if not (self.wants_grids() and self.shard == (0, 1)):
-            return []
-        per_page = rows_per_page(self.grid_columns, self.grid_cell, labels=self.grid_labels, most=self.grid_rows)
-        return page_ranges(len(self.contents), per_page)
-
-    def grid_paths(self, alpha: float) -> list[Path]:
-        pages = self.grid_pages()
-        return [page_path(self.grid_path(alpha), page, len(pages)) for page in range(len(pages))]
-
-    def check_outputs(self) -> None:
+    def check_outputs(self, pages: Iterable[Path] = ()) -> None:
         """Refuse, before any work (the run and --dry-run alike), a job that would lose a file: two outputs with
         one name, an output that is one of the job's inputs (the same file, also through a link), or an existing
-        read-only file in an output's place."""
+        read-only file in an output's place, or in the place of one of the grid `pages` (`sheets.page_paths`)."""
         seen: dict[Path, tuple[int, Output]] = {}
         for row, content in enumerate(self.contents):
             for output in self.outputs(content):
@@ -355,8 +308,8 @@ class Job:
         for path, (row, output) in seen.items():
             # A read-only file that --skip-existing keeps (the same look made it) is not replaced, so it may stay.
             _check_replaceable(path, inputs, kept=partial(self._kept, path, row, output))
-        for path in (path for alpha in self.alphas for path in self.grid_paths(alpha)):
-            _check_replaceable(path, inputs, kept=lambda: False)  # pages are drawn again by every run
+        for path in pages:
+            _check_replaceable(path, inputs, kept=lambda: False)
 
     def _kept(self, path: Path, row: int, output: Output) -> bool:
         return self.skip_existing and self._is_done(path, row, output)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from adain_cli import __version__
 from adain_cli.inputs import is_video_name
+from adain_cli.version import __version__
 
 WRITTEN_BY = f"adain {__version__}"
 SOFTWARE_TAG = 0x0131

@@ -18,7 +18,7 @@ from adain_cli import defaults, inputs
 from adain_cli.bankfile import is_bank
 from adain_cli.errors import AdainError, UsageError
 from adain_cli.inputs import Source
-from adain_cli.job import GRID_ROWS, ImageOptions, Job, VideoOptions
+from adain_cli.job import ImageOptions, Job, VideoOptions
 from adain_cli.looks import ColorMethod, Look, interpolation_look, sheet_looks, style_looks
 from adain_cli.marker import written_by_adain
 
@@ -52,7 +52,7 @@ class Request:
     grid: bool = True
     grid_cell: int = defaults.GRID_CELL
     grid_labels: bool = True
-    grid_rows: int = GRID_ROWS
+    grid_rows: int = defaults.GRID_ROWS
     skip_existing: bool = False
     batch_size: int = 0
     styles_per_content: int = 0  # dataset mode: N styles drawn for each content (0: every style)

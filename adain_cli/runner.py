@@ -21,13 +21,17 @@ from adain_cli.files import batched_folder_syncs, ensure_writable_folder
 from adain_cli.images import LoadedImage
 from adain_cli.inputs import Source
 from adain_cli.job import Job, Output
-from adain_cli.manifest import grids_of_manifest, manifest_path, write_manifest
-from adain_cli.pages import Grids, make_grids
 from adain_cli.prefetch import loaded_ahead
 from adain_cli.report import Event, ProgressFn, Reporter, Summary, Totals
+from adain_cli.resume import nothing_due, skipped_summary
+from adain_cli.sheets.manifest import manifest_path
+from adain_cli.sheets.names import page_paths, wants_grids
+from adain_cli.sheets.pages import Sheets
+from adain_cli.sheets.rebuild import grids_of_manifest
+from adain_cli.sheets.records import plan_pages
 from adain_cli.style_bank import StyleBank
 from adain_cli.stylizer import Stylizer
-from adain_cli.video import ClipInfo
+from adain_cli.video.read import ClipInfo
 
 
 def _styles_used(job: Job, work: dict[int, list[Output]], finished: set[Path]) -> set[int]:
@@ -42,9 +46,10 @@ def run_job(
 ) -> Summary:
     """Run every (content, look, α) of `job` (of its shard); never raises for a bad input, only reports it.
 
-    Grids are filled in memory by a whole job; a shard instead leaves the manifest from which
-    `manifest.grids_from_manifest` builds them once every shard is done. Each file is fsynced before its rename;
-    the folders' fsyncs are batched (at most once a second each, and at the end).
+    Grids are filled in memory by a whole job (`sheets/`); a shard instead leaves the manifest from which
+    `sheets.rebuild.grids_from_manifest` builds them once every shard is done. With --skip-existing, a grid
+    page that would come out the same is kept, and a job with nothing left to do does nothing. Each file is
+    fsynced before its rename; the folders' fsyncs are batched (at most once a second each, and at the end).
 
     Under torchrun (`launch` of several ranks, e.g. `device.torchrun_launch()`), each rank does its own slice
     of the job; once all are done the summary counts every rank's outputs (`Summary.totals`) and rank 0
@@ -59,7 +64,7 @@ def run_job(
         with batched_folder_syncs():
             summary = _run_job(stylizer, job, progress)
         summary.all_ranks = _every_rank(summary.totals())  # also the barrier before rank 0 builds the grids
-        if launch.rank == 0 and job.wants_grids() and manifest_path(job).is_file():
+        if launch.rank == 0 and wants_grids(job) and manifest_path(job).is_file():
             summary.grids = grids_of_manifest(manifest_path(job))
     return summary
 
@@ -78,22 +83,21 @@ def _every_rank(totals: Totals) -> Totals:
 
 def _run_job(stylizer: Stylizer, job: Job, progress: ProgressFn) -> Summary:
     started = time.perf_counter()
-    job.check_outputs()
+    job.check_outputs(page_paths(job))
     _check_output_dir(job.output_dir)
     work = job.shard_outputs()
+    finished = job.finished(work)  # decided once, from the files alone
+    pages = plan_pages(job, finished)
+    if nothing_due(job, work, finished, pages):
+        return skipped_summary(job, work, pages, progress, started)
     summary = Summary(total=sum(len(outputs) for outputs in work.values()))
     reporter = Reporter(summary, progress)
     progress(Event("start", total=summary.total, count=0))
     calls_before = stylizer.encoder_calls
     progress(Event("stage", message="encoding styles", count=0))
-    finished = job.finished(work)  # decided once, from the files alone
-    bank = StyleBank(
-        stylizer,
-        job,
-        _styles_used(job, work, finished),
-        headers=job.shard == (0, 1) and job.wants_grids() and not job.styles_per_content,
-    )
-    grids = make_grids(job, bank, reporter)
+    headers = bool(pages.due) and not job.styles_per_content
+    bank = StyleBank(stylizer, job, _styles_used(job, work, finished), headers=headers)
+    grids = Sheets.start(job, pages, bank, reporter)
     dropped = _drop_looks_with_bad_styles(job, work, bank, reporter, grids)
 
     loader = ThreadPoolExecutor(max_workers=2, thread_name_prefix="adain-load")
@@ -112,11 +116,9 @@ def _run_job(stylizer: Stylizer, job: Job, progress: ProgressFn) -> Summary:
             _make_outputs(job, work, runner, grids, reporter, _prefetch_for(loader, load))
         except KeyboardInterrupt:  # Ctrl-C or SIGTERM (signals.Terminated): report what reached its name first
             runner.settle()
+            grids.keep_records()
             raise
-        # Dataset mode leaves no manifest: it would list every content × style, not the draws.
-        if job.wants_grids() and not job.styles_per_content and (summary.written or summary.skipped):
-            _write_manifest(job)
-        grids.flush(len(job.contents), reporter)
+        grids.finish()
     finally:
         loader.shutdown(wait=True, cancel_futures=True)
         saver.shutdown(wait=True, cancel_futures=True)
@@ -132,7 +134,7 @@ def _prefetch_for(
 
 
 def _make_outputs(
-    job: Job, work: dict[int, list[Output]], runner: ContentRunner, grids: Grids, reporter: Reporter,
+    job: Job, work: dict[int, list[Output]], runner: ContentRunner, grids: Sheets, reporter: Reporter,
     prefetch: Callable[[list[Source]], Iterator[tuple[Source, Future]]],
 ) -> None:  # fmt: skip
     """Every content in order: skip what exists, load ahead what is left, stylize and save it; write each
@@ -151,16 +153,9 @@ def _make_outputs(
                 reporter.progress(Event("stage", load.source.path, "stylizing", count=0))
                 runner.run(load.row, load.source, load.future, outputs, prepared.get(load.row))
             else:
-                runner.header_without_decoding(load.row, job.contents[load.row])
-            grids.flush(runner.oldest_pending_row(load.row + 1), reporter)
+                grids.put_row_header_from_file(load.row, job.contents[load.row])
+            grids.flush(runner.oldest_pending_row(load.row + 1))
     runner.drain(0)
-
-
-def _write_manifest(job: Job) -> None:
-    try:
-        write_manifest(job)
-    except OSError as error:
-        raise AdainError(f"cannot write the job manifest in {job.output_dir}: {error.strerror or error}") from None
 
 
 def _check_output_dir(folder: Path) -> None:
@@ -172,7 +167,7 @@ def _check_output_dir(folder: Path) -> None:
 
 
 def _drop_looks_with_bad_styles(
-    job: Job, work: dict[int, list[Output]], bank: StyleBank, reporter: Reporter, grids: Grids
+    job: Job, work: dict[int, list[Output]], bank: StyleBank, reporter: Reporter, grids: Sheets
 ) -> set[int]:
     """The indices of looks whose styles did not load; the outputs they spoil are reported as failed, under
     the first bad style of each (one pass over the outputs, however many styles failed)."""

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from adain_cli.errors import ImageError
-from adain_cli.grid import with_legend
 from adain_cli.inputs import Source, is_image_name
 from adain_cli.looks import Content, Look, StyleLookup
+from adain_cli.sheets.drawing import with_legend
 
 if TYPE_CHECKING:  # a spatial job is planned without torch; the tensor code imports it where it runs
     from PIL import Image

@@ -1,4 +1,4 @@
-"""Training (or fine-tuning) a decoder: losses, the loop, checkpoints (the data is in train_data.py).
+"""Training (or fine-tuning) a decoder: losses, the loop, previews (checkpoints: train_checkpoint.py; data: train_data).
 
 A run stops at the first non-finite loss, keeping its last good checkpoint; Ctrl-C, SIGTERM and
 SIGHUP save one first. Only rank 0 logs and writes.
@@ -20,17 +20,24 @@ from torch import Tensor, nn
 
 from adain_cli import images, ops
 from adain_cli.device import DTYPES, process_group, rank_device, torchrun_launch
-from adain_cli.errors import AdainError, ImageError, WeightsError
+from adain_cli.errors import AdainError, ImageError
 from adain_cli.files import atomic_path
-from adain_cli.grid import GridCanvas
-from adain_cli.model import TAPS, Decoder, Encoder, load_public_state_dict, public_state_dict
+from adain_cli.model import TAPS, Decoder, Encoder
+from adain_cli.sheets.drawing import GridCanvas
+from adain_cli.train_checkpoint import (
+    CHECKPOINT,
+    checkpoint_config,
+    read_checkpoint,
+    restore_checkpoint,
+    save_checkpoint,
+    save_decoder,
+)
 from adain_cli.train_config import TrainConfig, learning_rate
 from adain_cli.train_data import CONTENTS, STYLES, ImageStream, Shard, batches, find_training_images
-from adain_cli.weights import load_checkpoint, load_decoder, load_encoder
+from adain_cli.weights import load_decoder, load_encoder
 
-__all__ = ["TrainConfig", "learning_rate", "train"]
+__all__ = ["TrainConfig", "checkpoint_config", "learning_rate", "read_checkpoint", "train"]  # the command's
 
-CHECKPOINT = "checkpoint.pth"
 FINAL_DECODER = "decoder.pth"
 LOG = "log.jsonl"
 PREVIEWS = "previews"
@@ -97,79 +104,6 @@ def adain_losses(encoder: Encoder, decoder: nn.Module, content: Tensor, style: T
         loss_style = loss_style + F.mse_loss(got.mean, want.mean) + F.mse_loss(got.std, want.std)
     total = config.content_weight * loss_content + config.style_weight * loss_style
     return Losses(loss_content, loss_style, total)
-
-
-# ---------------------------------------------------------------------------------------------
-# Checkpoints
-
-
-def save_checkpoint(
-    path: Path, decoder: Decoder, optimizer: torch.optim.Optimizer, iteration: int, config: TrainConfig
-) -> None:
-    """Everything needed to continue exactly, written to a temporary name and renamed."""
-    state = {
-        "decoder": public_state_dict(decoder),
-        "optimizer": optimizer.state_dict(),
-        "iteration": iteration,
-        "rng": {
-            "torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        },
-        "config": config.to_json(),
-    }
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
-
-
-def save_decoder(path: Path, decoder: Decoder) -> None:
-    """A plain state_dict in the public decoder.pth layout."""
-    with atomic_path(path) as tmp:
-        torch.save(public_state_dict(decoder), tmp)
-
-
-CHECKPOINT_KEYS = ("decoder", "optimizer", "iteration", "rng", "config")
-
-
-def read_checkpoint(run_dir: Path) -> dict:
-    """The training checkpoint in `run_dir`, checked to be one of ours with all its parts."""
-    path = run_dir / CHECKPOINT
-    if not path.is_file():
-        raise AdainError(f"nothing to resume: {path} does not exist")
-    try:
-        checkpoint = load_checkpoint(path)
-    except WeightsError as error:  # a damaged checkpoint: say so in one line
-        reason = str(error).removeprefix(f"{path}: ")
-        raise AdainError(f"{path}: cannot read the checkpoint ({reason}); start a new run in another folder") from None
-    missing = [key for key in CHECKPOINT_KEYS if not isinstance(checkpoint, dict) or key not in checkpoint]
-    if missing or not isinstance(checkpoint, dict):
-        raise AdainError(
-            f"{path} is not an adain training checkpoint (no {', '.join(missing)}); start a new run "
-            "with --content-dir, --style-dir and -o (--init-decoder FILE starts from a decoder's weights)"
-        )
-    return checkpoint
-
-
-def checkpoint_config(run_dir: Path, checkpoint: dict) -> TrainConfig:
-    """The config a checkpoint was written with."""
-    try:
-        return TrainConfig.from_json(checkpoint["config"])
-    except (TypeError, ValueError) as error:
-        raise AdainError(f"{run_dir / CHECKPOINT}: its run settings cannot be read ({error})") from None
-
-
-def restore_checkpoint(path: Path, checkpoint: dict, decoder: Decoder, optimizer: torch.optim.Optimizer) -> int:
-    """Load weights, optimizer and random state; the iteration to continue from."""
-    try:
-        load_public_state_dict(decoder, checkpoint["decoder"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        iteration = int(checkpoint["iteration"])
-        torch.set_rng_state(checkpoint["rng"]["torch"])
-        if torch.cuda.is_available() and checkpoint["rng"]["cuda"]:
-            torch.cuda.set_rng_state_all(checkpoint["rng"]["cuda"])
-    except (KeyError, ValueError, TypeError, RuntimeError) as error:
-        reason = str(error).splitlines()[0][:120] if str(error) else type(error).__name__
-        raise AdainError(f"{path}: damaged checkpoint ({reason}); start a new run in another folder") from None
-    return iteration
 
 
 # ---------------------------------------------------------------------------------------------

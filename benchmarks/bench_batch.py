@@ -2,13 +2,18 @@
 
     OMP_NUM_THREADS=1 python3 benchmarks/bench_batch.py --contents 500     # quick check
     OMP_NUM_THREADS=1 python3 benchmarks/bench_batch.py                    # 10,000 (a quiet machine)
+    OMP_NUM_THREADS=1 python3 benchmarks/bench_batch.py --grids            # the grids' part alone
+    python3 benchmarks/bench_batch.py --quick                              # the grids' part, 200 contents (a test)
 
 N contents of 32 px × 2 styles with random public-layout weights. Measures: CPU per output against the network's
 own (encode + decode alone on the same tensors; the overhead ratio, target under 1.25), both as a plain loop of
 one content at a time and as adain runs tiny contents (8 of one size per pass), time to first output,
 peak RSS at 1,000 and at N (flat), `--skip-existing` over the finished job (target under 10% of the job's time;
 contents decoded: 0), a dataset job (`--styles-per-content 1` over the N contents and 1,000 styles) and
-`--dry-run` planning of 100,000 files.
+`--dry-run` planning of 100,000 files. With grids on (the default cell), N contents × 1 style: the grids' cost
+as a share of the job (the same job with `--no-grid` beside it), and `--skip-existing` over the finished job
+(target under 5% of the job) with what it did: torch imported or not, outputs decoded, output files opened
+(their marks checked), grid pages drawn again.
 """
 
 from __future__ import annotations
@@ -40,6 +45,12 @@ from tests.public_weights import random_public_state_dicts  # noqa: E402
 SIZE = 32
 
 
+def _env() -> dict[str, str]:
+    """One thread, and this checkout's adain_cli first, whatever the folder the benchmark runs from."""
+    path = os.pathsep.join(filter(None, [str(ROOT.parent), os.environ.get("PYTHONPATH")]))
+    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": path}
+
+
 def make_inputs(folder: Path, count: int) -> tuple[Path, Path]:
     rng = np.random.default_rng(0)
     contents, styles = folder / "in", folder / "styles"
@@ -68,8 +79,7 @@ def adain(*args: str) -> tuple[float, float, int, float | None, list[str]]:
     """Run `adain ARGS --json-lines` in a subprocess: (wall s, CPU s, peak RSS bytes, first output s, lines)."""
     command = [sys.executable, "-m", "adain_cli", *args]
     started = time.perf_counter()
-    job = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                           env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
+    job = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=_env())
     first, lines = None, []
     for line in job.stdout:
         if first is None:
@@ -115,8 +125,65 @@ def dry_run_planning(folder: Path, encoder: Path, decoder: Path, count: int) -> 
     style = str(folder / "styles" / "s0.png")
     subprocess.run([sys.executable, "-m", "adain_cli", "stylize", str(many), "--style", style,
                     "-o", str(folder / "planned"), "--dry-run", "--encoder", str(encoder), "--decoder", str(decoder)],
-                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env())  # fmt: skip
     return time.perf_counter() - started
+
+
+# `adain ARGS` in this process, then what it did, as JSON on the last line of stdout: whether torch was
+# imported, which output files were decoded (pixels read) and how many were opened at all.
+_WATCHED = """
+import builtins, json, sys
+from PIL import ImageFile
+out, argv = sys.argv[1], sys.argv[2:]
+decoded, opened = [], []
+real_load, real_open = ImageFile.ImageFile.load, builtins.open
+def load(self):
+    decoded.append(str(getattr(self, "filename", "")))
+    return real_load(self)
+def watched_open(file, *args, **kwargs):
+    opened.append(str(file))
+    return real_open(file, *args, **kwargs)
+ImageFile.ImageFile.load, builtins.open = load, watched_open
+from adain_cli.cli import main
+try:
+    main(argv)
+except SystemExit as stop:
+    code = stop.code
+mine = lambda paths: [p for p in paths if p.startswith(out) and "/grid_" not in p and "/." not in p]
+print(json.dumps({"code": code, "torch": "torch" in sys.modules, "decoded": len(mine(decoded)),
+                  "opened": len(mine(opened))}))
+"""
+
+
+def watched(out: Path, *args: str) -> tuple[float, dict[str, object]]:
+    """Run `adain ARGS` in a subprocess that watches itself: (wall s, what it did)."""
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", _WATCHED, str(out), *args], capture_output=True, text=True,
+                          env=_env())  # fmt: skip
+    if done.returncode != 0:
+        raise SystemExit(f"adain {' '.join(args[:3])}… failed: {done.stderr.strip()[-2000:]}")
+    return time.perf_counter() - started, json.loads(done.stdout.splitlines()[-1])
+
+
+def grids_part(folder: Path, contents: Path, styles: Path, weights: tuple[str, ...], count: int) -> None:
+    """N contents × 1 style with grids on: their share of the job, and the resume of the finished job."""
+    style = str(sorted(styles.iterdir())[0])
+    common = ("--content-size", "0", "--style-size", "0", "-q", *weights)
+    out, plain = folder / "gridded", folder / "plain"
+    with_grids, done = watched(out, "stylize", str(contents), "--style", style, "-o", str(out), *common)
+    without, _ = watched(plain, "stylize", str(contents), "--style", style, "-o", str(plain), "--no-grid", *common)
+    pages = {path: path.stat().st_mtime_ns for path in out.glob("grid_*.png")}
+    share = (with_grids - without) / with_grids
+    print(f"grids: {count} contents × 1 style, {len(pages)} page(s): {with_grids:.1f} s with grids, {without:.1f} s "
+          f"without: the grids' share of the job {100 * share:.0f}% (noisy; both in this run)")  # fmt: skip
+    resume, facts = watched(out, "stylize", str(contents), "--style", style, "-o", str(out), "--skip-existing",
+                            *common)  # fmt: skip
+    drawn = sum(1 for path, mtime in pages.items() if path.stat().st_mtime_ns != mtime)
+    print(f"grids resume: --skip-existing over the finished job {resume:.2f} s, {100 * resume / with_grids:.1f}% of "
+          f"the job (target < 5%); torch imported: {facts['torch']}; outputs decoded: {facts['decoded']}; output "
+          f"files opened: {facts['opened']} (marks checked); grid pages drawn again: {drawn} of {len(pages)}; "
+          f"exit {facts['code']}")  # fmt: skip
+    assert done["code"] == 0 and not done["decoded"], done  # the job itself reads no output back either
 
 
 def main() -> None:
@@ -127,11 +194,16 @@ def main() -> None:
     parser.add_argument("--folder", type=Path, default=None, help="keep the inputs here (default: a temporary one)")
     parser.add_argument("--default-malloc", action="store_true",
                         help="glibc's allocator unchanged (the library's case), not as adain sets it")  # fmt: skip
+    parser.add_argument("--grids", action="store_true", help="only the grids' part (N contents × 1 style)")
+    parser.add_argument("--quick", action="store_true", help="only the grids' part, of 200 contents (for a test)")
     args = parser.parse_args()
+    if args.quick:
+        args.grids, args.contents = True, 200  # two grid pages
     print(program_allocator(args.default_malloc), "(the job and the network alone)", flush=True)
     if args.default_malloc:
         os.environ["ADAIN_DEFAULT_MALLOC"] = "1"  # for the jobs run as subprocesses
-    print(f"processor: {processor()}; {args.contents} contents of {SIZE} px × 2 styles", flush=True)
+    styles = "" if args.grids else " × 2 styles (the grids' part: × 1)"
+    print(f"processor: {processor()}; {args.contents} contents of {SIZE} px{styles}", flush=True)
     with tempfile.TemporaryDirectory() as scratch:
         folder = args.folder or Path(scratch)
         folder.mkdir(parents=True, exist_ok=True)
@@ -141,6 +213,9 @@ def main() -> None:
         torch.save(decoder_state, decoder)
         contents, styles = make_inputs(folder, args.contents)
         weights = ("--encoder", str(encoder), "--decoder", str(decoder), "--device", "cpu")
+        grids_part(folder, contents, styles, weights, args.contents)
+        if args.grids:
+            return
         common = ("--content-size", "0", "--style-size", "0", "--json-lines", "--no-grid", *weights)
         small = min(1000, args.contents)
         subset = folder / "subset"

@@ -19,10 +19,10 @@ from rich.console import Console
 
 from adain_cli import files, images
 from adain_cli.cli import cli
-from adain_cli.grid import caption_height
 from adain_cli.inputs import Source, with_unique_labels
 from adain_cli.progress import JobProgress
 from adain_cli.report import Event, Reporter, Summary
+from adain_cli.sheets.drawing import caption_height
 from tests.conftest import cli_runner, make_image
 
 SUBPROCESS_LIMIT = 300  # seconds; generous, for a loaded machine

@@ -186,9 +186,9 @@ SAMPLE_NAMES = ("brush_strokes", "cubist", "ink", "marbling", "mosaic", "pointil
 @pytest.mark.parametrize("names", [SAMPLE_NAMES[:4], SAMPLE_NAMES[4:], ("a", "b", "c", "d")])
 def test_every_cell_of_a_four_by_four_sheet_reads_in_full_at_the_default_cell(names: tuple[str, ...]) -> None:
     from adain_cli.defaults import GRID_CELL
-    from adain_cli.grid import GridCanvas, Labels, fit_caption, font_size
     from adain_cli.inputs import Source
     from adain_cli.looks import sheet_looks
+    from adain_cli.sheets.drawing import GridCanvas, Labels, fit_caption, font_size
 
     looks, _, _ = sheet_looks([Source(Path(f"styles/{name}.jpg")) for name in names], 4)
     labels = tuple(look.label for look in looks)
@@ -201,7 +201,7 @@ def test_every_cell_of_a_four_by_four_sheet_reads_in_full_at_the_default_cell(na
 
 
 def test_a_caption_too_long_for_its_lines_shrinks_before_it_is_cut() -> None:
-    from adain_cli.grid import fit_caption
+    from adain_cli.sheets.drawing import fit_caption
 
     font, lines = fit_caption("ink 100% · waves 0%", 14, 60, band=28, lines=2)  # four lines at 14 px
     assert font.size < 14 and lines == ["ink 100% ·", "waves 0%"]
@@ -213,7 +213,7 @@ def test_a_spatial_grid_has_its_header_row_and_the_preview_a_legend(run_adain, w
     import numpy as np
     from PIL import Image
 
-    from adain_cli.grid import gutter
+    from adain_cli.sheets.drawing import gutter
 
     mask = Image.new("L", (32, 24), 0)
     mask.paste(255, (0, 0, 16, 24))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from adain_cli.grid import EMPTY_CELL, GridCanvas, Labels, caption_height, gutter
+from adain_cli.sheets.drawing import EMPTY_CELL, GridCanvas, Labels, caption_height, gutter
 
 
 def pixels(canvas: GridCanvas) -> np.ndarray:

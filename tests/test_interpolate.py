@@ -199,10 +199,11 @@ def test_a_folder_of_contents_gets_the_same_blend(run_adain, images, tmp_path):
                        *AT_OWN_SIZE)  # fmt: skip
     assert result.exit_code == 0, result.output
     names = sorted(p.name for p in out.iterdir())
-    assert len(names) == 4, names
+    assert len(names) == 5, names
     assert re.fullmatch(r"\.adain-job-[0-9a-f]{8}\.json", names[0])  # what `adain grid` rebuilds the grids from
-    assert names[1:3] == ["a_interpolated_ink-waves.png", "b_interpolated_ink-waves.png"]
-    assert re.fullmatch(r"grid_interpolate_[0-9a-f]{8}_alpha1\.00\.png", names[3])
+    assert re.fullmatch(r"\.adain-pages-[0-9a-f]{8}\.json", names[1])  # what drew the pages (a resume keeps them)
+    assert names[2:4] == ["a_interpolated_ink-waves.png", "b_interpolated_ink-waves.png"]
+    assert re.fullmatch(r"grid_interpolate_[0-9a-f]{8}_alpha1\.00\.png", names[4])
 
 
 def test_the_documented_example_works_as_typed(run_adain, images, monkeypatch, tmp_path):

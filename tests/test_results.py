@@ -12,8 +12,8 @@ from adain_cli.cli import cli
 from adain_cli.inputs import Source, discover
 from adain_cli.job import ImageOptions, Job
 from adain_cli.looks import style_looks
-from adain_cli.manifest import find_manifests
 from adain_cli.runner import run_job
+from adain_cli.sheets.manifest import find_manifests
 from adain_cli.stylizer import Stylizer
 from adain_cli.weights import load_decoder, load_encoder
 from tests.conftest import AT_OWN_SIZE, cli_runner, make_image

@@ -89,9 +89,10 @@ def job_folder(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def snapshot(folder: Path) -> dict[str, object]:
-    """Every file under `folder` by relative path: pixels for images, text for the rest."""
+    """Every file under `folder` by relative path: pixels for images, text for the rest; not the record of when
+    a run drew its grid pages (`.adain-pages-*.json`, which `adain grid` does not write)."""
     found: dict[str, object] = {}
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.match(".adain-pages-*.json")):
         key = str(path.relative_to(folder))
         if path.suffix == ".png":
             found[key] = np.array(Image.open(path)).tobytes()

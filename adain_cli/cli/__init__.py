@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from adain_cli import __version__, exits
+from adain_cli import exits
 from adain_cli.cli import streams
 from adain_cli.cli.doctor import doctor
 from adain_cli.cli.export import export
@@ -29,6 +29,7 @@ from adain_cli.cli.styles import styles
 from adain_cli.cli.stylize import preserve_color, stylize
 from adain_cli.cli.train import train_command
 from adain_cli.errors import AdainError, UsageError
+from adain_cli.version import __version__
 
 
 class UserError(click.ClickException):

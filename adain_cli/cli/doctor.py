@@ -10,8 +10,8 @@ from typing import Any
 
 import click
 
-from adain_cli import __version__
 from adain_cli.cli.models import model_rows
+from adain_cli.version import __version__
 
 PACKAGES = ("torch", "torchvision", "Pillow", "av", "numpy")
 

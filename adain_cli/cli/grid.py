@@ -18,7 +18,7 @@ def grid_command(output: Path, grid_cell: int | None) -> None:
     adain stylize photos/ --style styles/ --shard 2/2 -o out/   # on another
     adain grid out/
     """
-    from adain_cli.manifest import grids_from_manifest
+    from adain_cli.sheets.rebuild import grids_from_manifest
 
     for path in grids_from_manifest(output, grid_cell):
         click.echo(path)

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from adain_cli.job import Job, Output
+    from adain_cli.launch import Launch
     from adain_cli.report import Event, Status, Summary
 
 
@@ -160,6 +161,8 @@ def run(opts: CommonOptions, job: Job) -> None:
         raise click.UsageError("--json and --json-lines both write to standard output: give one of them")
     check_weights_names(opts.encoder, opts.decoder)
     from adain_cli.launch import torchrun_launch
+    from adain_cli.resume import already_done
+    from adain_cli.sheets.names import page_paths
 
     launch = torchrun_launch()
     if launch.world > 1 and opts.shard:
@@ -167,10 +170,14 @@ def run(opts: CommonOptions, job: Job) -> None:
     if 0 < opts.tile <= defaults.MIN_TILE - defaults.TILE_GRID:  # what the engine would refuse, said before torch loads
         raise click.BadParameter(f"tiles must be at least {defaults.MIN_TILE} pixels", param_hint="'--tile'")
     job = replace(job, shard=opts.shard or (launch.rank, launch.world))
-    job.check_outputs()  # the dry run checks what the run checks, and the run refuses before any download
+    job.check_outputs(page_paths(job))  # the dry run checks what the run checks, the run before any download
     notices.before_work(job, shard_given=opts.shard is not None, quiet=opts.quiet)
     if opts.dry_run:
         _dry_run(opts, job)
+        return
+    nothing = already_done(job, _with_json_lines(lambda event: None) if opts.json_lines else lambda event: None)
+    if nothing is not None and launch.world <= 1:  # --skip-existing over a finished job: no torch, no network
+        _finish(opts, job, nothing, launch, stderr_console())
         return
     # Every check above is torch-free and answers at once; torch is imported from here on.
     from adain_cli.device import rank_device
@@ -194,9 +201,14 @@ def run(opts: CommonOptions, job: Job) -> None:
         render = _with_json_lines(progress) if opts.json_lines else progress
         summary = run_job(stylizer, job, progress=render, launch=launch)
         progress.finish(summary.seconds)
+    _finish(opts, job, summary, launch, console)
+
+
+def _finish(opts: CommonOptions, job: Job, summary: Summary, launch: Launch, console: Console) -> None:
+    """The finished job's output: the image on standard output for `-o -`, the summary, the exit status."""
     if opts.output == STANDARD_STREAM:
         send_to_stdout(job)
-    if not quiet:
+    if not (opts.quiet or launch.rank > 0):
         print_summary(
             console,
             summary,
@@ -218,6 +230,8 @@ def _with_json_lines(progress: Any) -> Any:
 
 def _dry_run(opts: CommonOptions, job: Job) -> None:
     """Print every output the job would write (and those --skip-existing would leave), loading nothing."""
+    from adain_cli.sheets.records import plan_pages
+
     work = job.shard_outputs()
     done = job.finished(work)
     plan: list[tuple[int, Output, Status]] = [
@@ -226,7 +240,9 @@ def _dry_run(opts: CommonOptions, job: Job) -> None:
         for output in outputs
     ]
     records = [job.record(row, output, status) for row, output, status in plan]
-    grids = [path for alpha in job.alphas for path in job.grid_paths(alpha)]
+    pages = plan_pages(job, done)  # --skip-existing keeps a page that would come out the same
+    grids = [page.path for page in pages.pages if pages.is_due(page.alpha, page.number)]
+    kept = [page.path for page in pages.pages if not pages.is_due(page.alpha, page.number)]
     if opts.json or opts.json_lines:
         if opts.json_lines:
             for record in records:
@@ -237,6 +253,8 @@ def _dry_run(opts: CommonOptions, job: Job) -> None:
         return
     for record in records:
         streams.echo(f"{'would skip (exists)' if record.status == 'skipped' else 'would write'}\t{record.path}")
+    for path in kept:
+        streams.echo(f"would skip (unchanged)\t{path}")
     for path in grids:
         streams.echo(f"would write\t{path}")
 

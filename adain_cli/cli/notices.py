@@ -27,7 +27,9 @@ def empty_shard(job: Job) -> str | None:
 def grid_pages(job: Job) -> str | None:
     """The note for grids split into pages (more contents than --grid-rows, or over the image size limit): how
     many, said before the work so that a long job's user can still choose --no-grid or --grid-rows."""
-    pages = job.grid_pages()
+    from adain_cli.sheets.names import grid_pages
+
+    pages = grid_pages(job)
     if len(pages) < 2:
         return None
     alphas = "" if len(job.alphas) == 1 else f" for each of the {len(job.alphas)} α"

@@ -1,4 +1,4 @@
-"""The manifest a job leaves in its output folder, and the grids rebuilt from it.
+"""The manifest a job leaves in its output folder, from which `rebuild.py` draws its grids.
 
 A job with grids records its contents, column headers and, per α, the file of every cell and of the grid
 (`.adain-job-{job id}.json`). After `--shard` runs, or under torchrun, `adain grid` builds the grids from it
@@ -7,20 +7,16 @@ and the files on disk, pixel for pixel as one process fills them in memory.
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from PIL import Image
-
-from adain_cli import images
+from adain_cli.defaults import GRID_ROWS
 from adain_cli.errors import AdainError
 from adain_cli.files import atomic_path
-from adain_cli.grid import GRID_ROWS, GridCanvas, Labels, page_path, page_ranges, rows_per_page
 from adain_cli.job import ImageOptions, Job
 from adain_cli.looks import Look
+from adain_cli.sheets.names import grid_path, row_label
 
 MANIFEST_GLOB = ".adain-job-*.json"
 
@@ -38,7 +34,7 @@ def manifest_of(job: Job) -> dict[str, object]:
         "headers": [_header(job, look) for look in job.looks],
         "cells": {f"{a:.2f}": [[rel(job.output_path(c, look.name, a)) for look in job.looks]
                                for c in job.contents] for a in job.alphas},
-        "grids": {f"{a:.2f}": rel(job.grid_path(a)) for a in job.alphas},
+        "grids": {f"{a:.2f}": rel(grid_path(job, a)) for a in job.alphas},
         "grid_cell": job.grid_cell,
         "grid_rows": job.grid_rows,
         "labels": _labels(job),
@@ -55,7 +51,7 @@ def _header(job: Job, look: Look) -> str | None:
 def _labels(job: Job) -> dict[str, list[str]] | None:
     if not job.grid_labels:
         return None
-    return {"columns": [look.label for look in job.looks], "rows": [job.row_label(c) for c in job.contents]}
+    return {"columns": [look.label for look in job.looks], "rows": [row_label(c) for c in job.contents]}
 
 
 def write_manifest(job: Job) -> None:
@@ -155,83 +151,3 @@ def _inside(folder: Path, name: object) -> bool:
     if not isinstance(name, str) or not name or Path(name).is_absolute():
         return False
     return (folder / name).resolve().is_relative_to(folder.resolve())
-
-
-def grids_from_manifest(output_dir: Path, cell: int | None = None) -> list[Path]:
-    """Build the grids of every job recorded in `output_dir` from the files on disk (after `--shard`
-    runs, or under torchrun).
-
-    The result is pixel for pixel what a single-process run fills in memory: the same thumbnails of
-    the same saved files and the same prepared content and style headers; a missing cell stays grey.
-    """
-    manifests = find_manifests(output_dir)
-    if not manifests:
-        raise AdainError(f"{output_dir}: no job manifest to build grids from (run a job with grids into it first)")
-    return [path for manifest in manifests for path in grids_of_manifest(manifest, cell)]
-
-
-def grids_of_manifest(manifest_path: Path, cell: int | None = None) -> list[Path]:
-    """The grids of the one job recorded in `manifest_path`, in the same pages as the job would write them; a
-    page none of whose outputs is on disk is not written (no all-grey sheet). With a `cell` other than the
-    job's, the names carry it (`_c16`), so the job's own sheets are not overwritten."""
-    manifest = read_manifest(manifest_path)
-    output_dir, options = manifest_path.parent, manifest.images
-    size = cell or manifest.grid_cell
-    contents, headers = manifest.contents, manifest.headers
-    labelled = manifest.labels is not None
-    pages = page_ranges(len(contents), rows_per_page(len(headers), size, labels=labelled, most=manifest.grid_rows))
-    if not pages:
-        raise AdainError(f"grids of {len(headers)} columns of {size} px cells are over the image size limit")
-
-    def header(source: str | None, side: int) -> Image.Image | None:
-        if source is None:
-            return None
-        with contextlib.suppress(AdainError):
-            return images.to_pil(images.load(Path(source), side, crop=options.crop, max_pixels=options.max_pixels).rgb)
-        return None
-
-    col_headers = [header(h, options.style_size) for h in headers]
-    name_cell = size if cell is not None and cell != manifest.grid_cell else None
-    written = []
-    for alpha in manifest.cells:
-        base = output_dir / manifest.grids[alpha]
-        for number, rows in enumerate(pages):
-            canvas = _page(manifest, alpha, rows, size, col_headers, lambda c: header(c, options.content_size))
-            if canvas is None:
-                continue
-            target = page_path(base, number, len(pages), cell=name_cell)
-            images.save_pil(canvas.image, target, options.quality, sheet=True)
-            written.append(target)
-    if not written:
-        raise AdainError(f"{output_dir}: none of the job's outputs are there, so no grid is written")
-    return written
-
-
-def _page(
-    manifest: Manifest, alpha: str, rows: range, cell: int, col_headers: list[Image.Image | None],
-    row_header: Callable[[str], Image.Image | None],
-) -> GridCanvas | None:  # fmt: skip
-    """One page of the α grid from the files on disk, or None when none of its cells is there."""
-    output_dir = manifest.path.parent
-    labels = None
-    if manifest.labels is not None:
-        words = manifest.labels
-        names = tuple(words["rows"][rows.start : rows.stop])
-        labels = Labels(tuple(words["columns"]), names, f"alpha {float(alpha):.2f}")
-    canvas = GridCanvas(len(rows), len(col_headers), cell, labels=labels)
-    found = 0
-    for place, row in enumerate(rows):
-        for col, relative in enumerate(manifest.cells[alpha][row]):
-            with contextlib.suppress(OSError, ValueError), Image.open(output_dir / relative) as result:
-                canvas.put(place, col, result)
-                found += 1
-    if not found:
-        return None
-    for index, image in enumerate(col_headers):
-        if image is not None:
-            canvas.put_col_header(index, image)
-    for place, row in enumerate(rows):
-        image = row_header(manifest.contents[row])
-        if image is not None:
-            canvas.put_row_header(place, image)
-    return canvas

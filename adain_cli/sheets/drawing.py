@@ -1,4 +1,5 @@
-"""Contact sheets: content×style grids with thumbnail headers, and plain sheets of results."""
+"""Drawing contact sheets: a canvas of square cells with thumbnail headers and captions that fit (a job's
+grid pages, a sheet of one content's looks, spatial's legend); what goes on them is decided elsewhere."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
-from adain_cli.defaults import MAX_PIXELS
+from adain_cli.defaults import GRID_ROWS, MAX_PIXELS
 
 BACKGROUND = (255, 255, 255)
 EMPTY_CELL = (225, 225, 225)  # a cell not produced (yet)
@@ -37,7 +38,6 @@ def side_by_side(pictures: Sequence[Image.Image], cell: int) -> Image.Image:
 
 
 MIN_LABEL_WIDTH = 64  # a labelled column is at least this wide, so a caption at a 16 px cell is still a word
-GRID_ROWS = 100  # rows of contents on one page of a grid
 MAX_CAPTION_LINES = 3  # a caption wraps onto at most this many lines before its font shrinks
 MIN_FONT = 8  # the smallest font a caption shrinks to; past that its last line ends in an ellipsis
 
