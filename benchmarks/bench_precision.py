@@ -210,8 +210,7 @@ def measure(inputs: Inputs, sizes: list[int], scratch: Path) -> tuple[list[Row],
             bf16, bf16_s = timed(run, reduced, scratch / f"{size}-{name}-bf16")
             fp16 = run(half, scratch / f"{size}-{name}-fp16")
             rows.append(compare(name, size, (fp32, bf16, fp16), (fp32_s, bf16_s)))
-            print(f"  {name:22s} {fp32.shape[1]}×{fp32.shape[0]}: done ({fp32_s:.1f} s fp32, {bf16_s:.1f} s bf16)",
-                  flush=True)  # fmt: skip
+            print(f"  {table(rows[-1:])[-1]}  ({fp32_s:.1f} s fp32, {bf16_s:.1f} s bf16)", flush=True)
     return rows, ranges, label
 
 
