@@ -38,9 +38,9 @@ from adain_cli.stylizer import Stylizer
 StyleSet = Union[str, "os.PathLike[str]", Sequence[Picture]]
 
 # Samples per pass through the networks on a CPU. `benchmarks/bench_augment.py --slices` on 2 shared AVX2 cores,
-# a batch of 16×3×224² (noisy): slices of 1 → 0.17 images/s, 4 → 0.27, 8 → 0.25, the whole 16 → 0.19; on a
-# quieter day a batch of 32 in one pass ran at 0.79× one image at a time. Its activations (≈ 2 GB for 32)
-# fall out of the caches, where a few images' do not.
+# batches of 16×3×224², three interleaved sweeps (noisy): 1 → 0.17, 0.84, 1.64 images/s; 4 → 0.27, 1.38, 1.30;
+# the whole 16 → 0.19, -, 1.28. Earlier a batch of 32 in one pass ran at 0.79× one image at a time: its
+# activations (≈ 2 GB for 32) fall out of the caches, where a few images' do not.
 CPU_SLICE = 4
 
 
