@@ -4,8 +4,9 @@ Each sample is restyled with probability p, with a style drawn from a style bank
 pictures, at an α drawn from a range, optionally with a random convex mix of several styles' statistics (the
 paper's interpolation), optionally keeping the content's colours. The draws are made on the CPU from a
 torch.Generator (or the global generator, which a DataLoader seeds per worker), so they do not depend on the
-device; the batch goes through the encoder and the decoder in one pass each (in slices where it would be over
-the memory budget, tiled as the engine tiles where one image alone is). A sample equals what
+device; on a GPU the batch goes through the encoder and the decoder in one pass each (in slices where it would be
+over the memory budget, tiled as the engine tiles where one image alone is), on a CPU in slices of `CPU_SLICE`
+samples, which run faster than a whole batch there (its activations stay in the caches). A sample equals what
 `adain_cli.stylize` (or `interpolate`, for a mix) computes for it at its own size.
 
     augment = adain_cli.StyleAugment("wikiart.bank", p=0.5, alpha=(0.2, 1.0), device="cuda")
@@ -36,6 +37,12 @@ from adain_cli.stylizer import Stylizer
 
 StyleSet = Union[str, "os.PathLike[str]", Sequence[Picture]]
 
+# Samples per pass through the networks on a CPU. `benchmarks/bench_augment.py --slices` on 2 shared AVX2 cores,
+# batches of 16×3×224², three interleaved sweeps (noisy): 1 → 0.17, 0.84, 1.64 images/s; 4 → 0.27, 1.38, 1.30;
+# the whole 16 → 0.19, -, 1.28. Earlier a batch of 32 in one pass ran at 0.79× one image at a time: its
+# activations (≈ 2 GB for 32) fall out of the caches, where a few images' do not.
+CPU_SLICE = 4
+
 
 @dataclass(frozen=True)
 class Draw:
@@ -62,7 +69,8 @@ class StyleAugment(nn.Module):
     stream, seed and worker id together.
 
     The networks are `stylizer`'s (else the pretrained ones, loaded on `device`) and follow the module:
-    `augment.to("cuda")` moves them, and a batch on another device is moved to them and back.
+    `augment.to("cuda")` moves them, and a batch on another device is moved to them and back. On a CPU the
+    batch runs `cpu_slice` samples at a time (`CPU_SLICE`); the outputs are the same whatever the slice.
     """
 
     style_mean: Tensor  # (S, 512, 1, 1): relu4_1 statistics of the styles, buffers that follow the module
@@ -95,6 +103,7 @@ class StyleAugment(nn.Module):
         self.stylizer = stylizer or Stylizer.from_pretrained(device=device)
         self.encoder, self.decoder = self.stylizer.encoder, self.stylizer.decoder  # so .to() moves them
         self.seed, self._generator = seed, generator
+        self.cpu_slice = CPU_SLICE
         self._own: tuple[int, torch.Generator | None] = (-2, None)  # (worker id, its generator) once made
         stats, self.names, self.style_images = self._styles(styles, style_size, crop, recursive)
         if not self.names:
@@ -190,8 +199,9 @@ class StyleAugment(nn.Module):
 
     def _slices(self, count: int, size: tuple[int, int]) -> list[slice]:
         """The batch in slices that go through the networks whole under the memory budget (one image at a time,
-        tiled, where even one does not fit)."""
-        step = next((b for b in range(count, 0, -1) if self.stylizer.tile_plan(*size, batch=b) is None), 1)
+        tiled, where even one does not fit), and on a CPU of at most `cpu_slice` samples."""
+        most = min(count, max(1, self.cpu_slice)) if self.stylizer.device.type == "cpu" else count
+        step = next((b for b in range(most, 0, -1) if self.stylizer.tile_plan(*size, batch=b) is None), 1)
         return [slice(start, start + step) for start in range(0, count, step)]
 
     def _restyled(self, contents: Tensor, styles: Tensor, weights: Tensor, alpha: Tensor) -> Tensor:

@@ -15,8 +15,8 @@ from adain_cli.launch import Launch, torchrun_launch
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
-__all__ = ["DTYPES", "PRECISIONS", "Launch", "pick_device", "pick_dtype", "process_group", "rank_device",
-           "torchrun_launch"]  # fmt: skip
+__all__ = ["DTYPES", "PRECISIONS", "Launch", "auto_precision", "pick_device", "pick_dtype", "process_group",
+           "rank_device", "torchrun_launch"]  # fmt: skip
 
 
 def pick_device(spec: str = "auto") -> torch.device:
@@ -68,12 +68,52 @@ def cpu_supports_bf16() -> bool:
         return False
 
 
+def cpu_flags() -> set[str]:
+    """The processor's feature flags from /proc/cpuinfo (empty where there is none, e.g. macOS)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    line = next((line for line in text.splitlines() if line.startswith(("flags", "Features"))), "")
+    return set(line.partition(":")[2].split())
+
+
+def native_bf16() -> str | None:
+    """The processor's native bf16, by name (AMX, AVX-512 BF16), or None where it has none."""
+    flags = cpu_flags()
+    if "amx_bf16" in flags:
+        return "AMX"
+    if "avx512_bf16" in flags:
+        return "AVX-512 BF16"
+    return "native bf16" if cpu_supports_bf16() else None
+
+
+# Whether `auto` takes bf16 on a processor with native bf16. It does not: benchmarks/bench_precision.py puts 5–7% of
+# the 8-bit values more than 2 levels from fp32's at 256 px (max 7), over the budget of 99.9% within 2 levels, where
+# fp16 (auto on CUDA) keeps every value within 1 (docs/performance.md, "Precision").
+CPU_AUTO_BF16 = False
+
+
+def auto_precision(device: torch.device) -> tuple[str, str]:
+    """What `--precision auto` picks on `device`, and why, in a few words (for `adain doctor`)."""
+    if device.type == "cuda":
+        return "fp16", "fp16 on CUDA (its outputs within 1 level of fp32: docs/performance.md)"
+    if device.type != "cpu":
+        return "fp32", f"fp32 on {device.type}"
+    native = native_bf16()
+    if native is None:
+        return "fp32", f"fp32 here (no native bf16: {torch.backends.cpu.get_cpu_capability()})"
+    if CPU_AUTO_BF16:
+        return "bf16", f"bf16 here ({native}): within the error budget of fp32"
+    return "fp32", f"fp32 here ({native} has bf16, but bf16 misses the error budget: up to 7% of values >2 levels off)"
+
+
 def pick_dtype(precision: str, device: torch.device) -> torch.dtype:
-    """auto: fp16 on CUDA, fp32 elsewhere. bf16 on the CPU only where the processor has it."""
+    """auto: `auto_precision` (fp16 on CUDA, fp32 elsewhere). bf16 on the CPU only where the processor has it."""
     if precision not in PRECISIONS:
         raise AdainError(f"unknown precision {precision!r} (use {', '.join(PRECISIONS)})")
     if precision == "auto":
-        return torch.float16 if device.type == "cuda" else torch.float32
+        return DTYPES[auto_precision(device)[0]]
     if precision == "fp16" and device.type == "cpu":
         raise AdainError("fp16 is not supported on the CPU; use bf16 or fp32")
     if precision == "bf16" and device.type == "cpu" and not cpu_supports_bf16():

@@ -3,11 +3,14 @@
     OMP_NUM_THREADS=2 python3 benchmarks/bench_augment.py                  # CPU: 32×3×224×224, 2,000 × 500
     python3 benchmarks/bench_augment.py --device cuda                      # the GPU figure (benchmarks/gpu.sh)
     python3 benchmarks/bench_augment.py --quick                            # toy sizes, seconds (a test runs it)
+    python3 benchmarks/bench_augment.py --skip-bank --slices 1 2 4 8 32    # the CPU slice sizes, side by side
 
 1. Images per second of `StyleAugment` on a batch (p = 1, α = 1, one style per sample), against the same
    outputs made by one `adain_cli.stylize` call per image (what a training loop has without the module: each
    call encodes its style again) and by the module one image at a time (the batching alone); the peak memory
-   of each (RSS above the start on a CPU, sampled every 2 ms; max allocated on a GPU). Target: ≥ 2× on a CPU.
+   of one cold run of each: on a CPU the kernel's resident peak (VmHWM, reset before the run) of a fresh
+   process above its size once set up; on a GPU the max allocated. Target: ≥ 2× on a CPU.
+   `--slices 1 2 4 8 32` instead times the batched module at those CPU slice sizes (`StyleAugment.cpu_slice`).
 2. Style encodes of a sharded dataset job (`--styles-per-content 1`, N contents × S styles in 4 shards) with
    the style folder, and with a bank made once (`adain styles encode`): counted, not timed.
 
@@ -18,12 +21,12 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -37,9 +40,11 @@ from machine import describe  # noqa: E402
 
 import adain_cli  # noqa: E402
 from adain_cli import banks  # noqa: E402
+from adain_cli.augment import Draw  # noqa: E402
 from adain_cli.inputs import discover  # noqa: E402
-from adain_cli.job import ImageOptions, Job  # noqa: E402
+from adain_cli.job import ImageOptions  # noqa: E402
 from adain_cli.model import Decoder, Encoder, load_public_state_dict  # noqa: E402
+from adain_cli.planner import Request, plan  # noqa: E402
 from adain_cli.runner import run_job  # noqa: E402
 from adain_cli.stylizer import Stylizer  # noqa: E402
 from tests.public_weights import random_public_state_dicts  # noqa: E402
@@ -53,92 +58,135 @@ def networks() -> tuple[Encoder, Decoder]:
     return encoder, decoder
 
 
-class PeakMemory:
-    """The peak, above the start, of the process's RSS (sampled) or of the GPU's allocated memory."""
-
-    def __init__(self, device: torch.device) -> None:
-        self.device, self.peak, self._stop = device, 0, threading.Event()
-
-    @staticmethod
-    def _rss() -> int:
-        with open("/proc/self/statm") as statm:
-            return int(statm.read().split()[1]) * 4096
-
-    def __enter__(self) -> PeakMemory:
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-            torch.cuda.reset_peak_memory_stats(self.device)
-            self._base = torch.cuda.memory_allocated(self.device)
-        else:
-            self._base = self._rss()
-            self._thread = threading.Thread(target=self._sample, daemon=True)
-            self._thread.start()
-        return self
-
-    def _sample(self) -> None:
-        while not self._stop.wait(0.002):
-            self.peak = max(self.peak, self._rss() - self._base)
-
-    def __exit__(self, *_: object) -> None:
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-            self.peak = torch.cuda.max_memory_allocated(self.device) - self._base
-        else:
-            self._stop.set()
-            self._thread.join()
+def _status(field: str) -> int:
+    """A field of /proc/self/status in bytes (VmRSS: resident now; VmHWM: the resident peak)."""
+    with open("/proc/self/status") as status:
+        line = next(line for line in status if line.startswith(f"{field}:"))
+    return int(line.split()[1]) * 1024
 
 
-def timed(run: Callable[[], object], device: torch.device, repeats: int) -> tuple[float, int]:
-    """The median seconds of `repeats` runs after one warm-up, and the peak memory of one run."""
+def reset_peak_rss() -> bool:
+    """Set the kernel's resident peak (VmHWM) to the resident size now (Linux ≥ 4.0); False where it cannot."""
+    try:
+        with open("/proc/self/clear_refs", "w") as clear_refs:
+            clear_refs.write("5")
+        return True
+    except OSError:
+        return False
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What every variant runs on: the same networks, styles, batch and draw."""
+
+    stylizer: Stylizer
+    styles: list[torch.Tensor]
+    batch: torch.Tensor
+    augment: adain_cli.StyleAugment
+    draw: Draw
+
+    @classmethod
+    def make(cls, device: torch.device, batch_size: int, side: int, style_side: int) -> Setup:
+        stylizer = Stylizer(*networks(), device=device)
+        generator = torch.Generator().manual_seed(0)
+        styles = [torch.rand(3, style_side, style_side, generator=generator) for _ in range(8)]
+        batch = torch.rand(batch_size, 3, side, side, generator=generator).to(device)  # after the loader
+        augment = adain_cli.StyleAugment(styles, p=1.0, alpha=1.0, style_size=0, stylizer=stylizer)
+        return cls(stylizer, styles, batch, augment, augment.draw(batch_size, torch.Generator().manual_seed(1)))
+
+    def variants(self) -> dict[str, Callable[[], object]]:
+        """The batched module, the module one image at a time, and one library call per image."""
+        augment, batch, draw = self.augment, self.batch, self.draw
+
+        def one_by_one() -> object:
+            return [augment.restyle(batch[i : i + 1], replace(draw, chosen=draw.chosen[i : i + 1],
+                    styles=draw.styles[i : i + 1], weights=draw.weights[i : i + 1], alpha=draw.alpha[i : i + 1]))
+                    for i in range(len(batch))]  # fmt: skip
+
+        def library() -> object:
+            return [adain_cli.stylize(batch[i], self.styles[int(draw.styles[i, 0])], content_size=0, style_size=0,
+                                      stylizer=self.stylizer) for i in range(len(batch))]  # fmt: skip
+
+        return {"batched": lambda: augment.restyle(batch, draw), "one by one": one_by_one, "library": library}
+
+
+def once(run: Callable[[], object], device: torch.device) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    start = time.perf_counter()
     run()
-    seconds = []
-    for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        start = time.perf_counter()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - start
+
+
+def seconds(run: Callable[[], object], device: torch.device, repeats: int) -> float:
+    """The median seconds of `repeats` runs after one warm-up."""
+    run()
+    return statistics.median(once(run, device) for _ in range(repeats))
+
+
+def peak_memory(name: str, device: torch.device, sizes: tuple[int, int, int]) -> tuple[int, str]:
+    """The peak memory one cold run of variant `name` adds: max allocated on a GPU; on a CPU the kernel's resident
+    peak (VmHWM) of a fresh process above its size once set up, so nothing an earlier run left cached hides it."""
+    if device.type == "cuda":
+        run = Setup.make(device, *sizes).variants()[name]
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
         run()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        seconds.append(time.perf_counter() - start)
-    with PeakMemory(device) as memory:
-        run()
-    return statistics.median(seconds), memory.peak
+        torch.cuda.synchronize(device)
+        return torch.cuda.max_memory_allocated(device) - base, "max allocated"
+    command = [sys.executable, __file__, "--peak-of", name, "--sizes", *map(str, sizes)]
+    found = subprocess.run(command, capture_output=True, text=True, check=True).stdout.split()
+    return int(found[-2]), found[-1].replace("_", " ")
 
 
-def bench_augment(device: torch.device, batch_size: int, side: int, style_side: int, repeats: int) -> None:
-    stylizer = Stylizer(*networks(), device=device)
-    generator = torch.Generator().manual_seed(0)
-    styles = [torch.rand(3, style_side, style_side, generator=generator) for _ in range(8)]
-    batch = torch.rand(batch_size, 3, side, side, generator=generator).to(device)  # after the loader
-    augment = adain_cli.StyleAugment(styles, p=1.0, alpha=1.0, style_size=0, stylizer=stylizer)
-    draw = augment.draw(batch_size, torch.Generator().manual_seed(1))
+def child_peak(name: str, sizes: tuple[int, int, int]) -> None:
+    """`--peak-of`: in this fresh process, the resident peak of one run of `name` above the size before it."""
+    run = Setup.make(torch.device("cpu"), *sizes).variants()[name]
+    exact = reset_peak_rss()
+    base = _status("VmRSS")
+    run()
+    how = "resident_peak_(fresh_process)" if exact else "resident_peak_(fresh_process,_with_its_set-up)"
+    print(_status("VmHWM") - base, how)
 
-    def module_batched() -> object:
-        return augment.restyle(batch, draw)
 
-    def module_one_by_one() -> object:
-        return [augment.restyle(batch[i : i + 1], replace(draw, chosen=draw.chosen[i : i + 1],
-                styles=draw.styles[i : i + 1], weights=draw.weights[i : i + 1], alpha=draw.alpha[i : i + 1]))
-                for i in range(batch_size)]  # fmt: skip
-
-    def library_calls() -> object:
-        return [adain_cli.stylize(batch[i], styles[int(draw.styles[i, 0])], content_size=0, style_size=0,
-                                  stylizer=stylizer) for i in range(batch_size)]  # fmt: skip
-
-    expected = torch.stack([torch.as_tensor(image) for image in library_calls()]).to(device)
-    difference = float((augment.restyle(batch, draw) - expected).abs().max())
-    runs = {"batched": module_batched, "one by one": module_one_by_one, "library": library_calls}
-    results = {name: timed(run, device, repeats) for name, run in runs.items()}
-    print(f"augment: batch {batch_size}×3×{side}×{side}, styles {style_side} px, {device}; "
+def bench_augment(device: torch.device, sizes: tuple[int, int, int], repeats: int, slices: list[int]) -> None:
+    batch_size, side, style_side = sizes
+    setup = Setup.make(device, *sizes)
+    if slices:
+        bench_slices(setup, device, repeats, slices)
+        return
+    expected = torch.stack([torch.as_tensor(image) for image in setup.variants()["library"]()]).to(device)
+    difference = float((setup.augment.restyle(setup.batch, setup.draw) - expected).abs().max())
+    where = f"slices of {setup.augment.cpu_slice}" if device.type == "cpu" else "whole batches"
+    print(f"augment: batch {batch_size}×3×{side}×{side}, styles {style_side} px, {device}, the module in {where}; "
           f"largest difference from adain_cli.stylize {difference:.2e}")  # fmt: skip
-    for name, (seconds, peak) in results.items():
-        print(f"augment {name}: {batch_size / seconds:.2f} images/s ({seconds:.3f} s a batch), "
-              f"peak memory {peak / 2**20:.0f} MiB")  # fmt: skip
-    batched = results["batched"][0]
+    results = {}
+    for name, run in setup.variants().items():
+        results[name] = seconds(run, device, repeats)
+        peak, how = peak_memory(name, device, sizes)
+        print(f"augment {name}: {batch_size / results[name]:.2f} images/s ({results[name]:.3f} s a batch), "
+              f"peak memory {peak / 2**20:.0f} MiB ({how})", flush=True)  # fmt: skip
+    batched = results["batched"]
     print(
-        f"augment ratio: batched module {results['library'][0] / batched:.2f}× the single-image library calls, "
-        f"{results['one by one'][0] / batched:.2f}× the module one image at a time (target ≥ 2× on a CPU)"
+        f"augment ratio: batched module {results['library'] / batched:.2f}× the single-image library calls, "
+        f"{results['one by one'] / batched:.2f}× the module one image at a time (target ≥ 2× on a CPU)"
     )
+
+
+def bench_slices(setup: Setup, device: torch.device, repeats: int, slices: list[int]) -> None:
+    """The batched module at each CPU slice size, interleaved so that a shared machine's load falls on all alike."""
+    found: dict[int, list[float]] = {size: [] for size in slices}
+    for repeat in range(repeats + 1):
+        for size in slices:
+            setup.augment.cpu_slice = size
+            taken = once(lambda: setup.augment.restyle(setup.batch, setup.draw), device)
+            found[size] += [taken] if repeat else []  # the first round warms up
+    for size, times in found.items():
+        print(f"augment slice {size}: {len(setup.batch) / statistics.median(times):.2f} images/s "
+              f"({', '.join(f'{t:.2f}' for t in times)} s a batch)", flush=True)  # fmt: skip
 
 
 def pictures(folder: Path, count: int, side: int, seed: int) -> Path:
@@ -159,7 +207,10 @@ def bench_bank(work: Path, contents: int, styles: int, shards: int) -> None:
     sizes = ImageOptions(content_size=0, style_size=0)
     encodes = {}
     for name, style in (("folder", paintings), ("bank", bank)):
-        job = replace(Job.for_styles([photos], [style], work / name, images=sizes), grid=False, styles_per_content=1)
+        request = Request(
+            contents=[photos], styles=[style], output=work / name, images=sizes, grid=False, styles_per_content=1
+        )
+        job = plan(request).job
         counted = 0
         for shard in range(shards):
             summary = run_job(stylizer, replace(job, shard=(shard, shards)))
@@ -178,13 +229,19 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="toy sizes: a check that it runs, in seconds")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip-bank", action="store_true", help="only the augmentation figures")
+    parser.add_argument("--slices", type=int, nargs="*", default=[],
+                        help="instead, time the batched module at these CPU slice sizes, e.g. 1 2 4 8 32")  # fmt: skip
+    parser.add_argument("--sizes", type=int, nargs=3, default=None, metavar=("BATCH", "SIDE", "STYLE_SIDE"))
+    parser.add_argument("--peak-of", default=None, help=argparse.SUPPRESS)  # the child that measures a peak
     args = parser.parse_args()
+    batch_size, side, style_side = args.sizes or ((4, 32, 32) if args.quick else (32, 224, 256))
+    sizes = (batch_size, side, style_side)
+    if args.peak_of:
+        child_peak(args.peak_of, sizes)
+        return
     device = torch.device(args.device)
     print(f"machine: {describe(device)}")
-    if args.quick:
-        bench_augment(device, batch_size=4, side=32, style_side=32, repeats=1)
-    else:
-        bench_augment(device, batch_size=32, side=224, style_side=256, repeats=args.repeats)
+    bench_augment(device, sizes, 1 if args.quick else args.repeats, args.slices)
     if not args.skip_bank:
         with tempfile.TemporaryDirectory() as tmp:
             bench_bank(Path(tmp), *((40, 10) if args.quick else (2000, 500)), shards=4)

@@ -7,7 +7,8 @@ Times, interleaved, the decoder of `size` px features (random weights in the pub
   (a) the public `nn.Sequential` (Upsample, ReflectionPad2d, Conv2d), channels-last, as the reference runs it;
   (b) the engine's decoder with plain layers (what `train` runs, and what stylize ran before);
   (c) the engine's decoder as `Stylizer` runs it, the three upsample-and-convolve layers folded.
-Then each of those three layers alone, plain against folded (the 64-channel one at full size is where
+Run with ONEDNN_MAX_CPU_ISA=AVX2 (say) to see an AVX-512 or AMX processor as an AVX2 one: the ISA oneDNN ran at is
+printed. Then each of those three layers alone, plain against folded (the 64-channel one at full size is where
 a scatter of phases would cost most), and the plain 3×3 convolution peak measured in the same run.
 "Effective" throughput counts the plain network's FLOPs over (c)'s time: above 100% of the peak is
 more than the plain network could ever reach on this machine.
@@ -31,7 +32,7 @@ ROOT = Path(__file__).resolve().parent
 sys.path[:0] = [str(ROOT), str(ROOT.parent)]
 
 from bench_stylize import conv_flops, conv_peak  # noqa: E402
-from machine import describe, program_allocator  # noqa: E402
+from machine import describe, onednn_isa, program_allocator  # noqa: E402
 
 from adain_cli.device import pick_device, pick_dtype  # noqa: E402
 from adain_cli.model import (  # noqa: E402
@@ -98,6 +99,9 @@ def main() -> None:
                         help="glibc's allocator unchanged (the library's case), not as adain sets it")  # fmt: skip
     args = parser.parse_args()
     print(program_allocator(args.default_malloc), flush=True)
+    isa = onednn_isa() if pick_device(args.device).type == "cpu" else None
+    if isa:
+        print(f"oneDNN ISA: {isa}", flush=True)
 
     device = pick_device(args.device)
     dtype = pick_dtype(args.precision, device)
@@ -133,7 +137,8 @@ def main() -> None:
     before, after = medians["(b) plain layers"], medians["(c) folded (stylize)"]
     effective = plain_gflop / after
     print()
-    print(f"decode of {args.size} px ({cells}×{cells} relu4_1 cells), {args.precision}, batch 1, {describe(device)}")
+    print(f"decode of {args.size} px ({cells}×{cells} relu4_1 cells), {args.precision}, batch 1, {describe(device)}"
+          + (f", oneDNN at {isa}" if isa else ""))  # fmt: skip
     for name, median in medians.items():
         print(f"  {name:24s} median {median:7.3f} s   min {min(times[name]):7.3f} s")
     reference = medians["(a) public Sequential"]
@@ -150,6 +155,7 @@ def main() -> None:
     if args.json:
         results = {
             "machine": describe(device),
+            "onednn_isa": isa,
             "size": args.size,
             "precision": args.precision,
             "seconds": times,

@@ -7,6 +7,7 @@ import os
 import platform
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
@@ -26,6 +27,27 @@ def processor() -> str:
     cores = re.search(r"^CPU\(s\):\s*(\d+)$", listing, re.MULTILINE)
     shown = " ".join(flag for flag in FLAGS if flag in present) or "no AVX2"
     return f"{name} ({cores.group(1) if cores else '?'} CPUs; {shown})"
+
+
+ISA_PROBE = """
+import torch
+layer = torch.nn.Conv2d(64, 64, 3).eval().to(memory_format=torch.channels_last)
+with torch.no_grad(), torch.backends.mkldnn.verbose(torch.backends.mkldnn.VERBOSE_ON):
+    layer(torch.rand(1, 64, 32, 32).to(memory_format=torch.channels_last))
+"""
+
+
+def onednn_isa() -> str:
+    """The instruction set oneDNN runs at in a process like this one (its environment, so ONEDNN_MAX_CPU_ISA
+    included), e.g. 'Intel AVX2 (ONEDNN_MAX_CPU_ISA=AVX2)', as oneDNN's own verbose line says."""
+    limit = os.environ.get("ONEDNN_MAX_CPU_ISA")
+    try:
+        found = subprocess.run([sys.executable, "-c", ISA_PROBE], capture_output=True, text=True, timeout=600,
+                               env={**os.environ, "ONEDNN_VERBOSE": "1"}).stdout  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired):
+        found = ""
+    isa = re.search(r"^onednn_verbose,.*\bisa:([^,\n]+)", found, re.MULTILINE)
+    return f"{isa.group(1).strip() if isa else 'unknown'} (ONEDNN_MAX_CPU_ISA={limit or 'unset: the best here'})"
 
 
 def describe(device: object | None = None) -> str:

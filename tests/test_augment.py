@@ -141,6 +141,24 @@ def test_a_batch_over_the_memory_budget_goes_in_slices_with_the_same_result(weig
     torch.testing.assert_close(outs[0], outs[1], rtol=0, atol=1e-4)  # convolutions round by batch size
 
 
+def test_a_cpu_runs_the_batch_a_few_samples_at_a_time_with_the_same_result(stylizer, styles, monkeypatch) -> None:
+    augment = adain_cli.StyleAugment(styles, p=1.0, alpha=(0.2, 1.0), mix=2, style_size=0, stylizer=stylizer)
+    passes: list[int] = []
+    encode = stylizer.encode
+    monkeypatch.setattr(stylizer, "encode", lambda image: passes.append(len(image)) or encode(image))
+    batch = _batch(10)
+    outs = {}
+    for size in (1, 3, 10):
+        augment.cpu_slice, passes[:] = size, []
+        outs[size] = augment(batch, generator=torch.Generator().manual_seed(12))
+        assert passes == [min(size, 10 - start) for start in range(0, 10, size)]
+        torch.testing.assert_close(outs[size], outs[1], rtol=0, atol=1e-4)  # convolutions round by batch size
+    augment.cpu_slice = adain_cli.augment.CPU_SLICE
+    assert 1 < augment.cpu_slice < 32
+    stylizer.device = torch.device("cuda")  # (only asked, not run): a GPU takes the batch whole, under the budget
+    assert augment._slices(10, (32, 28)) == [slice(0, 10)]
+
+
 def test_it_runs_in_a_dataloader_with_two_workers(stylizer, styles) -> None:
     augment = adain_cli.StyleAugment(styles, p=1.0, alpha=(0.5, 1.0), style_size=0, seed=3, stylizer=stylizer)
     data = datasets.FakeData(size=8, image_size=(3, 24, 32), transform=transforms.Compose([transforms.ToTensor(),

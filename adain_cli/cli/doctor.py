@@ -32,7 +32,7 @@ def devices() -> dict[str, Any]:
     import torch
 
     from adain_cli import allocator
-    from adain_cli.device import cpu_supports_bf16
+    from adain_cli.device import auto_precision, cpu_supports_bf16, pick_device
 
     cuda = torch.cuda.is_available()
     gpus = [
@@ -40,7 +40,10 @@ def devices() -> dict[str, Any]:
         for index in range(torch.cuda.device_count())
     ] if cuda else []  # fmt: skip
     mps = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
+    device = pick_device("auto")
+    precision, reason = auto_precision(device)
     return {
+        "auto": {"device": str(device), "precision": precision, "reason": reason},
         "cpu": {"threads": torch.get_num_threads(), "bf16": cpu_supports_bf16(), "allocator": allocator.setting()},
         "cuda": {"available": cuda, "version": torch.version.cuda, "devices": gpus},
         "mps": {"available": mps},
@@ -86,6 +89,7 @@ def _lines(found: dict[str, Any]) -> list[str]:
         "cuda: " + ("; ".join(f"{gpu['name']} (fp16" + (", bf16)" if gpu["bf16"] else ")") for gpu in cuda["devices"])
                     if cuda["available"] else "not available"),
         "mps: " + ("available (fp16)" if mps["available"] else "not available"),
+        f"precision auto: {found['devices']['auto']['reason']}",
         f"cache: {found['cache']}",
     ]  # fmt: skip
     for row in found["models"]:
