@@ -99,10 +99,10 @@ def main() -> None:
     parser.add_argument("--before", type=Path, action="append", default=[], help="another checkout, run first")
     parser.add_argument("--only-before", action="store_true", help="run only the --before checkouts")
     parser.add_argument("--threads", type=int, default=None, help="OMP_NUM_THREADS of the jobs (default: torch's)")
-    parser.add_argument("--quick", action="store_true", help="40 contents × 60 styles")
+    parser.add_argument("--quick", action="store_true", help="16 contents × 24 styles")
     options = parser.parse_args()
     if options.quick:
-        options.contents, options.styles = 40, 60
+        options.contents, options.styles = 16, 24
     print(f"machine: {describe('cpu')}")
     trees = [*options.before] + ([] if options.only_before else [ROOT.parent])
     with tempfile.TemporaryDirectory() as scratch:

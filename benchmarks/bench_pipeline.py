@@ -3,6 +3,7 @@ saving of a real job can deliver, the network replaced by a stand-in of the same
 next to nothing (what a fast GPU leaves to the CPU).
 
     python3 benchmarks/bench_pipeline.py            # 1600×1200 photo-like JPEGs, --output-size original
+    python3 benchmarks/bench_pipeline.py --threads 1 2 8 --photos 96    # on a 16-core box (benchmarks/gpu.sh)
     python3 benchmarks/bench_pipeline.py --quick    # toy sizes, seconds (a test runs it)
 
 A real `run_job` over synthetic photo-like JPEGs (gradients, shapes and noise: not flat colour, so JPEG and PNG
@@ -90,6 +91,7 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=1600)
     parser.add_argument("--height", type=int, default=1200)
     parser.add_argument("--cores", type=int, default=16, help="the machine to read the ceiling off for")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="io threads to measure at")
     parser.add_argument("--quick", action="store_true", help="6 photos of 400×300")
     options = parser.parse_args()
     if options.quick:
@@ -112,7 +114,7 @@ def main() -> None:
         warm = Job.for_styles([folder / "photos" / "p000.jpg"], [folder / "style.jpg"], folder / "warm", grid=False)
         run_job(stylizer, warm)  # first calls (imports, allocator, codecs) are not the pipeline's pace
         for ext in ("jpg", "png"):
-            for threads in (1, 2):
+            for threads in options.threads:
                 out = folder / f"out-{ext}-{threads}"
                 sizes = ImageOptions(content_size=512, ext=ext, output_size="original")
                 job = Job.for_styles([folder / "photos"], [folder / "style.jpg"], out, grid=False, images=sizes)
