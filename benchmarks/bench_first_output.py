@@ -6,7 +6,9 @@ styles, `--styles-per-content 1`, run as the command runs (`python -m adain_cli 
     python3 benchmarks/bench_first_output.py --quick                 # toy sizes, seconds (a test runs it)
 
 For each checkout: seconds from the start of the process to its first output record (`--json-lines`), to the
-last, and the child's CPU seconds (user + system, from its resource usage); the first pipe progress line too.
+last, and the child's CPU seconds (user + system, from its resource usage); the first pipe progress line, and
+how the outputs differ from the first checkout's. The start-up (Python, torch, the weights: what any job waits
+for) is the first output of a job of 1 content × 1 style, with this checkout's code.
 Random weights in the public layout and synthetic inputs, made once in a temporary folder; nothing is downloaded.
 """
 
@@ -69,8 +71,9 @@ def run(tree: Path, args: list[str], threads: int | None) -> dict[str, object]:
     _, status, usage = os.wait4(child.pid, 0)
     child.returncode = os.waitstatus_to_exitcode(status)
     progress = next((line for line in errors.splitlines() if "% done" in line), "")
+    said = next((line for line in errors.splitlines() if " written, " in line), errors.strip()[-300:])
     return {"first": first, "last": last, "cpu": usage.ru_utime + usage.ru_stime, "records": records,
-            "rc": child.returncode, "progress": progress, "tail": errors.strip().splitlines()[-1:]}  # fmt: skip
+            "rc": child.returncode, "progress": progress, "summary": said}  # fmt: skip
 
 
 def compare(before: Path, after: Path) -> str:
@@ -112,16 +115,23 @@ def main() -> None:
         encoder, decoder = make_weights(folder)
         print(f"job: {options.contents} contents of {options.size} px × {options.styles} styles of "
               f"{options.style_px} px, --styles-per-content 1, PNG outputs at their own size")  # fmt: skip
+        common = ["--content-size", "0", "--style-size", "0", "--json-lines", "--encoder", str(encoder),
+                  "--decoder", str(decoder)]  # fmt: skip
+        one = folder / "one"
+        one.mkdir()
+        (one / "c.png").write_bytes((contents / "i00000.png").read_bytes())
+        start_up = run(ROOT.parent, ["stylize", str(one / "c.png"), "--style", str(styles / "i00000.png"), "-o",
+                                     str(folder / "one-out"), *common], options.threads)  # fmt: skip
+        print(f"start-up: the first output of a 1 content × 1 style job comes at {start_up['first']:.1f} s")
         for index, tree in enumerate(trees):
             out = folder / f"out{index}"
             args = ["stylize", str(contents), "--style", str(styles), "-o", str(out), "--styles-per-content", "1",
-                    "--content-size", "0", "--style-size", "0", "--json-lines", "--encoder", str(encoder),
-                    "--decoder", str(decoder)]  # fmt: skip
+                    *common]  # fmt: skip
             result = run(tree, args, options.threads)
             first = f"{result['first']:.1f} s" if result["first"] is not None else "none"
             print(f"{tree}: first output {first}, last {result['last']:.1f} s, CPU {result['cpu']:.1f} s, "
                   f"{result['records']} records, exit {result['rc']}")  # fmt: skip
-            print(f"    first progress line: {result['progress']!r}; last stderr line: {result['tail']}")
+            print(f"    first progress line: {result['progress']!r}; summary: {result['summary'].strip()!r}")
         for index in range(1, len(trees)):
             print(f"outputs of {trees[index]} against {trees[0]}: {compare(folder / 'out0', folder / f'out{index}')}")
 

@@ -89,5 +89,6 @@ def test_the_pipeline_benchmark_runs_at_toy_sizes() -> None:
 def test_the_first_output_benchmark_runs_at_toy_sizes() -> None:
     lines = _benchmark("bench_first_output.py")
     assert lines[0].startswith("machine: ")
-    (job,) = [line for line in lines if "first output" in line]
+    (job,) = [line for line in lines if "records, exit" in line]
     assert "16 records, exit 0" in job and "first output none" not in job
+    assert any(line.startswith("start-up: the first output of a 1 content × 1 style job comes at ") for line in lines)
