@@ -106,11 +106,15 @@ class ContentRunner:
         sheets: Sheets,
         saver: ThreadPoolExecutor,
         finished: set[Path],
+        *,
+        savers: int = 2,
     ) -> None:
         self.stylizer, self.job, self.dropped, self.bank, self.finished = stylizer, job, dropped, bank, finished
         self.reporter, self.sheets, self.saver = reporter, sheets, saver
         self.batch_size = job.batch_size or auto_batch_size(stylizer.device)
         self.pending: deque[Pending] = deque()
+        # Results held for saving: enough to keep every saver busy, a few batches at least.
+        self.pending_limit = max(4 * self.batch_size, 2 * savers)
         self._reported: Pending | None = None  # the save last reported (an interrupt may come before its pop)
         self._last_size: tuple[int, int] | None = None  # of the last content decoded
         styles_for = lambda rgb: bank.lookup_for(job.color, rgb)  # noqa: E731
@@ -306,7 +310,7 @@ class ContentRunner:
                 shape = self.job.sheet or (1, len(pictures))
                 future = self.saver.submit(self._save_sheet, pictures, output.path, shape, made)
             self.pending.append(Pending(future, output, row, encode_share + sum(seconds)))
-            self.drain(limit=4 * self.batch_size)
+            self.drain(limit=self.pending_limit)
         for note in content.notes:  # what the looks found while making their targets
             self.reporter.note(note)
 

@@ -150,6 +150,28 @@ def auto_batch_size(device: torch.device, pixels: int | None = None) -> int:
     return {"cuda": 8, "mps": 4}.get(device.type, 1)
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity: a container's or taskset's share, not the machine's)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # macOS and Windows have no affinity call
+        return os.cpu_count() or 1
+
+
+MOST_IO_THREADS = 16  # each loader holds a decoded content ahead of the network: memory grows with them
+
+
+def io_thread_count(requested: int | None = None) -> int:
+    """Threads that load (decode, resize) contents ahead of the network, and as many that encode and save the
+    outputs: `requested`, or half the usable cores each (a GPU leaves the cores to the images), at least 2 and at
+    most MOST_IO_THREADS."""
+    if requested is not None:
+        if requested < 1:
+            raise ValueError(f"io_threads must be at least 1, got {requested}")
+        return requested
+    return max(2, min(MOST_IO_THREADS, usable_cores() // 2))
+
+
 def rank_device(spec: str, launch: Launch) -> torch.device:
     """The device for this process: under torchrun each rank takes the GPU of its local rank."""
     device = pick_device(spec)

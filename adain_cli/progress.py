@@ -87,14 +87,16 @@ class JobProgress(_LiveView):
 
     In a pipe (no terminal) progress is a throttled line, at most every `every` seconds and only when at least
     1% more is done (and once at the end), with count, rate and time left; `verbose` adds a line per output.
+    The rate counts from the first output, so the start (loading the weights, the first styles) does not
+    weigh on the estimate.
     """
 
     def __init__(self, console: Console, quiet: bool = False, *, verbose: bool = False, every: float = 5.0) -> None:
         super().__init__(console, quiet)
         self.verbose, self.every = verbose, every
         self.done = self.total = 0
-        self._started = time.monotonic()
         self._line_at: tuple[float, int] | None = None  # (when, done) of the last progress line
+        self._first_at: tuple[float, int] | None = None  # (when, done) at the first output: the rate counts from it
         self._clip: Path | None = None
         self._clip_task: TaskID | None = None
         self._printed_at = 0.0
@@ -105,7 +107,7 @@ class JobProgress(_LiveView):
 
     def __call__(self, event: Event) -> None:
         if event.kind == "start":
-            self.total, self._started = event.total, time.monotonic()
+            self.total = event.total
             self._start_task(event.total, stage="starting", file="")
             return
         if event.kind == "stage":
@@ -115,6 +117,8 @@ class JobProgress(_LiveView):
             self._frames(event)
             return
         self.done += event.count
+        if self._first_at is None and event.count:
+            self._first_at = (time.monotonic(), self.done)
         self._update(advance=event.count)
         if event.kind == "failed":
             self._print(f"error: {event.message}", style="red")
@@ -132,12 +136,22 @@ class JobProgress(_LiveView):
             if now - when < self.every or (self.done - done) * 100 < self.total:
                 return
         self._line_at = (now, self.done)
-        elapsed = now - self._started
-        rate = self.done / elapsed if elapsed > 0 else 0.0
-        left = (self.total - self.done) / rate if rate > 0 else None
         percent = 100 * self.done / self.total if self.total else 100.0
-        eta = "" if finished or left is None else f", {_duration(left)} left"
+        rate = self._rate(now)
+        if rate is None:  # the first output: no rate yet
+            self._print(f"[{self.done}/{self.total}] {percent:.0f}% done")
+            return
+        eta = "" if finished else f", {_duration((self.total - self.done) / rate)} left"
         self._print(f"[{self.done}/{self.total}] {percent:.0f}% done, {rate:.2f} outputs/s{eta}")
+
+    def _rate(self, now: float) -> float | None:
+        """Outputs per second since the first output (None until a second one came, later)."""
+        if self._first_at is None:
+            return None
+        when, done = self._first_at
+        if now <= when or self.done <= done:
+            return None
+        return (self.done - done) / (now - when)
 
     def finish(self, seconds: float) -> None:
         """The job's own time, so the bar's last rate is the summary's."""

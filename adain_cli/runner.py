@@ -15,7 +15,7 @@ import torch
 from adain_cli import images
 from adain_cli.clips import load_clip
 from adain_cli.content_runner import ContentRunner, Load, encode_groups, is_small
-from adain_cli.device import Launch, process_group
+from adain_cli.device import Launch, io_thread_count, process_group
 from adain_cli.errors import AdainError
 from adain_cli.files import batched_folder_syncs, ensure_writable_folder
 from adain_cli.images import LoadedImage
@@ -42,7 +42,12 @@ def _styles_used(job: Job, work: dict[int, list[Output]], finished: set[Path]) -
 
 
 def run_job(
-    stylizer: Stylizer, job: Job, *, progress: ProgressFn = lambda event: None, launch: Launch | None = None
+    stylizer: Stylizer,
+    job: Job,
+    *,
+    progress: ProgressFn = lambda event: None,
+    launch: Launch | None = None,
+    io_threads: int | None = None,
 ) -> Summary:
     """Run every (content, look, α) of `job` (of its shard); never raises for a bad input, only reports it.
 
@@ -54,15 +59,18 @@ def run_job(
     Under torchrun (`launch` of several ranks, e.g. `device.torchrun_launch()`), each rank does its own slice
     of the job; once all are done the summary counts every rank's outputs (`Summary.totals`) and rank 0
     builds the grids from the files on disk.
+
+    `io_threads` threads load (decode and resize) the contents ahead, and as many encode and save the outputs;
+    None: half the cores this process may use, at least 2 and at most 16 (`device.io_thread_count`).
     """
     if launch is None or launch.world <= 1:
         with batched_folder_syncs():
-            return _run_job(stylizer, job, progress)
+            return _run_job(stylizer, job, progress, io_threads)
     job = replace(job, shard=(launch.rank, launch.world))
     # Only a barrier and a sum are needed between the ranks, so gloo serves on any device.
     with process_group(launch, "gloo"):
         with batched_folder_syncs():
-            summary = _run_job(stylizer, job, progress)
+            summary = _run_job(stylizer, job, progress, io_threads)
         summary.all_ranks = _every_rank(summary.totals())  # also the barrier before rank 0 builds the grids
         if launch.rank == 0 and wants_grids(job) and manifest_path(job).is_file():
             summary.grids = grids_of_manifest(manifest_path(job))
@@ -81,7 +89,7 @@ def _every_rank(totals: Totals) -> Totals:
     return Totals(written, skipped, failed, float(slowest.item()))
 
 
-def _run_job(stylizer: Stylizer, job: Job, progress: ProgressFn) -> Summary:
+def _run_job(stylizer: Stylizer, job: Job, progress: ProgressFn, io_threads: int | None) -> Summary:
     started = time.perf_counter()
     job.check_outputs(page_paths(job))
     _check_output_dir(job.output_dir)
@@ -98,11 +106,13 @@ def _run_job(stylizer: Stylizer, job: Job, progress: ProgressFn) -> Summary:
     headers = bool(pages.due) and not job.styles_per_content
     bank = StyleBank(stylizer, job, _styles_used(job, work, finished), headers=headers)
     grids = Sheets.start(job, pages, bank, reporter)
-    dropped = _drop_looks_with_bad_styles(job, work, bank, reporter, grids)
+    bad_styles = BadStyles(job, work, reporter, grids)
+    bad_styles.drop(bank.errors, first_row=0)  # styles from banks, or every style read for the grids' headers
 
-    loader = ThreadPoolExecutor(max_workers=2, thread_name_prefix="adain-load")
-    saver = ThreadPoolExecutor(max_workers=2, thread_name_prefix="adain-save")
-    runner = ContentRunner(stylizer, job, dropped, bank, reporter, grids, saver, finished)
+    threads = io_thread_count(io_threads)
+    loader = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="adain-load")
+    saver = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="adain-save")
+    runner = ContentRunner(stylizer, job, bad_styles.dropped, bank, reporter, grids, saver, finished, savers=threads)
     try:
 
         def load(source: Source) -> LoadedImage | ClipInfo:
@@ -113,7 +123,8 @@ def _run_job(stylizer: Stylizer, job: Job, progress: ProgressFn) -> Summary:
                                enlarge=options.enlarge)  # fmt: skip
 
         try:
-            _make_outputs(job, work, runner, grids, reporter, _prefetch_for(loader, load))
+            prefetch = _prefetch_for(loader, load, ahead=max(4, threads + 2))
+            _make_outputs(job, work, runner, grids, reporter, prefetch, _style_preparer(bank, bad_styles, runner))
         except KeyboardInterrupt:  # Ctrl-C or SIGTERM (signals.Terminated): report what reached its name first
             runner.settle()
             grids.keep_records()
@@ -128,28 +139,45 @@ def _run_job(stylizer: Stylizer, job: Job, progress: ProgressFn) -> Summary:
 
 
 def _prefetch_for(
-    loader: ThreadPoolExecutor, load: Callable[[Source], LoadedImage | ClipInfo]
+    loader: ThreadPoolExecutor, load: Callable[[Source], LoadedImage | ClipInfo], *, ahead: int
 ) -> Callable[[list[Source]], Iterator[tuple[Source, Future]]]:
-    return lambda sources: loaded_ahead(loader, sources, load, ahead=4, small=is_small)
+    return lambda sources: loaded_ahead(loader, sources, load, ahead=ahead, small=is_small)
+
+
+def _style_preparer(bank: StyleBank, bad_styles: BadStyles, runner: ContentRunner) -> Callable[[list[int]], None]:
+    """What readies the styles of some contents (rows) before they are made: their styles read and encoded (small
+    ones of one size together), and the outputs of any style that fails reported at once, by name."""
+
+    def prepare(rows: list[int]) -> None:
+        styles = {k for row in rows for output in bad_styles.work.get(row, ()) if output.path not in runner.finished
+                  for col, _ in output.renders for k in bad_styles.job.looks[col].styles}  # fmt: skip
+        failed = bank.prepare(styles)
+        if failed:
+            bad_styles.drop(failed, first_row=min(rows))  # the runner leaves the looks it drops
+
+    return prepare
 
 
 def _make_outputs(
     job: Job, work: dict[int, list[Output]], runner: ContentRunner, grids: Sheets, reporter: Reporter,
-    prefetch: Callable[[list[Source]], Iterator[tuple[Source, Future]]],
+    prefetch: Callable[[list[Source]], Iterator[tuple[Source, Future]]], prepare_styles: Callable[[list[int]], None],
 ) -> None:  # fmt: skip
-    """Every content in order: skip what exists, load ahead what is left, stylize and save it; write each
-    grid page once its rows are done."""
+    """Every content in order: skip what exists, load ahead what is left, ready the styles it needs, stylize and
+    save it; write each grid page once its rows are done."""
     # --skip-existing decides from the names (and a cheap completeness check) before anything is decoded:
     # a content all of whose outputs exist is never loaded.
     todo = {row: runner.split(outputs) for row, outputs in sorted(work.items())}
     prefetched = prefetch([job.contents[row] for row, (outputs, _) in todo.items() if outputs])
     loads = (Load(row, *next(prefetched)) if outputs else Load(row) for row, (outputs, _) in todo.items())
     for group in encode_groups(loads, runner.encode_group_size):
-        prepared = runner.prepare_together(group, {load.row: todo[load.row][0] for load in group})
+        prepare_styles([load.row for load in group])
+        todo |= {load.row: runner.split(work[load.row]) for load in group}  # less the looks of styles just failed
+        live = [load for load in group if todo[load.row][0]]
+        prepared = runner.prepare_together(live, {load.row: todo[load.row][0] for load in live})
         for load in group:
             outputs, existing = todo[load.row]
             runner.skip(load.row, existing)
-            if load.source is not None and load.future is not None:
+            if load.source is not None and load.future is not None and outputs:
                 reporter.progress(Event("stage", load.source.path, "stylizing", count=0))
                 runner.run(load.row, load.source, load.future, outputs, prepared.get(load.row))
             else:
@@ -166,29 +194,46 @@ def _check_output_dir(folder: Path) -> None:
         raise AdainError(f"cannot write to the output folder {folder}: {error.strerror or error}") from None
 
 
-def _drop_looks_with_bad_styles(
-    job: Job, work: dict[int, list[Output]], bank: StyleBank, reporter: Reporter, grids: Sheets
-) -> set[int]:
-    """The indices of looks whose styles did not load; the outputs they spoil are reported as failed, under
-    the first bad style of each (one pass over the outputs, however many styles failed)."""
-    if not bank.errors:
-        return set()
-    bad_style = {}  # look index -> its first style that did not load
-    for col, look in enumerate(job.looks):
-        bad = next((k for k in look.styles if k in bank.errors), None)
-        if bad is not None:
-            bad_style[col] = bad
-    affected: dict[int, list[tuple[int, Output]]] = {k: [] for k in bank.errors}
-    for row, outputs in work.items():
-        for output in outputs:
-            bad = next((bad_style[col] for col, _ in output.renders if col in bad_style), None)
-            if bad is not None:
+class BadStyles:
+    """The outputs spoiled by styles that did not load, each reported once, as failed, as its styles are met."""
+
+    def __init__(self, job: Job, work: dict[int, list[Output]], reporter: Reporter, grids: Sheets) -> None:
+        self.job, self.work, self.reporter, self.grids = job, work, reporter, grids
+        self.dropped: set[int] = set()  # the looks with a style that did not load
+        self._by_look: dict[int, list[tuple[int, int, Output]]] | None = None  # (row, position, output) of each look
+        self._reported: set[Path] = set()
+
+    def drop(self, errors: dict[int, str], *, first_row: int) -> set[int]:
+        """The looks newly spoiled by the styles of `errors` (by style index); the outputs they spoil in the
+        rows from `first_row` on are reported as failed, under the first bad style of each look."""
+        bad_style = {}  # look index -> its first style that did not load
+        for col, look in enumerate(self.job.looks):
+            bad = next((k for k in look.styles if k in errors), None)
+            if bad is not None and col not in self.dropped:
+                bad_style[col] = bad
+        self.dropped |= set(bad_style)
+        affected: dict[int, list[tuple[int, Output]]] = {k: [] for k in sorted(errors)}
+        spoiled_now = {(row, position): output for col in bad_style for row, position, output in self._outputs_of(col)
+                       if row >= first_row}  # fmt: skip
+        for (row, _), output in sorted(spoiled_now.items(), key=lambda item: item[0]):
+            if output.path not in self._reported:
+                self._reported.add(output.path)
+                bad = next(bad_style[col] for col, _ in output.renders if col in bad_style)
                 affected[bad].append((row, output))
-    for k, spoiled in affected.items():
-        error = bank.errors[k]
-        reporter.failed(
-            job.styles[k].path, error, [job.record(row, output, "failed", error=error) for row, output in spoiled]
-        )
-        for row, output in spoiled:
-            grids.fail(row, output)
-    return set(bad_style)
+        for k, spoiled in affected.items():
+            error = errors[k]
+            records = [self.job.record(row, output, "failed", error=error) for row, output in spoiled]
+            self.reporter.failed(self.job.styles[k].path, error, records)
+            for row, output in spoiled:
+                self.grids.fail(row, output)
+        return set(bad_style)
+
+    def _outputs_of(self, col: int) -> list[tuple[int, int, Output]]:
+        """The outputs with a render of look `col` (indexed once, when a style first fails)."""
+        if self._by_look is None:
+            self._by_look = {}
+            for row, outputs in self.work.items():
+                for position, output in enumerate(outputs):
+                    for look in dict.fromkeys(look for look, _ in output.renders):
+                        self._by_look.setdefault(look, []).append((row, position, output))
+        return self._by_look.get(col, [])

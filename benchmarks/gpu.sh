@@ -31,5 +31,7 @@ for entry in machine:20 precision:60 images:120 compile:150 video:90 train:120; 
 done
 # Issue 36: StyleAugment on a 32×3×224×224 batch already on the GPU, against single-image calls (90 s at most).
 [ -z "$dry_run" ] && { timeout 90 "$python" benchmarks/bench_augment.py --device "$device" --skip-bank || failed=1; }
+# Issue 35: the pipeline around the network (a stand-in for it, on the CPU): outputs/s at 1, 2 and 8 io threads.
+[ -z "$dry_run" ] && { timeout 240 "$python" benchmarks/bench_pipeline.py --threads 1 2 8 --photos 96 || failed=1; }
 [ -z "$dry_run" ] && "$python" benchmarks/bench_decoder.py --device "$device" --precision fp16 --repeats 3 2>&1 | tail -12
 exit "$failed"

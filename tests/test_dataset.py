@@ -4,12 +4,19 @@ size, and a job id that does not depend on the order of the inputs."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from adain_cli.job import draw
+from adain_cli import images
+from adain_cli.job import ImageOptions, Job, draw
+from adain_cli.planner import Request, plan
+from adain_cli.report import Event
+from adain_cli.runner import run_job
+from adain_cli.style_bank import StyleBank
+from adain_cli.stylizer import Stylizer
 from tests.conftest import AT_OWN_SIZE, make_image
 
 _TINY = AT_OWN_SIZE
@@ -266,3 +273,94 @@ def test_the_dataset_grid_shows_each_content_with_the_styles_drawn_for_it(run_ad
             cell = pixels[row * pitch : row * pitch + 32, col * pitch : col * pitch + 32]
             assert (cell < 250).any(), (row, col)
     # (no manifest: it would list every content × style, not the draws; `adain grid` cannot rebuild these)
+
+
+# ---------------------------------------------------------------------------------------------
+# Styles encoded as the contents first need them
+
+
+def _lazy_job(tmp_path: Path, contents: int = 24, styles: int = 40) -> Job:
+    for index in range(contents):
+        make_image(tmp_path / "photos" / f"c{index:02d}.png", 32, 24, seed=index)
+    for index in range(styles):
+        make_image(tmp_path / "paintings" / f"p{index:02d}.png", 24, 24, seed=100 + index)
+    job = plan(Request(contents=[tmp_path / "photos"], styles=[tmp_path / "paintings"], output=tmp_path / "out",
+                         images=ImageOptions(content_size=0, style_size=0), grid=False)).job  # fmt: skip
+    return replace(job, styles_per_content=1, seed=5)
+
+
+def _stylizer(weight_files: tuple[Path, Path]) -> Stylizer:
+    return Stylizer.from_files(*weight_files, device="cpu", precision="fp32")
+
+
+def test_a_dataset_job_encodes_only_the_styles_its_first_contents_draw_before_its_first_output(
+    weight_files, tmp_path: Path
+) -> None:
+    job = _lazy_job(tmp_path)
+    stylizer = _stylizer(weight_files)
+    at_first: list[int] = []
+    events: list[Event] = []
+
+    def progress(event: Event) -> None:
+        events.append(event)
+        if event.kind == "written" and not at_first:
+            at_first.append(stylizer.encoder_calls)
+
+    summary = run_job(stylizer, job, progress=progress)
+    drawn = {k for content in job.contents for k in job.drawn_looks(content)}
+    assert len(summary.written) == 24 and summary.encoder_calls == 24 + len(drawn) and len(drawn) > 16
+    # The first group of small contents (8 of one size) and the styles those 8 drew, no more.
+    first_group_styles = {k for content in job.contents[:8] for k in job.drawn_looks(content)}
+    assert at_first == [8 + len(first_group_styles)]
+
+
+def test_a_bad_style_fails_only_its_outputs_when_first_met_and_the_rest_are_written(
+    weight_files, tmp_path: Path
+) -> None:
+    job = _lazy_job(tmp_path)
+    drawn_by = {}
+    for row, content in enumerate(job.contents):
+        (col,) = job.drawn_looks(content)
+        drawn_by.setdefault(col, []).append(row)
+    # a style no content of the first group (rows 0–7) draws
+    bad = next(col for col, rows in sorted(drawn_by.items()) if min(rows) >= 8)
+    job.styles[bad].path.write_bytes(b"not an image")
+    events: list[Event] = []
+    summary = run_job(_stylizer(weight_files), job, progress=events.append)
+    (failure,) = summary.failures
+    assert failure.path == job.styles[bad].path and "p" in failure.error and failure.outputs == len(drawn_by[bad])
+    assert len(summary.written) == len(job.contents) - len(drawn_by[bad])
+    kinds = [event.kind for event in events if event.kind in ("written", "failed")]
+    assert kinds.index("failed") >= 8  # reported when first met, after the first group's outputs
+    (failed,) = [event for event in events if event.kind == "failed"]
+    assert sorted(Path(record.content).name for record in failed.records) == sorted(
+        job.contents[row].path.name for row in drawn_by[bad]
+    )
+    assert not any((job.output_dir / f"{job.contents[row].label}_stylized_{job.styles[bad].label}.png").exists()
+                   for row in drawn_by[bad])  # fmt: skip
+
+
+def test_styles_that_are_not_small_give_the_same_bytes_encoded_as_needed_or_all_first(
+    weight_files, tmp_path: Path, monkeypatch
+) -> None:
+    """Lazy encoding changes when a style is encoded, not its statistics: styles of 128² px and more are encoded
+    alone, as before, so the outputs are byte-identical to statistics taken first, one style after another."""
+    for index in range(3):
+        make_image(tmp_path / "photos" / f"c{index}.png", 32, 24, seed=index)
+    for index in range(4):
+        make_image(tmp_path / "paintings" / f"p{index}.png", 130, 128, seed=100 + index)
+    job = plan(Request(contents=[tmp_path / "photos"], styles=[tmp_path / "paintings"], output=tmp_path / "lazy",
+                         images=ImageOptions(content_size=0, style_size=0), grid=False)).job  # fmt: skip
+    job = replace(job, styles_per_content=2, seed=1)
+    stylizer = _stylizer(weight_files)
+    run_job(stylizer, job)
+    eager = {}
+    for k, style in enumerate(job.styles):  # what the bank held before: each style encoded alone, first
+        loaded = images.load(style.path, 0)
+        eager[k] = stylizer.style_stats(loaded.rgb)
+    monkeypatch.setattr(StyleBank, "stats", lambda self, k: eager[k])
+    run_job(stylizer, replace(job, output_dir=tmp_path / "eager"))
+    lazy_files = sorted(path.name for path in (tmp_path / "lazy").glob("*.png"))
+    assert len(lazy_files) == 6
+    for name in lazy_files:
+        assert (tmp_path / "lazy" / name).read_bytes() == (tmp_path / "eager" / name).read_bytes()

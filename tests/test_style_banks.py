@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from adain_cli import bankfile, banks, images
 from adain_cli.errors import AdainError
@@ -93,7 +94,10 @@ def test_dataset_mode_draws_from_a_bank_as_from_its_folder_and_encodes_no_style(
         if record["status"] == "written":
             folder_out = Path(record["path"])
             bank_out = tmp_path / "bank" / folder_out.relative_to(tmp_path / "folder")
-            assert folder_out.read_bytes() == bank_out.read_bytes()
+            # The job encodes small styles of one size together, the bank each alone: a batch may round a
+            # float's last bit differently, at most 1 grey level.
+            difference = np.abs(np.array(Image.open(folder_out), int) - np.array(Image.open(bank_out), int))
+            assert difference.max() <= 1
 
 
 def test_a_bank_made_with_another_encoder_is_refused_by_name(run_adain, weight_files, tmp_path: Path) -> None:

@@ -199,7 +199,7 @@ def run(opts: CommonOptions, job: Job) -> None:
                                    max_memory=opts.max_memory)  # fmt: skip
     with JobProgress(console, quiet=quiet, verbose=opts.verbose) as progress:
         render = _with_json_lines(progress) if opts.json_lines else progress
-        summary = run_job(stylizer, job, progress=render, launch=launch)
+        summary = run_job(stylizer, job, progress=render, launch=launch, io_threads=opts.io_threads)
         progress.finish(summary.seconds)
     _finish(opts, job, summary, launch, console)
 

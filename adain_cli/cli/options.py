@@ -221,6 +221,11 @@ class CommonOptions:
         help="Memory one network pass may use before images are tiled, with a unit: 4GB, 512MB "
         "(default: 80% of free GPU memory, half the RAM on a CPU).",
     )
+    io_threads: int | None = _option(
+        "--io-threads", section=PERFORMANCE, default=None, type=click.IntRange(min=1), metavar="N",
+        help="Threads that load contents ahead of the network, and as many that save outputs (default: half the "
+        "cores this process may use, 2 to 16).",
+    )
     compile_model: bool = _flag(
         "--compile", section=PERFORMANCE,
         help="torch.compile the networks (slow first image; pays off on long GPU jobs).",
