@@ -3,6 +3,7 @@ compute, reproducible from a generator, in a DataLoader's workers, from a bank a
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -209,4 +210,4 @@ def test_the_benchmark_runs_at_toy_sizes() -> None:
     assert result.returncode == 0, result.stderr
     lines = {line.split(":")[0]: line for line in result.stdout.splitlines()}
     assert {"machine", "augment batched", "augment library", "augment ratio", "bank", "bank ratio"} <= set(lines)
-    assert "with the bank 0 " in lines["bank"] and "outputs identical: True" in lines["bank"]
+    assert "with the bank 0 " in lines["bank"] and re.search(r"at most [01] grey level", lines["bank"])

@@ -18,6 +18,7 @@ import torch
 from adain_cli import files, weights
 from adain_cli.cli import cli
 from adain_cli.errors import WeightsError
+from adain_cli.sheets import pages as sheets_pages
 from tests.conftest import cli_runner
 from tests.test_weights import served_weights, weight_server  # noqa: F401 (fixtures)
 
@@ -242,13 +243,12 @@ def test_atomic_writes_are_fsynced_before_the_rename_and_clean_up_on_errors(tmp_
 
 
 def test_a_full_disk_when_the_manifest_is_written_is_one_line(run_adain, tmp_path, monkeypatch):
-    from adain_cli import runner
     from tests.conftest import make_image
 
     def full(job):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(runner, "write_manifest", full)
+    monkeypatch.setattr(sheets_pages, "write_manifest", full)
     for index in range(2):
         make_image(tmp_path / "in" / f"c{index}.png", 24, 16, seed=index)
     style = make_image(tmp_path / "s.png", 16, 16)

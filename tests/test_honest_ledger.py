@@ -103,7 +103,7 @@ def test_a_cached_file_that_is_not_the_release_is_refused_by_name_and_hashed_onc
         assert "pass --decoder PATH" in refused.stderr
     assert hashed == [cached], "hashed once, then known by its size and modification time"
     doctor = run_adain("doctor", weights=False)
-    assert "weights decoder: present" in doctor.stdout and "SHA-256 DIFFERS" in doctor.stdout
+    assert "model decoder: present" in doctor.stdout and "SHA-256 DIFFERS" in doctor.stdout and doctor.exit_code == 1
     download = run_adain("models", "download", "decoder", "--offline", weights=False)
     assert download.exit_code == 1 and "is not the published" in download.stderr
     used = run_adain(*argv, "--encoder", weight_files[0], "--no-verify", "--no-grid", weights=False)

@@ -135,7 +135,7 @@ def test_encoder_calls_per_pair_and_names(run_adain, tmp_path, count_encodes):
     # Each content once, each (content, style) pair's recoloured style once: 2 + 2×3, not per α.
     assert len(count_encodes) == 2 + 2 * 3
     names = sorted(p.name for p in out.iterdir())
-    assert "c1_stylized_s2_coral_alpha1.00.png" in names and len(names) == 12 + 2 + 1  # grids, manifest
+    assert "c1_stylized_s2_coral_alpha1.00.png" in names and len(names) == 12 + 2 + 2  # grids, manifest, page records
 
 
 def test_preserve_color_on_interpolate(run_adain, pair, tmp_path):

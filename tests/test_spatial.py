@@ -333,6 +333,7 @@ def test_mask_dir_with_an_exact_stem_among_near_misses(run_adain, regions):
     assert result.exit_code == 0, result.output
     # The same content with each candidate given by hand: the exact stem's mask is the one that was used.
     for stem in ("photo", "photo.old"):
+        (out / stem).mkdir(exist_ok=True)  # `-o out/photo.old` names a folder only once it is one
         given = run_adain("spatial", photos / "photo.png", "--mask", folder / f"{stem}.png", *styles, "-o", out / stem)
         assert given.exit_code == 0, given.output
     used = np.asarray(Image.open(out / "photo_spatial.png"))

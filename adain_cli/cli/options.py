@@ -90,7 +90,7 @@ def _flag(*flags: str, section: str, help: str, **click_settings: Any) -> Any:
 _SIZE = click.IntRange(min=0)
 _FILE = click.Path(dir_okay=False, path_type=Path)
 _CURRENT_FOLDER = Path()
-MIN_MAX_MEMORY = 64 * 10**6  # below this a --max-memory is a forgotten unit, not a budget
+MIN_MAX_MEMORY = 64 * 10**6  # a bare --max-memory below this is a forgotten unit, not a budget
 
 
 @dataclass(frozen=True)

@@ -50,8 +50,9 @@ class NumberList(click.ParamType):
 
 
 class ByteSize(click.ParamType):
-    """A size such as 512MB, 4GB or 1.5GiB. A bare number is bytes, so one under `minimum` (a unit
-    forgotten: `--max-memory 4`) is refused, naming the unit, rather than taken as a few bytes."""
+    """A size such as 512MB, 4GB or 1.5GiB. A bare number is bytes, so a bare number under `minimum` (a unit
+    forgotten: `--max-memory 4`) is refused, naming the unit, rather than taken as a few bytes; a size with its
+    unit is taken as written."""
 
     name = "size"
     _UNITS: ClassVar[dict[str, int]] = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
@@ -67,10 +68,8 @@ class ByteSize(click.ParamType):
         if not match or match.group(2).lower() not in self._UNITS:
             self.fail(f"{value!r} is not a size like 512MB or 4GB", param, ctx)
         size = int(float(match.group(1)) * self._UNITS[match.group(2).lower()])
-        if size < self.minimum:
+        if size < self.minimum and not match.group(2):
             least = f"{self.minimum // 10**6}MB"
-            if match.group(2):
-                self.fail(f"{value} is under the minimum of {least}", param, ctx)
             self.fail(f"a bare number is bytes ({value} is {size} bytes): give a unit, e.g. 4GB (at least {least})",
                       param, ctx)  # fmt: skip
         return size
