@@ -1,7 +1,8 @@
 """Throughput of `adain stylize` against a per-pair loop in the reference's manner, side by side.
 
     python benchmarks/bench_stylize.py [--size 512] [--contents 8] [--styles 4] [--alphas 3]
-                                       [--precision fp32|bf16|fp16] [--repeats 3] [--json out.json]
+                                       [--precision fp32|bf16|fp16|auto] [--against-fp32] [--repeats 3]
+                                       [--json out.json]
 
 Builds random-initialised weights in the public layout and synthetic images, then times, interleaved
 in one run:
@@ -11,6 +12,8 @@ in one run:
 It prints medians, the ratio (b)/(a), images per second, the convolution throughput (a) achieves
 next to the peak of a plain 3×3 convolution of the same precision measured in the same run, and
 (for bf16/fp16) the relative error against fp32 on the same inputs, before clamping.
+`--precision auto` runs (a) as users get it by default and says what auto picks on this machine;
+`--against-fp32` also times (a) at `--precision fp32` in each repeat and prints the ratio of the two.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ sys.path[:0] = [str(ROOT / "benchmarks"), str(ROOT)]
 
 from machine import describe  # noqa: E402
 
-from adain_cli.device import pick_device, pick_dtype  # noqa: E402
+from adain_cli.device import auto_precision, pick_device, pick_dtype  # noqa: E402
 from adain_cli.images import load  # noqa: E402
 from adain_cli.model import Decoder, Encoder  # noqa: E402
 from adain_cli.stylizer import Stylizer  # noqa: E402
@@ -126,7 +129,13 @@ def conv_peak(dtype: torch.dtype, device: torch.device) -> float:
 
 
 def run_engine(
-    contents: Path, styles: Path, out: Path, weights: tuple[Path, Path], args: argparse.Namespace, alphas: list[float]
+    contents: Path,
+    styles: Path,
+    out: Path,
+    weights: tuple[Path, Path],
+    args: argparse.Namespace,
+    alphas: list[float],
+    precision: str,
 ) -> float:
     argv = [
         "stylize",
@@ -142,7 +151,7 @@ def run_engine(
         "--style-size",
         str(args.size),
         "--precision",
-        args.precision,
+        precision,
         "--device",
         args.device,
         "--encoder",
@@ -224,7 +233,8 @@ def main() -> None:
     parser.add_argument("--contents", type=int, default=8)
     parser.add_argument("--styles", type=int, default=4)
     parser.add_argument("--alphas", type=int, default=3, help="A values (1/A, 2/A, …, 1)")
-    parser.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32")
+    parser.add_argument("--precision", choices=["fp32", "bf16", "fp16", "auto"], default="fp32")
+    parser.add_argument("--against-fp32", action="store_true", help="also time (a) at fp32, side by side")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
@@ -236,6 +246,9 @@ def main() -> None:
 
     device = pick_device(args.device)
     dtype = pick_dtype(args.precision, device)
+    resolved = auto_precision(device)[0] if args.precision == "auto" else args.precision
+    if args.precision == "auto":
+        print(f"--precision auto picks {auto_precision(device)[1]}", flush=True)
     alphas = [round((i + 1) / args.alphas, 4) for i in range(args.alphas)]
     outputs = args.contents * args.styles * args.alphas
     with tempfile.TemporaryDirectory(prefix="adain-bench-") as tmp:
@@ -246,12 +259,18 @@ def main() -> None:
         torch.save(decoder_state, weights[1])
         content_paths, style_paths = make_inputs(work, args.contents, args.styles, args.size)
         flops = job_flops(content_paths, style_paths, args.size, alphas)
-        engine_times, reference_times, peaks = [], [], []
+        engine_times, reference_times, peaks, fp32_times = [], [], [], []
         for repeat in range(args.repeats):
             peaks.append(conv_peak(dtype, device))
             engine_times.append(
-                run_engine(work / "contents", work / "styles", work / f"a{repeat}", weights, args, alphas)
+                run_engine(
+                    work / "contents", work / "styles", work / f"a{repeat}", weights, args, alphas, args.precision
+                )
             )
+            if args.against_fp32:
+                fp32_times.append(
+                    run_engine(work / "contents", work / "styles", work / f"f{repeat}", weights, args, alphas, "fp32")
+                )
             reference_times.append(
                 run_reference(content_paths, style_paths, work / f"b{repeat}", weights, args.size, alphas, device)
             )
@@ -262,8 +281,8 @@ def main() -> None:
             )
         error = (
             None
-            if args.precision == "fp32"
-            else relative_error(weights, content_paths, style_paths, args.size, alphas, args.precision, device)
+            if resolved == "fp32"
+            else relative_error(weights, content_paths, style_paths, args.size, alphas, resolved, device)
         )
 
     a, b = statistics.median(engine_times), statistics.median(reference_times)
@@ -278,6 +297,7 @@ def main() -> None:
             "alphas": alphas,
             "outputs": outputs,
             "precision": args.precision,
+            "resolved_precision": resolved,
             "repeats": args.repeats,
         },
         "adain_seconds": engine_times,
@@ -292,18 +312,23 @@ def main() -> None:
         "conv_peak_gflops": peak,
         "adain_fraction_of_peak": achieved / peak,
         "relative_error_vs_fp32": error,
+        "adain_fp32_seconds": fp32_times,
     }
     print()
     print(
         f"job: {args.contents} contents × {args.styles} styles × {args.alphas} α at {args.size} px = {outputs} "
-        f"images, {args.precision}, {results['machine']}"
+        f"images, {args.precision} ({resolved}), {results['machine']}"
     )
     print(f"(a) adain stylize       median {a:8.1f} s   {outputs / a:6.2f} images/s")
     print(f"(b) per-pair reference  median {b:8.1f} s   {outputs / b:6.2f} images/s")
     print(f"ratio (b)/(a)           {b / a:.2f}")
+    if fp32_times:
+        f = statistics.median(fp32_times)
+        ratio = f"fp32/{args.precision} {f / a:.2f}"
+        print(f"(a) at --precision fp32 median {f:6.1f} s   {outputs / f:6.2f} images/s; {ratio}")
     print(
         f"conv throughput of (a)  {achieved:.0f} GFLOP/s = {achieved / peak:.0%} of the {peak:.0f} GFLOP/s "
-        f"plain 3×3 conv peak ({args.precision}); effective: counted at the plain network's FLOPs"
+        f"plain 3×3 conv peak ({resolved}); effective: counted at the plain network's FLOPs"
     )
     if error is not None:
         print(f"relative error vs fp32  {error:.4%} (before clamping)")
