@@ -51,12 +51,20 @@ def read_mark(path: Path) -> str | None:
 def _image_mark(path: Path) -> str:
     try:
         with Image.open(path) as image:
-            comment = image.info.get("comment", b"")
-            if isinstance(comment, bytes) and comment.startswith(b"adain "):  # GIF animations
-                return comment.decode("utf-8", errors="replace")
-            return str(image.getexif().get(SOFTWARE_TAG, ""))
+            return image_mark(image)
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
         return ""
+
+
+def image_mark(image: Image.Image) -> str:
+    """The mark text in an image just opened (its GIF comment or EXIF Software tag), read from the header
+    alone, so `image.verify()` may still follow."""
+    comment = image.info.get("comment", b"")
+    if isinstance(comment, bytes) and comment.startswith(b"adain "):  # GIF animations
+        return comment.decode("utf-8", errors="replace")
+    if image.format == "PNG" and "exif" not in image.info:
+        return ""  # EXIF after the pixels (Pillow would decode them to find it); adain writes it before them
+    return str(image.getexif().get(SOFTWARE_TAG, ""))
 
 
 def _video_mark(path: Path) -> str:

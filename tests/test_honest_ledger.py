@@ -108,3 +108,22 @@ def test_a_cached_file_that_is_not_the_release_is_refused_by_name_and_hashed_onc
     assert download.exit_code == 1 and "is not the published" in download.stderr
     used = run_adain(*argv, "--encoder", weight_files[0], "--no-verify", "--no-grid", weights=False)
     assert used.exit_code == 0 and "used anyway (--no-verify)" in used.stderr
+
+
+@pytest.mark.parametrize("ext", ["png", "jpg", "webp", "tif"])
+def test_an_output_s_mark_and_completeness_are_read_in_one_open(tmp_path, monkeypatch, ext):
+    from PIL import Image
+
+    from adain_cli import existing
+    from adain_cli.images import save_pil
+
+    path = tmp_path / f"out.{ext}"
+    save_pil(Image.new("RGB", (24, 16), (200, 10, 10)), path, made="0123456789abcdef")
+    opened: list[object] = []
+    real_open = Image.open
+    monkeypatch.setattr(Image, "open", lambda *args, **kw: opened.append(args[0]) or real_open(*args, **kw))
+    assert existing.is_done(path, "0123456789abcdef") and not existing.is_done(path, "another look")
+    assert len(opened) == 2  # once per call
+    if ext in ("png", "jpg"):  # their ends are checked: a file cut short is not done, whatever its mark
+        path.write_bytes(path.read_bytes()[:-8])
+        assert not existing.is_done(path, "0123456789abcdef")
