@@ -1,50 +1,56 @@
-"""A job with nothing left to do: with --skip-existing every output finished and every grid page as it
-would be drawn. Answered from the files alone (the outputs' marks, the pages' records), so the command says
-so without importing torch or loading a network."""
+"""What a job's files on disk say before any work: which outputs of this shard are finished (with
+--skip-existing), which grid pages are due, and whether anything is left to do. Answered from the files alone
+(the outputs' marks, the pages' records), so the command plans, dry-runs and skips a finished job without
+importing torch or loading a network; the run then takes the same survey instead of reading every mark again."""
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from adain_cli.job import Job, Output
 from adain_cli.report import Event, ProgressFn, Reporter, Summary
 from adain_cli.sheets.manifest import manifest_path
-from adain_cli.sheets.names import wants_grids
+from adain_cli.sheets.names import page_paths, wants_grids
 from adain_cli.sheets.records import PagePlan, plan_pages, remove_stale
 
 
-def nothing_due(job: Job, work: dict[int, list[Output]], finished: set[Path], pages: PagePlan) -> bool:
-    """No output of `work` left to make, no page to draw, and the manifest a shard's grids need is there."""
-    if any(output.path not in finished for outputs in work.values() for output in outputs) or pages.due:
-        return False
-    return not (wants_grids(job) and not job.styles_per_content and work) or manifest_path(job).is_file()
+@dataclass(frozen=True)
+class Survey:
+    """A job's state on disk, decided once: this shard's outputs by content row, those already finished, and
+    the grid pages with the ones this run draws."""
+
+    work: dict[int, list[Output]]
+    finished: set[Path]
+    pages: PagePlan
+    manifest_needed: bool  # a shard's grids need its manifest, and it is not there yet
+
+    @property
+    def nothing_due(self) -> bool:
+        """No output left to make, no page to draw, and the manifest a shard's grids need is there."""
+        left = any(output.path not in self.finished for outputs in self.work.values() for output in outputs)
+        return not (left or self.pages.due or self.manifest_needed)
 
 
-def skipped_summary(
-    job: Job, work: dict[int, list[Output]], pages: PagePlan, progress: ProgressFn, started: float
-) -> Summary:
-    """The summary of a run that keeps every output of `work` as it is (and removes pages of an earlier paging)."""
-    summary = Summary(total=sum(len(outputs) for outputs in work.values()))
+def survey(job: Job) -> Survey:
+    """Refuse a job that would lose a file (`Job.check_outputs`), then read what is already done."""
+    job.check_outputs(page_paths(job))
+    work = job.shard_outputs()
+    finished = job.finished(work)
+    needs_manifest = wants_grids(job) and not job.styles_per_content and bool(work)
+    return Survey(work, finished, plan_pages(job, finished), needs_manifest and not manifest_path(job).is_file())
+
+
+def skipped_summary(job: Job, state: Survey, progress: ProgressFn, started: float | None = None) -> Summary:
+    """The summary of a run that keeps every output as it is (and removes pages of an earlier paging)."""
+    started = time.perf_counter() if started is None else started
+    summary = Summary(total=sum(len(outputs) for outputs in state.work.values()))
     reporter = Reporter(summary, progress)
     progress(Event("start", total=summary.total, count=0))
-    for row, outputs in sorted(work.items()):
+    for row, outputs in sorted(state.work.items()):
         for output in outputs:
             reporter.skipped(job.record(row, output, "skipped"))
-    remove_stale(pages, reporter)
+    remove_stale(state.pages, reporter)
     summary.seconds = time.perf_counter() - started
     return summary
-
-
-def already_done(job: Job, progress: ProgressFn = lambda event: None) -> Summary | None:
-    """With --skip-existing, the summary of a job (of its shard) with nothing left to do; None when there is work."""
-    if not job.skip_existing:
-        return None
-    started = time.perf_counter()
-    work = job.shard_outputs()
-    # Output by output, so that a job with work stops at its first output to make (the run decides again).
-    if not all(job.finished({row: [output]}) for row, outputs in work.items() for output in outputs):
-        return None
-    finished = {output.path for outputs in work.values() for output in outputs}
-    pages = plan_pages(job, finished)
-    return skipped_summary(job, work, pages, progress, started) if nothing_due(job, work, finished, pages) else None

@@ -23,12 +23,11 @@ from adain_cli.inputs import Source
 from adain_cli.job import Job, Output
 from adain_cli.prefetch import loaded_ahead
 from adain_cli.report import Event, ProgressFn, Reporter, Summary, Totals
-from adain_cli.resume import nothing_due, skipped_summary
+from adain_cli.resume import Survey, skipped_summary, survey
 from adain_cli.sheets.manifest import manifest_path
-from adain_cli.sheets.names import page_paths, wants_grids
+from adain_cli.sheets.names import wants_grids
 from adain_cli.sheets.pages import Sheets
 from adain_cli.sheets.rebuild import grids_of_manifest
-from adain_cli.sheets.records import plan_pages
 from adain_cli.style_bank import StyleBank
 from adain_cli.stylizer import Stylizer
 from adain_cli.video.read import ClipInfo
@@ -48,6 +47,7 @@ def run_job(
     progress: ProgressFn = lambda event: None,
     launch: Launch | None = None,
     io_threads: int | None = None,
+    state: Survey | None = None,
 ) -> Summary:
     """Run every (content, look, α) of `job` (of its shard); never raises for a bad input, only reports it.
 
@@ -62,15 +62,20 @@ def run_job(
 
     `io_threads` threads load (decode and resize) the contents ahead, and as many encode and save the outputs;
     None: half the cores this process may use, at least 2 and at most 16 (`device.io_thread_count`).
+
+    `state`: the job's `resume.survey`, when the caller has taken it already (the command does, to skip a
+    finished job without loading a network); the run then reads no output's mark again.
     """
     if launch is None or launch.world <= 1:
         with batched_folder_syncs():
-            return _run_job(stylizer, job, progress, io_threads)
+            return _run_job(stylizer, job, progress, io_threads, state)
+    if state is not None and job.shard != (launch.rank, launch.world):
+        state = None  # a survey of another slice of the job
     job = replace(job, shard=(launch.rank, launch.world))
     # Only a barrier and a sum are needed between the ranks, so gloo serves on any device.
     with process_group(launch, "gloo"):
         with batched_folder_syncs():
-            summary = _run_job(stylizer, job, progress, io_threads)
+            summary = _run_job(stylizer, job, progress, io_threads, state)
         summary.all_ranks = _every_rank(summary.totals())  # also the barrier before rank 0 builds the grids
         if launch.rank == 0 and wants_grids(job) and manifest_path(job).is_file():
             summary.grids = grids_of_manifest(manifest_path(job))
@@ -89,15 +94,15 @@ def _every_rank(totals: Totals) -> Totals:
     return Totals(written, skipped, failed, float(slowest.item()))
 
 
-def _run_job(stylizer: Stylizer, job: Job, progress: ProgressFn, io_threads: int | None) -> Summary:
+def _run_job(
+    stylizer: Stylizer, job: Job, progress: ProgressFn, io_threads: int | None, state: Survey | None
+) -> Summary:
     started = time.perf_counter()
-    job.check_outputs(page_paths(job))
+    state = state or survey(job)  # decided once, from the files alone
     _check_output_dir(job.output_dir)
-    work = job.shard_outputs()
-    finished = job.finished(work)  # decided once, from the files alone
-    pages = plan_pages(job, finished)
-    if nothing_due(job, work, finished, pages):
-        return skipped_summary(job, work, pages, progress, started)
+    if state.nothing_due:
+        return skipped_summary(job, state, progress, started)
+    work, finished, pages = state.work, state.finished, state.pages
     summary = Summary(total=sum(len(outputs) for outputs in work.values()))
     reporter = Reporter(summary, progress)
     progress(Event("start", total=summary.total, count=0))

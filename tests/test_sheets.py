@@ -110,6 +110,28 @@ def test_a_resume_that_makes_one_content_again_draws_only_its_page(run_adain, fi
     assert read_back == {"c3_stylized_s0.png", "c3_stylized_s1.png"}  # only the kept cells of the page drawn
 
 
+def test_a_resume_reads_each_outputs_mark_once(run_adain, five_contents, tmp_path, monkeypatch):
+    from adain_cli import existing
+
+    contents, styles = five_contents
+    out = tmp_path / "out"
+    assert run_adain(*job_args(contents, styles, out)).exit_code == 0
+    for output in out.glob("c2_*.png"):
+        output.unlink()
+    checked: list[Path] = []
+    real_is_done = existing.is_done
+
+    def is_done(path: Path, made_id: str) -> bool:
+        checked.append(path)
+        return real_is_done(path, made_id)
+
+    monkeypatch.setattr(existing, "is_done", is_done)
+    again = run_adain(*job_args(contents, styles, out, "--skip-existing", "--json"))
+    assert again.exit_code == 0, again.output
+    assert (json.loads(again.stdout)["written"], len(checked)) == (2, 10)  # the command's survey serves the run
+    assert len(set(checked)) == 10
+
+
 def test_another_grid_rows_leaves_no_page_of_the_old_paging(run_adain, five_contents, tmp_path):
     contents, styles = five_contents
     out, fresh = tmp_path / "out", tmp_path / "fresh"

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from adain_cli.job import Job, Output
     from adain_cli.launch import Launch
     from adain_cli.report import Event, Status, Summary
+    from adain_cli.resume import Survey
 
 
 def stderr_console() -> Console:
@@ -161,8 +162,7 @@ def run(opts: CommonOptions, job: Job) -> None:
         raise click.UsageError("--json and --json-lines both write to standard output: give one of them")
     check_weights_names(opts.encoder, opts.decoder)
     from adain_cli.launch import torchrun_launch
-    from adain_cli.resume import already_done
-    from adain_cli.sheets.names import page_paths
+    from adain_cli.resume import skipped_summary, survey
 
     launch = torchrun_launch()
     if launch.world > 1 and opts.shard:
@@ -170,14 +170,15 @@ def run(opts: CommonOptions, job: Job) -> None:
     if 0 < opts.tile <= defaults.MIN_TILE - defaults.TILE_GRID:  # what the engine would refuse, said before torch loads
         raise click.BadParameter(f"tiles must be at least {defaults.MIN_TILE} pixels", param_hint="'--tile'")
     job = replace(job, shard=opts.shard or (launch.rank, launch.world))
-    job.check_outputs(page_paths(job))  # the dry run checks what the run checks, the run before any download
-    notices.before_work(job, shard_given=opts.shard is not None, quiet=opts.quiet)
+    state = survey(job)  # the dry run checks what the run checks, the run before any download
+    notices.before_work(job, state, shard_given=opts.shard is not None, quiet=opts.quiet)
     if opts.dry_run:
-        _dry_run(opts, job)
+        _dry_run(opts, job, state)
         return
-    nothing = already_done(job, _with_json_lines(lambda event: None) if opts.json_lines else lambda event: None)
-    if nothing is not None and launch.world <= 1:  # --skip-existing over a finished job: no torch, no network
-        _finish(opts, job, nothing, launch, stderr_console())
+    if state.nothing_due and launch.world <= 1:  # --skip-existing over a finished job: no torch, no network
+        silent: Any = lambda event: None  # noqa: E731
+        skipped = skipped_summary(job, state, _with_json_lines(silent) if opts.json_lines else silent)
+        _finish(opts, job, skipped, launch, stderr_console())
         return
     # Every check above is torch-free and answers at once; torch is imported from here on.
     from adain_cli.device import rank_device
@@ -199,7 +200,7 @@ def run(opts: CommonOptions, job: Job) -> None:
                                    max_memory=opts.max_memory)  # fmt: skip
     with JobProgress(console, quiet=quiet, verbose=opts.verbose) as progress:
         render = _with_json_lines(progress) if opts.json_lines else progress
-        summary = run_job(stylizer, job, progress=render, launch=launch, io_threads=opts.io_threads)
+        summary = run_job(stylizer, job, progress=render, launch=launch, io_threads=opts.io_threads, state=state)
         progress.finish(summary.seconds)
     _finish(opts, job, summary, launch, console)
 
@@ -228,19 +229,15 @@ def _with_json_lines(progress: Any) -> Any:
     return render
 
 
-def _dry_run(opts: CommonOptions, job: Job) -> None:
+def _dry_run(opts: CommonOptions, job: Job, state: Survey) -> None:
     """Print every output the job would write (and those --skip-existing would leave), loading nothing."""
-    from adain_cli.sheets.records import plan_pages
-
-    work = job.shard_outputs()
-    done = job.finished(work)
     plan: list[tuple[int, Output, Status]] = [
-        (row, output, "skipped" if output.path in done else "planned")
-        for row, outputs in sorted(work.items())
+        (row, output, "skipped" if output.path in state.finished else "planned")
+        for row, outputs in sorted(state.work.items())
         for output in outputs
     ]
     records = [job.record(row, output, status) for row, output, status in plan]
-    pages = plan_pages(job, done)  # --skip-existing keeps a page that would come out the same
+    pages = state.pages  # --skip-existing keeps a page that would come out the same
     grids = [page.path for page in pages.pages if pages.is_due(page.alpha, page.number)]
     kept = [page.path for page in pages.pages if not pages.is_due(page.alpha, page.number)]
     if opts.json or opts.json_lines:

@@ -7,38 +7,39 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
-    from adain_cli.job import Job
+    from adain_cli.job import Job, Output
+    from adain_cli.resume import Survey
+    from adain_cli.sheets.records import PagePlan
 
 # What an interrupted command that knows better than the group's generic line (train: its run folder, the
 # iteration of the checkpoint it kept) puts in its context's meta, which the group's context shares.
 KEPT_AFTER_INTERRUPT = "adain.kept_after_interrupt"
 
 
-def empty_shard(job: Job) -> str | None:
-    """The note for a `--shard K/N` that has none of the job's outputs (N above the number of outputs)."""
+def empty_shard(job: Job, work: dict[int, list[Output]]) -> str | None:
+    """The note for a `--shard K/N` that has none of the job's outputs (`work`: N above the number of outputs)."""
     index, count = job.shard
-    if count < 2 or job.shard_outputs():
+    if count < 2 or work:
         return None
     total = sum(len(job.outputs(content)) for content in job.contents)
     outputs = f"{total} output{'s' if total != 1 else ''}"
     return f"shard {index + 1}/{count} has nothing to do: the job has {outputs} for {count} shards"
 
 
-def grid_pages(job: Job) -> str | None:
+def grid_pages(job: Job, plan: PagePlan) -> str | None:
     """The note for grids split into pages (more contents than --grid-rows, or over the image size limit): how
     many, said before the work so that a long job's user can still choose --no-grid or --grid-rows."""
-    from adain_cli.sheets.names import grid_pages
-
-    pages = grid_pages(job)
+    pages = [page for page in plan.pages if page.alpha == job.alphas[0]]
     if len(pages) < 2:
         return None
     alphas = "" if len(job.alphas) == 1 else f" for each of the {len(job.alphas)} α"
-    return f"grids: {len(pages):,} pages{alphas}, of up to {len(pages[0]):,} of the {len(job.contents):,} contents each"
+    rows = len(pages[0].rows)
+    return f"grids: {len(pages):,} pages{alphas}, of up to {rows:,} of the {len(job.contents):,} contents each"
 
 
-def before_work(job: Job, *, shard_given: bool, quiet: bool) -> None:
-    """The notes said once the job is planned, before any weights load (the dry run says them too)."""
-    for note in (empty_shard(job) if shard_given else None, grid_pages(job)):
+def before_work(job: Job, state: Survey, *, shard_given: bool, quiet: bool) -> None:
+    """The notes said once the job is planned and surveyed, before any weights load (the dry run says them too)."""
+    for note in (empty_shard(job, state.work) if shard_given else None, grid_pages(job, state.pages)):
         say(note, quiet=quiet)
 
 
