@@ -3,7 +3,10 @@
 told when rows are done (`flush`) and closed at the end (`finish`: the last pages, the manifest, the records).
 
 Each page is made when its first result arrives and written once all its rows are done, so memory holds a
-page per α. Only the pages `records.plan_pages` finds due are drawn: a resume keeps every page that would
+page per α (and the pages being written). A page is encoded and written in a thread of its own, beside the
+network (a page of a hundred rows is a PNG of over 10 megapixels: more than a second of encoding), at most
+`PAGES_IN_FLIGHT` at once, and the run waits for them at the end (or at an interrupt) before it records them.
+Only the pages `records.plan_pages` finds due are drawn: a resume keeps every page that would
 come out the same. Thumbnails come from the results in memory; only a due page's cells that this run keeps
 (--skip-existing) are read back from their files.
 """
@@ -11,7 +14,8 @@ come out the same. Thumbnails come from the results in memory; only a due page's
 from __future__ import annotations
 
 import contextlib
-from collections import Counter
+from collections import Counter, deque
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from PIL import Image, ImageOps
 
@@ -28,6 +32,7 @@ from adain_cli.sheets.records import Page, PagePlan, remove_stale, write_records
 from adain_cli.style_bank import StyleBank
 
 Key = tuple[float, int]  # (α, page number)
+PAGES_IN_FLIGHT = 2  # pages handed to the writer and not yet written; one more waits for the oldest
 
 
 class Sheets:
@@ -45,6 +50,8 @@ class Sheets:
         self.failed: set[Key] = set()
         self.complete = [page for page in plan.pages if not plan.is_due(page.alpha, page.number)]  # kept as they are
         self.done_pages: set[int] = set()
+        self._writer: ThreadPoolExecutor | None = None
+        self._writing: deque[tuple[Page, Future[None], bool]] = deque()  # (page, its write, every cell a result)
 
     @classmethod
     def start(cls, job: Job, plan: PagePlan, bank: StyleBank, reporter: Reporter) -> Sheets:
@@ -132,19 +139,37 @@ class Sheets:
         canvas = self.canvases.pop(key, None)
         if canvas is None or not self.filled[key]:
             return
-        try:
-            images.save_pil(canvas.image, page.path, self.job.images.quality, sheet=True)
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="adain-sheets")
+        write = self._writer.submit(images.save_pil, canvas.image, page.path, self.job.images.quality, sheet=True)
+        whole = self.filled[key] == len(page.rows) * grid_columns(self.job) and key not in self.failed
+        self._writing.append((page, write, whole))
+        self._settle(PAGES_IN_FLIGHT)
+
+    def _settle(self, most: int) -> None:
+        """Wait for the oldest page writes until at most `most` are in flight; count each as written or noted."""
+        while len(self._writing) > most:
+            page, write, whole = self._writing.popleft()
+            try:
+                write.result()
+            except (ImageError, OSError, ValueError) as error:
+                self.reporter.note(f"warning: grid {page.path} not written: {error}")
+                continue
             self.reporter.summary.grids.append(page.path)
-        except (ImageError, OSError, ValueError) as error:
-            self.reporter.note(f"warning: grid {page.path} not written: {error}")
-            return
-        if self.filled[key] == len(page.rows) * grid_columns(self.job) and key not in self.failed:
-            self.complete.append(page)
+            if whole:
+                self.complete.append(page)
+
+    def _close_writer(self) -> None:
+        self._settle(0)
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)
+            self._writer = None
 
     def finish(self) -> None:
         """At the end of a run: the last pages, the manifest of a job with results, the pages' records, and no
         page left of an earlier paging."""
         self.flush(len(self.job.contents))
+        self._close_writer()
         summary = self.reporter.summary
         # Dataset mode leaves no manifest: it would list every content × style, not the draws.
         if wants_grids(self.job) and not self.job.styles_per_content and (summary.written or summary.skipped):
@@ -159,7 +184,9 @@ class Sheets:
             remove_stale(self.plan, self.reporter)
 
     def keep_records(self) -> None:
-        """Record the complete pages on disk (also after an interrupt), so that a resume keeps them."""
+        """Record the complete pages on disk (also after an interrupt, once the pages being written are), so
+        that a resume keeps them."""
+        self._close_writer()
         if draws_pages(self.job):
             with contextlib.suppress(OSError):
                 write_records(self.job, self.complete)
