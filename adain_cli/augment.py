@@ -37,11 +37,11 @@ from adain_cli.stylizer import Stylizer
 
 StyleSet = Union[str, "os.PathLike[str]", Sequence[Picture]]
 
-# Samples per pass through the networks on a CPU. `benchmarks/bench_augment.py --slices` on 2 shared AVX2 cores,
-# batches of 16×3×224², three interleaved sweeps (noisy): 1 → 0.17, 0.84, 1.64 images/s; 4 → 0.27, 1.38, 1.30;
-# the whole 16 → 0.19, -, 1.28. Earlier a batch of 32 in one pass ran at 0.79× one image at a time: its
-# activations (≈ 2 GB for 32) fall out of the caches, where a few images' do not.
-CPU_SLICE = 4
+# Samples per pass through the networks on a CPU: one. `benchmarks/bench_augment.py --slices 1 4 8 32` on an idle
+# 2-core AMD EPYC (AVX2), a batch of 32×3×224², interleaved, median of 3: 1 → 2.89 images/s, 4 → 2.63, 8 → 2.65,
+# the whole 32 → 2.35. A CPU convolution gains nothing from a batch, and a batch's activations (≈ 2 GB for 32)
+# fall out of the caches, where one image's do not.
+CPU_SLICE = 1
 
 
 @dataclass(frozen=True)
