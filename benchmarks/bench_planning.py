@@ -4,7 +4,7 @@ folder inside the content tree (the case that was quadratic), at N and N/10; the
     python3 benchmarks/bench_planning.py              # 20,000 and 200,000 files (a quiet machine; ~2 GB free disk)
     python3 benchmarks/bench_planning.py --quick      # 500 and 5,000
 
-The files are the same tiny JPEG, hard-linked (planning reads names and headers, never pixels). Torch is not
+The files are a few tiny JPEGs, hard-linked (planning reads names and headers, never pixels). Torch is not
 imported: planning answers before it loads.
 """
 
@@ -24,15 +24,19 @@ sys.path[:0] = [str(ROOT), str(ROOT.parent)]
 from machine import processor  # noqa: E402
 
 
+LINKS_PER_SEED = 50_000
+
+
 def make_tree(folder: Path, count: int) -> Path:
     """`count` JPEGs in folders of 1,000 (every 10th folder repeats the names of another, as real trees do),
     and a list of them; the output folder is inside the tree."""
     from PIL import Image
 
-    seed = folder / "seed.jpg"
-    Image.new("RGB", (32, 24), (90, 120, 150)).save(seed)
     lines = []
     for index in range(count):
+        if index % LINKS_PER_SEED == 0:  # ext4 allows 65,000 links to one file
+            seed = folder / f"seed{index // LINKS_PER_SEED}.jpg"
+            Image.new("RGB", (32, 24), (90, 120, 150)).save(seed)
         sub = folder / "photos" / f"d{index // 1000:04d}"
         sub.mkdir(parents=True, exist_ok=True)
         path = sub / f"img{index % 1000:05d}.jpg"
