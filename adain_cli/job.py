@@ -237,10 +237,15 @@ class Job:
             for alpha in self.alphas
         ]
 
+    @cached_property
+    def every_output(self) -> list[tuple[int, Output]]:
+        """Every output of the job, every shard's, as (content row, output) in content order."""
+        return [(row, output) for row, content in enumerate(self.contents) for output in self.outputs(content)]
+
     def shard_outputs(self) -> dict[int, list[Output]]:
         """This shard's outputs by content index: a contiguous slice of all outputs in content order, so
         shards balance exactly and a content is encoded by at most two of them."""
-        every = [(row, output) for row, content in enumerate(self.contents) for output in self.outputs(content)]
+        every = self.every_output
         index, count = self.shard
         mine: dict[int, list[Output]] = {}
         for row, output in every[len(every) * index // count : len(every) * (index + 1) // count]:
@@ -297,12 +302,11 @@ class Job:
         one name, an output that is one of the job's inputs (the same file, also through a link), or an existing
         read-only file in an output's place, or in the place of one of the grid `pages` (`sheets.page_paths`)."""
         seen: dict[Path, tuple[int, Output]] = {}
-        for row, content in enumerate(self.contents):
-            for output in self.outputs(content):
-                if output.path in seen:
-                    clash = f"{self._made_from(*seen[output.path])} and {self._made_from(row, output)}"
-                    raise AdainError(f"two outputs would both be written to {output.path}: {clash}")
-                seen[output.path] = (row, output)
+        for row, output in self.every_output:
+            if output.path in seen:
+                clash = f"{self._made_from(*seen[output.path])} and {self._made_from(row, output)}"
+                raise AdainError(f"two outputs would both be written to {output.path}: {clash}")
+            seen[output.path] = (row, output)
         banks = {style.bank for style in self.styles if style.bank is not None}
         inputs = _file_ids([source.path for source in (*self.contents, *self.styles)] + [*banks, *self.reads])
         for path, (row, output) in seen.items():
@@ -315,9 +319,10 @@ class Job:
         return self.skip_existing and self._is_done(path, row, output)
 
     def _is_done(self, path: Path, row: int, output: Output) -> bool:
-        from adain_cli.existing import is_done
+        from adain_cli.marker import is_done
 
-        return is_done(path, self.made_id(row, output))
+        made = self.made_id(row, output)
+        return is_done(path, made)
 
     def _made_from(self, row: int, output: Output) -> str:
         """Which content, look and α make `output`, in words (for a collision's message)."""

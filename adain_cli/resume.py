@@ -22,6 +22,7 @@ class Survey:
     the grid pages with the ones this run draws."""
 
     work: dict[int, list[Output]]
+    total: int  # the outputs of the whole job, every shard's
     finished: set[Path]
     pages: PagePlan
     manifest_needed: bool  # a shard's grids need its manifest, and it is not there yet
@@ -35,11 +36,13 @@ class Survey:
 
 def survey(job: Job) -> Survey:
     """Refuse a job that would lose a file (`Job.check_outputs`), then read what is already done."""
-    job.check_outputs(page_paths(job))
+    pages = page_paths(job)
+    job.check_outputs(pages)
     work = job.shard_outputs()
     finished = job.finished(work)
     needs_manifest = wants_grids(job) and not job.styles_per_content and bool(work)
-    return Survey(work, finished, plan_pages(job, finished), needs_manifest and not manifest_path(job).is_file())
+    manifest_needed = needs_manifest and not manifest_path(job).is_file()
+    return Survey(work, len(job.every_output), finished, plan_pages(job, finished), manifest_needed)
 
 
 def skipped_summary(job: Job, state: Survey, progress: ProgressFn, started: float | None = None) -> Summary:
@@ -48,9 +51,10 @@ def skipped_summary(job: Job, state: Survey, progress: ProgressFn, started: floa
     summary = Summary(total=sum(len(outputs) for outputs in state.work.values()))
     reporter = Reporter(summary, progress)
     progress(Event("start", total=summary.total, count=0))
+    remove_stale(state.pages, reporter)
     for row, outputs in sorted(state.work.items()):
         for output in outputs:
-            reporter.skipped(job.record(row, output, "skipped"))
-    remove_stale(state.pages, reporter)
+            record = job.record(row, output, "skipped")
+            reporter.skipped(record)
     summary.seconds = time.perf_counter() - started
     return summary

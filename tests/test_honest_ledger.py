@@ -114,7 +114,7 @@ def test_a_cached_file_that_is_not_the_release_is_refused_by_name_and_hashed_onc
 def test_an_output_s_mark_and_completeness_are_read_in_one_open(tmp_path, monkeypatch, ext):
     from PIL import Image
 
-    from adain_cli import existing
+    from adain_cli import marker
     from adain_cli.images import save_pil
 
     path = tmp_path / f"out.{ext}"
@@ -122,8 +122,8 @@ def test_an_output_s_mark_and_completeness_are_read_in_one_open(tmp_path, monkey
     opened: list[object] = []
     real_open = Image.open
     monkeypatch.setattr(Image, "open", lambda *args, **kw: opened.append(args[0]) or real_open(*args, **kw))
-    assert existing.is_done(path, "0123456789abcdef") and not existing.is_done(path, "another look")
+    assert marker.is_done(path, "0123456789abcdef") and not marker.is_done(path, "another look")
     assert len(opened) == 2  # once per call
     if ext in ("png", "jpg"):  # their ends are checked: a file cut short is not done, whatever its mark
         path.write_bytes(path.read_bytes()[:-8])
-        assert not existing.is_done(path, "0123456789abcdef")
+        assert not marker.is_done(path, "0123456789abcdef")

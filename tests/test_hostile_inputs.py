@@ -211,7 +211,7 @@ def many_photos(tmp_path: Path) -> Path:
 
 def assert_complete_outputs_only(out: Path) -> list[Path]:
     """What a stopped job left in `out`: whole images only, no temporary file."""
-    from adain_cli.existing import is_complete
+    from adain_cli.marker import is_complete
 
     left = sorted(out.iterdir())
     assert [path for path in left if ".tmp" in path.name or path.name.startswith(".")] == []

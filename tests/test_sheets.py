@@ -111,7 +111,7 @@ def test_a_resume_that_makes_one_content_again_draws_only_its_page(run_adain, fi
 
 
 def test_a_resume_reads_each_outputs_mark_once(run_adain, five_contents, tmp_path, monkeypatch):
-    from adain_cli import existing
+    from adain_cli import marker
 
     contents, styles = five_contents
     out = tmp_path / "out"
@@ -119,13 +119,13 @@ def test_a_resume_reads_each_outputs_mark_once(run_adain, five_contents, tmp_pat
     for output in out.glob("c2_*.png"):
         output.unlink()
     checked: list[Path] = []
-    real_is_done = existing.is_done
+    real_is_done = marker.is_done
 
     def is_done(path: Path, made_id: str) -> bool:
         checked.append(path)
         return real_is_done(path, made_id)
 
-    monkeypatch.setattr(existing, "is_done", is_done)
+    monkeypatch.setattr(marker, "is_done", is_done)
     again = run_adain(*job_args(contents, styles, out, "--skip-existing", "--json"))
     assert again.exit_code == 0, again.output
     assert (json.loads(again.stdout)["written"], len(checked)) == (2, 10)  # the command's survey serves the run

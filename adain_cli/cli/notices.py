@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
-    from adain_cli.job import Job, Output
+    from adain_cli.job import Job
     from adain_cli.resume import Survey
     from adain_cli.sheets.records import PagePlan
 
@@ -16,13 +16,12 @@ if TYPE_CHECKING:
 KEPT_AFTER_INTERRUPT = "adain.kept_after_interrupt"
 
 
-def empty_shard(job: Job, work: dict[int, list[Output]]) -> str | None:
-    """The note for a `--shard K/N` that has none of the job's outputs (`work`: N above the number of outputs)."""
+def empty_shard(job: Job, state: Survey) -> str | None:
+    """The note for a `--shard K/N` that has none of the job's outputs (N above the number of outputs)."""
     index, count = job.shard
-    if count < 2 or work:
+    if count < 2 or state.work:
         return None
-    total = sum(len(job.outputs(content)) for content in job.contents)
-    outputs = f"{total} output{'s' if total != 1 else ''}"
+    outputs = f"{state.total} output{'s' if state.total != 1 else ''}"
     return f"shard {index + 1}/{count} has nothing to do: the job has {outputs} for {count} shards"
 
 
@@ -39,7 +38,7 @@ def grid_pages(job: Job, plan: PagePlan) -> str | None:
 
 def before_work(job: Job, state: Survey, *, shard_given: bool, quiet: bool) -> None:
     """The notes said once the job is planned and surveyed, before any weights load (the dry run says them too)."""
-    for note in (empty_shard(job, state.work) if shard_given else None, grid_pages(job, state.pages)):
+    for note in (empty_shard(job, state) if shard_given else None, grid_pages(job, state.pages)):
         say(note, quiet=quiet)
 
 

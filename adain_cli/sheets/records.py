@@ -59,14 +59,14 @@ def job_pages(job: Job) -> list[Page]:
 def plan_pages(job: Job, finished: set[Path]) -> PagePlan:
     """The pages to draw: each with an output still to make (not in `finished`), or whose file is not the one
     its record says would be drawn now."""
-    pages = job_pages(job)
+    pages, stale = job_pages(job), stale_pages(job)
     recorded = read_records(job) if finished else {}
     due = set()
     for page in pages:
         cells = cells_at(job, page.alpha, page.rows)
         if any(output.path not in finished for _, output in cells) or not _unchanged(job, page, cells, recorded):
             due.add((page.alpha, page.number))
-    return PagePlan(pages, due, stale_pages(job))
+    return PagePlan(pages, due, stale)
 
 
 def _unchanged(job: Job, page: Page, cells: list[tuple[int, Output]], recorded: dict[str, object]) -> bool:
@@ -105,8 +105,9 @@ def _record(job: Job, page: Page, cells: list[tuple[int, Output]]) -> list[objec
 
 
 def _digest(job: Job, page: Page, cells: list[tuple[int, Output]]) -> str:
-    labels = page_labels(job, page.alpha, page.rows)
     headers = [] if job.styles_per_content else [[_file(job.styles[k].path) for k in look.styles] for look in job.looks]
+    contents = [_file(job.contents[row].path) for row in page.rows]
+    labels = page_labels(job, page.alpha, page.rows)
     identity = [
         __version__,
         page.alpha,
@@ -115,7 +116,7 @@ def _digest(job: Job, page: Page, cells: list[tuple[int, Output]]) -> str:
         asdict(labels) if labels is not None else None,
         asdict(job.images),
         headers,
-        [_file(job.contents[row].path) for row in page.rows],
+        contents,
         [job.made_id(row, output) for row, output in cells],
     ]
     return hashlib.sha256(json.dumps(identity).encode()).hexdigest()
