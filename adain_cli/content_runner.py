@@ -21,11 +21,11 @@ from adain_cli.errors import ImageError
 from adain_cli.images import LoadedImage, Pixels
 from adain_cli.inputs import Source
 from adain_cli.job import Job, Output
+from adain_cli.job_styles import JobStyles
 from adain_cli.looks import Content, encoder_input
 from adain_cli.report import Reporter
 from adain_cli.sheets.drawing import GridCanvas, Labels, thumbnail
 from adain_cli.sheets.pages import Sheets
-from adain_cli.style_bank import StyleBank
 from adain_cli.stylizer import Blends, Stylizer, decode_together
 from adain_cli.video.read import ClipInfo
 
@@ -101,7 +101,7 @@ class ContentRunner:
         stylizer: Stylizer,
         job: Job,
         dropped: set[int],
-        bank: StyleBank,
+        styles: JobStyles,
         reporter: Reporter,
         sheets: Sheets,
         saver: ThreadPoolExecutor,
@@ -109,7 +109,7 @@ class ContentRunner:
         *,
         savers: int = 2,
     ) -> None:
-        self.stylizer, self.job, self.dropped, self.bank, self.finished = stylizer, job, dropped, bank, finished
+        self.stylizer, self.job, self.dropped, self.styles, self.finished = stylizer, job, dropped, styles, finished
         self.reporter, self.sheets, self.saver = reporter, sheets, saver
         self.batch_size = job.batch_size or auto_batch_size(stylizer.device)
         self.pending: deque[Pending] = deque()
@@ -117,7 +117,7 @@ class ContentRunner:
         self.pending_limit = max(4 * self.batch_size, 2 * savers)
         self._reported: Pending | None = None  # the save last reported (an interrupt may come before its pop)
         self._last_size: tuple[int, int] | None = None  # of the last content decoded
-        styles_for = lambda rgb: bank.lookup_for(job.color, rgb)  # noqa: E731
+        styles_for = lambda rgb: styles.lookup_for(job.color, rgb)  # noqa: E731
         self.clips = ClipRunner(stylizer, job, reporter, styles_for, self.batch_size, companions=self._write_companions)
 
     def split(self, outputs: list[Output]) -> tuple[list[Output], list[Output]]:
@@ -280,7 +280,7 @@ class ContentRunner:
                 position += 1
 
     def _targets(self, content: Content) -> Callable[[int], Tensor]:
-        styles = self.bank.lookup_for(self.job.color, content.image.rgb)
+        styles = self.styles.lookup_for(self.job.color, content.image.rgb)
         return lambda col: self.job.looks[col].target(content, styles)
 
     def _stylize(

@@ -28,7 +28,7 @@ from adain_cli.stylizer import Stylizer
 _STYLE_IMAGES_KEPT = 64
 
 
-class StyleBank:
+class JobStyles:
     """The styles a job's shard uses, each file read once (the same file given twice counts once).
 
     A style is read and encoded when `prepare` is first asked for it (the runner asks for the styles of the

@@ -21,6 +21,7 @@ from adain_cli.files import batched_folder_syncs, ensure_writable_folder
 from adain_cli.images import LoadedImage
 from adain_cli.inputs import Source
 from adain_cli.job import Job, Output
+from adain_cli.job_styles import JobStyles
 from adain_cli.prefetch import loaded_ahead
 from adain_cli.report import Event, ProgressFn, Reporter, Summary, Totals
 from adain_cli.resume import Survey, skipped_summary, survey
@@ -28,7 +29,6 @@ from adain_cli.sheets.manifest import manifest_path
 from adain_cli.sheets.names import wants_grids
 from adain_cli.sheets.pages import Sheets
 from adain_cli.sheets.rebuild import grids_of_manifest
-from adain_cli.style_bank import StyleBank
 from adain_cli.stylizer import Stylizer
 from adain_cli.video.read import ClipInfo
 
@@ -98,8 +98,8 @@ def _run_job(
     stylizer: Stylizer, job: Job, progress: ProgressFn, io_threads: int | None, state: Survey | None
 ) -> Summary:
     started = time.perf_counter()
-    state = state or survey(job)  # decided once, from the files alone
     _check_output_dir(job.output_dir)
+    state = state or survey(job)  # decided once, from the files alone
     if state.nothing_due:
         return skipped_summary(job, state, progress, started)
     work, finished, pages = state.work, state.finished, state.pages
@@ -109,15 +109,15 @@ def _run_job(
     calls_before = stylizer.encoder_calls
     progress(Event("stage", message="encoding styles", count=0))
     headers = bool(pages.due) and not job.styles_per_content
-    bank = StyleBank(stylizer, job, _styles_used(job, work, finished), headers=headers)
-    grids = Sheets.start(job, pages, bank, reporter)
+    styles = JobStyles(stylizer, job, _styles_used(job, work, finished), headers=headers)
+    grids = Sheets.start(job, pages, styles, reporter)
     bad_styles = BadStyles(job, work, reporter, grids)
-    bad_styles.drop(bank.errors, first_row=0)  # styles from banks, or every style read for the grids' headers
+    bad_styles.drop(styles.errors, first_row=0)  # styles from banks, or every style read for the grids' headers
 
     threads = io_thread_count(io_threads)
     loader = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="adain-load")
     saver = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="adain-save")
-    runner = ContentRunner(stylizer, job, bad_styles.dropped, bank, reporter, grids, saver, finished, savers=threads)
+    runner = ContentRunner(stylizer, job, bad_styles.dropped, styles, reporter, grids, saver, finished, savers=threads)
     try:
 
         def load(source: Source) -> LoadedImage | ClipInfo:
@@ -129,7 +129,7 @@ def _run_job(
 
         try:
             prefetch = _prefetch_for(loader, load, ahead=max(4, threads + 2))
-            _make_outputs(job, work, runner, grids, reporter, prefetch, _style_preparer(bank, bad_styles, runner))
+            _make_outputs(job, work, runner, grids, reporter, prefetch, _style_preparer(styles, bad_styles, runner))
         except KeyboardInterrupt:  # Ctrl-C or SIGTERM (signals.Terminated): report what reached its name first
             runner.settle()
             grids.keep_records()
@@ -149,14 +149,14 @@ def _prefetch_for(
     return lambda sources: loaded_ahead(loader, sources, load, ahead=ahead, small=is_small)
 
 
-def _style_preparer(bank: StyleBank, bad_styles: BadStyles, runner: ContentRunner) -> Callable[[list[int]], None]:
+def _style_preparer(job_styles: JobStyles, bad_styles: BadStyles, runner: ContentRunner) -> Callable[[list[int]], None]:
     """What readies the styles of some contents (rows) before they are made: their styles read and encoded (small
     ones of one size together), and the outputs of any style that fails reported at once, by name."""
 
     def prepare(rows: list[int]) -> None:
         styles = {k for row in rows for output in bad_styles.work.get(row, ()) if output.path not in runner.finished
                   for col, _ in output.renders for k in bad_styles.job.looks[col].styles}  # fmt: skip
-        failed = bank.prepare(styles)
+        failed = job_styles.prepare(styles)
         if failed:
             bad_styles.drop(failed, first_row=min(rows))  # the runner leaves the looks it drops
 

@@ -23,7 +23,6 @@ sys.path[:0] = [str(ROOT), str(ROOT.parent)]
 
 from machine import processor  # noqa: E402
 
-
 LINKS_PER_SEED = 50_000
 
 

@@ -12,10 +12,10 @@ from PIL import Image
 
 from adain_cli import images
 from adain_cli.job import ImageOptions, Job, draw
+from adain_cli.job_styles import JobStyles
 from adain_cli.planner import Request, plan
 from adain_cli.report import Event
 from adain_cli.runner import run_job
-from adain_cli.style_bank import StyleBank
 from adain_cli.stylizer import Stylizer
 from tests.conftest import AT_OWN_SIZE, make_image
 
@@ -358,7 +358,7 @@ def test_styles_that_are_not_small_give_the_same_bytes_encoded_as_needed_or_all_
     for k, style in enumerate(job.styles):  # what the bank held before: each style encoded alone, first
         loaded = images.load(style.path, 0)
         eager[k] = stylizer.style_stats(loaded.rgb)
-    monkeypatch.setattr(StyleBank, "stats", lambda self, k: eager[k])
+    monkeypatch.setattr(JobStyles, "stats", lambda self, k: eager[k])
     run_job(stylizer, replace(job, output_dir=tmp_path / "eager"))
     lazy_files = sorted(path.name for path in (tmp_path / "lazy").glob("*.png"))
     assert len(lazy_files) == 6

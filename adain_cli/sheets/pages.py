@@ -23,13 +23,13 @@ from adain_cli import images
 from adain_cli.errors import AdainError, ImageError
 from adain_cli.inputs import Source, open_header
 from adain_cli.job import Job, Output
+from adain_cli.job_styles import JobStyles
 from adain_cli.looks import Look
 from adain_cli.report import Reporter
 from adain_cli.sheets.drawing import GridCanvas, side_by_side
 from adain_cli.sheets.manifest import write_manifest
 from adain_cli.sheets.names import draws_pages, grid_column, grid_columns, page_labels, wants_grids
 from adain_cli.sheets.records import Page, PagePlan, remove_stale, write_records
-from adain_cli.style_bank import StyleBank
 
 Key = tuple[float, int]  # (α, page number)
 PAGES_IN_FLIGHT = 2  # pages handed to the writer and not yet written; one more waits for the oldest
@@ -54,7 +54,7 @@ class Sheets:
         self._writing: deque[tuple[Page, Future[None], bool]] = deque()  # (page, its write, every cell a result)
 
     @classmethod
-    def start(cls, job: Job, plan: PagePlan, bank: StyleBank, reporter: Reporter) -> Sheets:
+    def start(cls, job: Job, plan: PagePlan, styles: JobStyles, reporter: Reporter) -> Sheets:
         """The job's grids, said at the start when they are paged or not written."""
         if not draws_pages(job):
             return cls(job, PagePlan([], set(), []), {}, reporter)
@@ -63,7 +63,7 @@ class Sheets:
             reporter.note(
                 f"grids not written: a row of {cols} cells of {job.grid_cell} px is over the image size limit"
             )
-        headers = {} if job.styles_per_content or not plan.due else look_headers(job, bank)
+        headers = {} if job.styles_per_content or not plan.due else look_headers(job, styles)
         return cls(job, plan, headers, reporter)
 
     def __bool__(self) -> bool:
@@ -192,15 +192,15 @@ class Sheets:
                 write_records(self.job, self.complete)
 
 
-def look_headers(job: Job, bank: StyleBank) -> dict[int, Image.Image]:
+def look_headers(job: Job, styles: JobStyles) -> dict[int, Image.Image]:
     return {col: header for col, look in enumerate(job.looks)
-            if (header := look_header(look, bank, job.grid_cell)) is not None}  # fmt: skip
+            if (header := look_header(look, styles, job.grid_cell)) is not None}  # fmt: skip
 
 
-def look_header(look: Look, bank: StyleBank, cell: int) -> Image.Image | None:
+def look_header(look: Look, styles: JobStyles, cell: int) -> Image.Image | None:
     """A look of one style is headed by that style (what the manifest records for a rebuild too); a blend or
     a spatial look by its styles side by side."""
-    pictures = [picture for k in look.styles if (picture := bank.header(k)) is not None]
+    pictures = [picture for k in look.styles if (picture := styles.header(k)) is not None]
     if not pictures or len(pictures) < len(look.styles):
         return None
     return pictures[0] if len(pictures) == 1 else side_by_side(pictures, cell)
