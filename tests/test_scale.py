@@ -48,7 +48,7 @@ def test_spans_start_on_the_pooling_grid():
 
 @pytest.mark.slow
 def test_tile_option_and_memory_budget_give_the_untiled_result(run_adain, tmp_path):
-    make_image(tmp_path / "c.png", 240, 176, seed=1)
+    make_image(tmp_path / "c.png", 136, 80, seed=1)
     make_image(tmp_path / "s.png", 64, 64, seed=2)
     args = ("stylize", tmp_path / "c.png", "--style", tmp_path / "s.png", "--content-size", "0")
     assert run_adain(*args, "-o", tmp_path / "plain").exit_code == 0
