@@ -50,9 +50,9 @@ def plan_seconds(listing: Path, style: Path, out: Path) -> tuple[float, int]:
     command = [sys.executable, "-m", "adain_cli", "stylize", "--files-from", str(listing), "--style", str(style),
                "--styles-per-content", "1", "-o", str(out), "--dry-run", "--no-grid"]  # fmt: skip
     started = time.perf_counter()
-    done = subprocess.run(
-        command, capture_output=True, text=True, check=True, env={**os.environ, "PYTHONPATH": str(ROOT.parent)}
-    )
+    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT.parent)})
+    if done.returncode != 0:
+        raise SystemExit(f"the planning run failed (exit {done.returncode}): {done.stderr.strip()[-500:]}")
     return time.perf_counter() - started, done.stdout.count("\n")
 
 
@@ -67,7 +67,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as scratch:
             folder = Path(scratch)
             listing = make_tree(folder, count)
-            style = folder / "seed.jpg"
+            style = folder / "seed0.jpg"
             seconds, planned = plan_seconds(listing, style, folder / "photos" / "out")
             assert planned == count, (planned, count)
             rows.append((count, seconds))

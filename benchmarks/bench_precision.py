@@ -146,6 +146,9 @@ def spatial(model: Stylizer, inputs: Inputs, size: int, out: Path) -> np.ndarray
     return rgb(summary.written[0])
 
 
+KINDS = ("stylize", "interpolate", "spatial", "coral", "luminance")  # each case's first word
+
+
 def cases(inputs: Inputs, size: int) -> dict[str, Callable[[Stylizer, Path], np.ndarray]]:
     """Each case: the uint8 output of one library call for a stylizer (and a scratch folder)."""
     content = rgb(inputs.content)
@@ -196,7 +199,9 @@ def timed(run: Callable[[Stylizer, Path], np.ndarray], model: Stylizer, scratch:
     return result, time.perf_counter() - start
 
 
-def measure(inputs: Inputs, sizes: list[int], scratch: Path) -> tuple[list[Row], dict[int, list[float]], str]:
+def measure(
+    inputs: Inputs, sizes: list[int], scratch: Path, kinds: set[str] | None = None
+) -> tuple[list[Row], dict[int, list[float]], str]:
     (reference, _), (reduced, label) = stylizer(inputs, "fp32"), stylizer(inputs, "bf16")
     half = rounded(inputs, torch.float16)
     rows, ranges = [], {}
@@ -206,6 +211,8 @@ def measure(inputs: Inputs, sizes: list[int], scratch: Path) -> tuple[list[Row],
         print(f"{size} px: fp32 output before clamping: min {low:.2f}, p1 {p1:.2f}, p5 {p5:.2f}, median "
               f"{median:.2f}, p95 {p95:.2f}, p99 {p99:.2f}, max {high:.2f}", flush=True)  # fmt: skip
         for name, run in cases(inputs, size).items():
+            if kinds and name.split()[0].rstrip(",") not in kinds:
+                continue
             fp32, fp32_s = timed(run, reference, scratch / f"{size}-{name}-fp32")
             bf16, bf16_s = timed(run, reduced, scratch / f"{size}-{name}-bf16")
             fp16 = run(half, scratch / f"{size}-{name}-fp16")
@@ -231,13 +238,14 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=0.4, help="factor on the last convolution's weights and bias")
     parser.add_argument("--shift", type=float, default=0.6, help="added to the last convolution's bias")
     parser.add_argument("--quick", action="store_true", help="64 px only (a test's run)")
+    parser.add_argument("--cases", nargs="+", choices=KINDS, default=None, help="only these cases (all by default)")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     sizes = [64] if args.quick else args.sizes
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         inputs = make_inputs(folder, max(sizes), args.scale, args.shift)
-        rows, ranges, label = measure(inputs, sizes, folder / "outputs")
+        rows, ranges, label = measure(inputs, sizes, folder / "outputs", set(args.cases or ()))
     machine = describe("cpu")
     date = datetime.now(timezone.utc).strftime("%Y-%m-%d")
     print()

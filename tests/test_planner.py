@@ -102,3 +102,18 @@ def test_plan_notes_what_the_command_says_and_refuses_what_it_refuses(tree) -> N
                      weights=(1, 1, 1)))  # fmt: skip
     with pytest.raises(UsageError, match="names one file, but this job writes 4 outputs"):
         plan(Request(contents=[twin], styles=[tree["styles"]], output=tree["root"] / "one.png"))
+
+
+def test_the_planning_benchmark_runs_at_toy_sizes() -> None:
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO, SUBPROCESS_TIMEOUT
+
+    result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_planning.py"), "--quick"],
+                            capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("processor: ")
+    assert [line.split()[0] for line in lines[1:3]] == ["500", "5,000"] and "planned in" in lines[1]
+    assert lines[-1].startswith("per-file time at 5,000 ÷ at 500: ")
