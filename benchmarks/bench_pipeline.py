@@ -140,8 +140,8 @@ def main() -> None:
                 ceiling = min(options.cores * per_cpu, 1 / main_each if main_each else float("inf"))
                 print(f"{ext:6} {threads:>10} {figures['outputs'] / figures['seconds']:>10.2f} {per_cpu:>10.2f} "
                       f"{main_each * 1e3:>15.1f} {ceiling:>14.0f} out/s")  # fmt: skip
-    print(f"ceiling: the lower of {options.cores} cores × outputs per CPU s and one main thread's 1 / (main ms/output); "
-          "figures move by about ±15% between runs on a shared machine")  # fmt: skip
+    print(f"ceiling: the lower of {options.cores} cores × outputs per CPU s and 1 / (main ms/output) of the one "
+          "main thread; figures move by about ±15% between runs on a shared machine")  # fmt: skip
 
 
 if __name__ == "__main__":
