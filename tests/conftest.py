@@ -32,6 +32,15 @@ os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.g
 SUBPROCESS_TIMEOUT = 1200
 
 
+def run_benchmark(name: str, cwd: Path | None = None) -> list[str]:
+    """`benchmarks/NAME --quick` (its toy sizes) in its own process at one thread; the lines it printed."""
+    result = subprocess.run([sys.executable, str(REPO / "benchmarks" / name), "--quick"], capture_output=True,
+                            text=True, timeout=SUBPROCESS_TIMEOUT, cwd=cwd,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return result.stdout.splitlines()
+
+
 @pytest.fixture(autouse=True)
 def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test sees the user's cache, and none can reach a real weights server: downloads go to a

@@ -18,7 +18,7 @@ from adain_cli.inputs import discover
 from adain_cli.stylizer import Stylizer
 from adain_cli.tiling import peak_bytes
 from adain_cli.weights import load_encoder
-from tests.conftest import make_image
+from tests.conftest import make_image, run_benchmark
 from tests.public_weights import random_public_state_dicts
 
 
@@ -198,16 +198,6 @@ def test_a_bank_draws_the_styles_of_its_folder(weight_files, stylizer, styles, t
 
 
 def test_the_benchmark_runs_at_toy_sizes() -> None:
-    import os
-    import subprocess
-    import sys
-
-    from tests.conftest import REPO, SUBPROCESS_TIMEOUT
-
-    result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_augment.py"), "--quick"],
-                            capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    lines = {line.split(":")[0]: line for line in result.stdout.splitlines()}
+    lines = {line.split(":")[0]: line for line in run_benchmark("bench_augment.py")}
     assert {"machine", "augment batched", "augment library", "augment ratio", "bank", "bank ratio"} <= set(lines)
     assert "with the bank 0 " in lines["bank"] and re.search(r"at most [01] grey level", lines["bank"])

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import io
 import os
-import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -19,7 +17,7 @@ from adain_cli.planner import Request, plan
 from adain_cli.progress import JobProgress
 from adain_cli.report import Event
 from adain_cli.stylizer import Stylizer
-from tests.conftest import REPO, SUBPROCESS_TIMEOUT, make_image
+from tests.conftest import make_image, run_benchmark
 
 
 @pytest.mark.parametrize(("cores", "threads"), [(1, 2), (2, 2), (5, 2), (16, 8), (64, 16)])
@@ -71,16 +69,8 @@ def test_the_pipe_estimate_counts_from_the_first_output(monkeypatch) -> None:
     assert lines[-1] == "[101/200] 50% done, 2.00 outputs/s, 50s left"  # not 101 outputs / 150 s = 0.67
 
 
-def _benchmark(name: str) -> list[str]:
-    environment = {**os.environ, "OMP_NUM_THREADS": "1"}
-    result = subprocess.run([sys.executable, str(REPO / "benchmarks" / name), "--quick"], capture_output=True,
-                            text=True, timeout=SUBPROCESS_TIMEOUT, env=environment)  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    return result.stdout.splitlines()
-
-
 def test_the_pipeline_benchmark_runs_at_toy_sizes() -> None:
-    lines = _benchmark("bench_pipeline.py")
+    lines = run_benchmark("bench_pipeline.py")
     assert lines[0].startswith("machine: ")
     rows = [line.split() for line in lines if line.startswith(("jpg ", "png "))]
     assert [(row[0], row[1]) for row in rows] == [("jpg", "1"), ("jpg", "2"), ("png", "1"), ("png", "2")]
@@ -88,7 +78,7 @@ def test_the_pipeline_benchmark_runs_at_toy_sizes() -> None:
 
 
 def test_the_first_output_benchmark_runs_at_toy_sizes() -> None:
-    lines = _benchmark("bench_first_output.py")
+    lines = run_benchmark("bench_first_output.py")
     assert lines[0].startswith("machine: ")
     (job,) = [line for line in lines if "records, exit" in line]
     assert "16 records, exit 0" in job and "first output none" not in job

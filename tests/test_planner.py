@@ -13,7 +13,7 @@ from adain_cli.cli import cli
 from adain_cli.errors import UsageError
 from adain_cli.job import ImageOptions
 from adain_cli.planner import Request, listed_sources, plan
-from tests.conftest import cli_runner, make_image
+from tests.conftest import cli_runner, make_image, run_benchmark
 
 
 @pytest.fixture
@@ -105,15 +105,7 @@ def test_plan_notes_what_the_command_says_and_refuses_what_it_refuses(tree) -> N
 
 
 def test_the_planning_benchmark_runs_at_toy_sizes() -> None:
-    import subprocess
-    import sys
-
-    from tests.conftest import REPO, SUBPROCESS_TIMEOUT
-
-    result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_planning.py"), "--quick"],
-                            capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT)  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    lines = result.stdout.splitlines()
+    lines = run_benchmark("bench_planning.py")
     assert lines[0].startswith("processor: ")
     assert [line.split()[0] for line in lines[1:3]] == ["500", "5,000"] and "planned in" in lines[1]
     assert lines[-1].startswith("per-file time at 5,000 ÷ at 500: ")

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 import torch
 
 from adain_cli import device
 from adain_cli.device import auto_precision, pick_dtype
-from tests.conftest import REPO, SUBPROCESS_TIMEOUT
+from tests.conftest import run_benchmark
 
 CPU = torch.device("cpu")
 
@@ -70,12 +67,10 @@ def test_doctor_says_what_auto_picks_and_why(run_adain, monkeypatch: pytest.Monk
 
 @pytest.mark.slow
 def test_the_precision_benchmark_runs_at_toy_sizes() -> None:
-    result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_precision.py"), "--quick"],
-                            capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    rows = [line for line in result.stdout.splitlines() if line.startswith("| ") and " 64 |" in line]
+    lines = run_benchmark("bench_precision.py")
+    stdout = "\n".join(lines)
+    rows = [line for line in lines if line.startswith("| ") and " 64 |" in line]
     cases = {row.split(" | ")[0].lstrip("| ") for row in rows}
     assert cases == {"stylize α=1", "stylize α=0.5", "interpolate 2 styles", "spatial, half mask", "coral", "luminance"}
-    assert "fp32 output before clamping" in result.stdout and "budget:" in result.stdout
-    assert "CPUs;" in result.stdout  # the machine it ran on
+    assert "fp32 output before clamping" in stdout and "budget:" in stdout
+    assert "CPUs;" in stdout  # the machine it ran on

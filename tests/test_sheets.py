@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from PIL import ImageFile
 
-from tests.conftest import make_image
+from tests.conftest import make_image, run_benchmark
 
 
 @pytest.fixture
@@ -153,15 +153,7 @@ def test_thumbnails_come_from_the_results_in_memory(run_adain, five_contents, tm
 
 
 def test_bench_batch_quick_says_the_resume_reads_no_output_and_imports_no_torch(tmp_path):
-    import os
-
-    from tests.conftest import REPO, SUBPROCESS_TIMEOUT
-
-    result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_batch.py"), "--quick"],
-                            capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT, cwd=tmp_path,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    lines = {line.split(":")[0]: line for line in result.stdout.splitlines()}
+    lines = {line.split(":")[0]: line for line in run_benchmark("bench_batch.py", cwd=tmp_path)}
     assert "grids' share of the job" in lines["grids"]
     resume = lines["grids resume"]
     assert "torch imported: False; outputs decoded: 0;" in resume and "drawn again: 0 of 2" in resume, resume
