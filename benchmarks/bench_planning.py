@@ -26,24 +26,24 @@ from machine import processor  # noqa: E402
 LINKS_PER_SEED = 50_000
 
 
-def make_tree(folder: Path, count: int) -> Path:
+def make_tree(folder: Path, count: int) -> tuple[Path, Path]:
     """`count` JPEGs in folders of 1,000 (every 10th folder repeats the names of another, as real trees do),
-    and a list of them; the output folder is inside the tree."""
+    and a list of them; the output folder is inside the tree. Returns the list and an image to style with."""
     from PIL import Image
 
-    lines = []
+    lines, seeds = [], []
     for index in range(count):
         if index % LINKS_PER_SEED == 0:  # ext4 allows 65,000 links to one file
-            seed = folder / f"seed{index // LINKS_PER_SEED}.jpg"
-            Image.new("RGB", (32, 24), (90, 120, 150)).save(seed)
+            seeds.append(folder / f"seed{index // LINKS_PER_SEED}.jpg")
+            Image.new("RGB", (32, 24), (90, 120, 150)).save(seeds[-1])
         sub = folder / "photos" / f"d{index // 1000:04d}"
         sub.mkdir(parents=True, exist_ok=True)
         path = sub / f"img{index % 1000:05d}.jpg"
-        os.link(seed, path)
+        os.link(seeds[-1], path)
         lines.append(str(path))
     listing = folder / "list.txt"
     listing.write_text("\n".join(lines) + "\n")
-    return listing
+    return listing, seeds[0]
 
 
 def plan_seconds(listing: Path, style: Path, out: Path) -> tuple[float, int]:
@@ -66,8 +66,7 @@ def main() -> None:
     for count in (small, large):
         with tempfile.TemporaryDirectory() as scratch:
             folder = Path(scratch)
-            listing = make_tree(folder, count)
-            style = folder / "seed0.jpg"
+            listing, style = make_tree(folder, count)
             seconds, planned = plan_seconds(listing, style, folder / "photos" / "out")
             assert planned == count, (planned, count)
             rows.append((count, seconds))
