@@ -1,4 +1,4 @@
-"""CONTRIBUTING.md draws the package in layers: every module is in one, and none imports from a layer above."""
+"""README.md draws the package in layers: every module is in one, and none imports from a layer above."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ KNOWN_UPWARD: dict[tuple[str, str], str] = {}  # none: an import that runs up a 
 
 
 def drawn_layers() -> list[tuple[str, list[str]]]:
-    """The layers of CONTRIBUTING.md, top first: (name, module paths relative to adain_cli/)."""
-    text = (REPO / "CONTRIBUTING.md").read_text(encoding="utf-8")
+    """The layers of README.md's Layout, top first: (name, module paths relative to adain_cli/)."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
     block = re.search(r"<!-- layers:.*?-->\n```text\n(.*?)```\n<!-- layers end -->", text, re.DOTALL)
-    assert block, "CONTRIBUTING.md has no layers block"
+    assert block, "README.md has no layers block"
     layers: list[tuple[str, list[str]]] = []
     for line in block.group(1).splitlines():
         name, _, modules = line.rpartition(":") if not line.startswith(" ") else ("", "", line)
@@ -61,8 +61,8 @@ def imports_of(path: Path) -> set[str]:
 def test_every_module_is_in_exactly_one_layer():
     drawn = [module for _, modules in drawn_layers() for module in modules]
     actual = sorted(str(path.relative_to(PACKAGE)) for path in PACKAGE.rglob("*.py"))
-    assert sorted(set(drawn) - set(actual)) == [], "drawn in CONTRIBUTING.md but not in the package"
-    assert sorted(set(actual) - set(drawn)) == [], "in the package but not drawn in CONTRIBUTING.md"
+    assert sorted(set(drawn) - set(actual)) == [], "drawn in README.md but not in the package"
+    assert sorted(set(actual) - set(drawn)) == [], "in the package but not drawn in README.md"
     assert sorted(module for module in set(drawn) if drawn.count(module) > 1) == [], "drawn in two layers"
 
 
