@@ -1,6 +1,7 @@
 """Style augmentation and style banks (issue 36), measured side by side in one run.
 
     OMP_NUM_THREADS=2 python3 benchmarks/bench_augment.py                  # CPU: 32×3×224×224, 2,000 × 500
+    python3 benchmarks/bench_augment.py --skip-bank --style-sides 256      # only the 256 px styles
     python3 benchmarks/bench_augment.py --device cuda                      # the GPU figure (benchmarks/gpu.sh)
     python3 benchmarks/bench_augment.py --quick                            # toy sizes, seconds (a test runs it)
     python3 benchmarks/bench_augment.py --skip-bank --slices 1 2 4 8 32    # the CPU slice sizes, side by side
@@ -10,6 +11,9 @@
    call encodes its style again) and by the module one image at a time (the batching alone); the peak memory
    of one cold run of each: on a CPU the kernel's resident peak (VmHWM, reset before the run) of a fresh
    process above its size once set up; on a GPU the max allocated. Target: ≥ 2× on a CPU.
+   Styles at 512 px (the library's and `adain styles encode`'s default `--style-size`) and at 256 px, in one
+   run: on a CPU the module saves each call's style encode, so the ratio follows what a style costs to encode
+   against what a content costs to encode and decode.
    `--slices 1 2 4 8 32` instead times the batched module at those CPU slice sizes (`StyleAugment.cpu_slice`).
 2. Style encodes of a sharded dataset job (`--styles-per-content 1`, N contents × S styles in 4 shards) with
    the style folder, and with a bank made once (`adain styles encode`): counted, not timed.
@@ -152,12 +156,13 @@ def child_peak(name: str, sizes: tuple[int, int, int]) -> None:
     print(_status("VmHWM") - base, how)
 
 
-def bench_augment(device: torch.device, sizes: tuple[int, int, int], repeats: int, slices: list[int]) -> None:
+def bench_augment(device: torch.device, sizes: tuple[int, int, int], repeats: int, slices: list[int]) -> float:
+    """The module's ratio to the single-image library calls (or 0 with `slices`, which times only the module)."""
     batch_size, side, style_side = sizes
     setup = Setup.make(device, *sizes)
     if slices:
         bench_slices(setup, device, repeats, slices)
-        return
+        return 0.0
     expected = torch.stack([torch.as_tensor(image) for image in setup.variants()["library"]()]).to(device)
     difference = float((setup.augment.restyle(setup.batch, setup.draw) - expected).abs().max())
     where = f"slices of {setup.augment.cpu_slice}" if device.type == "cpu" else "whole batches"
@@ -172,8 +177,10 @@ def bench_augment(device: torch.device, sizes: tuple[int, int, int], repeats: in
     batched = results["batched"]
     print(
         f"augment ratio: batched module {results['library'] / batched:.2f}× the single-image library calls, "
-        f"{results['one by one'] / batched:.2f}× the module one image at a time (target ≥ 2× on a CPU)"
+        f"{results['one by one'] / batched:.2f}× the module one image at a time (target ≥ 2× on a CPU), "
+        f"styles {style_side} px"
     )
+    return results["library"] / batched
 
 
 def bench_slices(setup: Setup, device: torch.device, repeats: int, slices: list[int]) -> None:
@@ -234,17 +241,24 @@ def main() -> None:
     parser.add_argument("--skip-bank", action="store_true", help="only the augmentation figures")
     parser.add_argument("--slices", type=int, nargs="*", default=[],
                         help="instead, time the batched module at these CPU slice sizes, e.g. 1 2 4 8 32")  # fmt: skip
-    parser.add_argument("--sizes", type=int, nargs=3, default=None, metavar=("BATCH", "SIDE", "STYLE_SIDE"))
+    parser.add_argument("--style-sides", type=int, nargs="+", default=None,
+                        help="style sides in pixels, each measured in turn (default: 512 256)")  # fmt: skip
+    parser.add_argument("--sizes", type=int, nargs=3, default=None, help=argparse.SUPPRESS)  # one set, for the child
     parser.add_argument("--peak-of", default=None, help=argparse.SUPPRESS)  # the child that measures a peak
     args = parser.parse_args()
-    batch_size, side, style_side = args.sizes or ((4, 32, 32) if args.quick else (32, 224, 256))
-    sizes = (batch_size, side, style_side)
     if args.peak_of:
-        child_peak(args.peak_of, sizes)
+        batch_size, side, style_side = args.sizes
+        child_peak(args.peak_of, (batch_size, side, style_side))
         return
+    batch_size, side = (4, 32) if args.quick else (32, 224)
+    style_sides = args.style_sides or ([32] if args.quick else [512, 256])
+    style_sides = style_sides[:1] if args.slices else style_sides  # the slices time the module alone
     device = torch.device(args.device)
     print(f"machine: {describe(device)}")
-    bench_augment(device, sizes, 1 if args.quick else args.repeats, args.slices)
+    ratios = {style_side: bench_augment(device, (batch_size, side, style_side), 1 if args.quick else args.repeats,
+                                        args.slices) for style_side in style_sides}  # fmt: skip
+    if not args.slices:
+        print("augment ratios: " + ", ".join(f"{ratio:.2f}× with {side} px styles" for side, ratio in ratios.items()))
     if not args.skip_bank:
         with tempfile.TemporaryDirectory() as tmp:
             bench_bank(Path(tmp), *((40, 10) if args.quick else (2000, 500)), shards=4)

@@ -199,5 +199,13 @@ def test_a_bank_draws_the_styles_of_its_folder(weight_files, stylizer, styles, t
 
 def test_the_benchmark_runs_at_toy_sizes() -> None:
     lines = {line.split(":")[0]: line for line in run_benchmark("bench_augment.py")}
-    assert {"machine", "augment batched", "augment library", "augment ratio", "bank", "bank ratio"} <= set(lines)
+    assert {
+        "machine",
+        "augment batched",
+        "augment library",
+        "augment ratio",
+        "augment ratios",
+        "bank",
+        "bank ratio",
+    } <= set(lines)
     assert "with the bank 0 " in lines["bank"] and re.search(r"at most [01] grey level", lines["bank"])
