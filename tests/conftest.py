@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -25,6 +26,12 @@ AT_OWN_SIZE = ("--content-size", "0", "--style-size", "0")
 # Subprocesses of the tests (`python -m adain_cli`, torchrun's workers) import this checkout, wherever they run
 # and whether or not it is installed; the tests of the installed wheel clear this for their own commands.
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+
+# A suite started in the background by a non-interactive shell (`pytest … &`) inherits SIGINT ignored, and so
+# would every process it starts. `adain` leaves an ignored SIGINT ignored (as `nohup` asks), so the tests of
+# Ctrl-C would wait out their limit: the suite's own processes get Python's usual SIGINT back.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # The one limit for a subprocess of the tests, or for waiting on an event in one. Generous: on a 2-core
 # machine shared with other work a start of torch alone can take a minute. A limit only turns a hang into a
