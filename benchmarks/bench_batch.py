@@ -3,7 +3,7 @@
     OMP_NUM_THREADS=1 python3 benchmarks/bench_batch.py --contents 500     # quick check
     OMP_NUM_THREADS=1 python3 benchmarks/bench_batch.py                    # 10,000 (a quiet machine)
     OMP_NUM_THREADS=1 python3 benchmarks/bench_batch.py --grids            # the grids' part alone
-    python3 benchmarks/bench_batch.py --quick                              # the grids' part, 200 contents (a test)
+    python3 benchmarks/bench_batch.py --quick                              # the grids' part, 20 contents (a test)
 
 N contents of 32 px × 2 styles with random public-layout weights. Measures: CPU per output against the network's
 own (encode + decode alone on the same tensors; the overhead ratio, target under 1.25), both as a plain loop of
@@ -165,10 +165,11 @@ def watched(out: Path, *args: str) -> tuple[float, dict[str, object]]:
     return time.perf_counter() - started, json.loads(done.stdout.splitlines()[-1])
 
 
-def grids_part(folder: Path, contents: Path, styles: Path, weights: tuple[str, ...], count: int) -> None:
-    """N contents × 1 style with grids on: their share of the job, and the resume of the finished job."""
+def grids_part(folder: Path, contents: Path, styles: Path, weights: tuple[str, ...], count: int, rows: int) -> None:
+    """N contents × 1 style with grids on (`rows` contents a page): their share of the job, and the resume of the
+    finished job."""
     style = str(sorted(styles.iterdir())[0])
-    common = ("--content-size", "0", "--style-size", "0", "-q", *weights)
+    common = ("--content-size", "0", "--style-size", "0", "--grid-rows", str(rows), "-q", *weights)
     out, plain = folder / "gridded", folder / "plain"
     with_grids, done = watched(out, "stylize", str(contents), "--style", style, "-o", str(out), *common)
     without, _ = watched(plain, "stylize", str(contents), "--style", style, "-o", str(plain), "--no-grid", *common)
@@ -195,10 +196,11 @@ def main() -> None:
     parser.add_argument("--default-malloc", action="store_true",
                         help="glibc's allocator unchanged (the library's case), not as adain sets it")  # fmt: skip
     parser.add_argument("--grids", action="store_true", help="only the grids' part (N contents × 1 style)")
-    parser.add_argument("--quick", action="store_true", help="only the grids' part, of 200 contents (for a test)")
+    parser.add_argument("--quick", action="store_true", help="only the grids' part, of 20 contents (for a test)")
     args = parser.parse_args()
+    rows = 100  # contents a grid page (adain's default)
     if args.quick:
-        args.grids, args.contents = True, 200  # two grid pages
+        args.grids, args.contents, rows = True, 20, 10  # two grid pages
     print(program_allocator(args.default_malloc), "(the job and the network alone)", flush=True)
     if args.default_malloc:
         os.environ["ADAIN_DEFAULT_MALLOC"] = "1"  # for the jobs run as subprocesses
@@ -213,7 +215,7 @@ def main() -> None:
         torch.save(decoder_state, decoder)
         contents, styles = make_inputs(folder, args.contents)
         weights = ("--encoder", str(encoder), "--decoder", str(decoder), "--device", "cpu")
-        grids_part(folder, contents, styles, weights, args.contents)
+        grids_part(folder, contents, styles, weights, args.contents, rows)
         if args.grids:
             return
         common = ("--content-size", "0", "--style-size", "0", "--json-lines", "--no-grid", *weights)

@@ -33,6 +33,14 @@ os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.g
 if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
+# Under pytest-xdist (`-n auto`) the workers share the cores: each, and every process it starts, gets its share
+# of threads, so two workers on two cores do not each run two-thread convolutions against the other.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1:
+    _THREADS = max(1, len(os.sched_getaffinity(0)) // _WORKERS if hasattr(os, "sched_getaffinity") else 1)
+    os.environ["OMP_NUM_THREADS"] = str(_THREADS)
+    torch.set_num_threads(_THREADS)
+
 # The one limit for a subprocess of the tests, or for waiting on an event in one. Generous: on a 2-core
 # machine shared with other work a start of torch alone can take a minute. A limit only turns a hang into a
 # failure; no test asserts on elapsed time.

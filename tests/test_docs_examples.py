@@ -99,10 +99,10 @@ def test_the_library_doc_shows_the_readme_example_that_test_api_runs():
 
 
 def test_ci_runs_the_readme_test_command():
-    """`.ci/run` runs README's test command (`python3 -m pytest -q`), fast tests first, then the slow ones."""
-    assert "`pip install -e '.[test]' && python3 -m pytest -q`" in (REPO / "README.md").read_text(encoding="utf-8")
+    """`.ci/run` runs README's test command (`python3 -m pytest -q -n auto`), with its own output options."""
+    assert "`pip install -e '.[test]' && python3 -m pytest -q -n auto`" in (REPO / "README.md").read_text("utf-8")
     ci = (REPO / ".ci" / "run").read_text(encoding="utf-8")
-    assert '-m pytest -q -p no:cacheprovider -m "not slow"' in ci and "-m pytest -q -p no:cacheprovider -m slow" in ci
+    assert '"$py" -m pytest -q -p no:cacheprovider -n auto --durations=15 ' in ci
 
 
 def made_inputs(argv: list[str], folder: Path, banks: Path, stdin_names: list[str]) -> None:
