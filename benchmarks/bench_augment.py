@@ -156,13 +156,10 @@ def child_peak(name: str, sizes: tuple[int, int, int]) -> None:
     print(_status("VmHWM") - base, how)
 
 
-def bench_augment(device: torch.device, sizes: tuple[int, int, int], repeats: int, slices: list[int]) -> float:
-    """The module's ratio to the single-image library calls (or 0 with `slices`, which times only the module)."""
+def bench_augment(device: torch.device, sizes: tuple[int, int, int], repeats: int) -> float:
+    """Prints each variant's figures; returns the module's ratio to the single-image library calls."""
     batch_size, side, style_side = sizes
     setup = Setup.make(device, *sizes)
-    if slices:
-        bench_slices(setup, device, repeats, slices)
-        return 0.0
     expected = torch.stack([torch.as_tensor(image) for image in setup.variants()["library"]()]).to(device)
     difference = float((setup.augment.restyle(setup.batch, setup.draw) - expected).abs().max())
     where = f"slices of {setup.augment.cpu_slice}" if device.type == "cpu" else "whole batches"
@@ -252,13 +249,14 @@ def main() -> None:
         return
     batch_size, side = (4, 32) if args.quick else (32, 224)
     style_sides = args.style_sides or ([32] if args.quick else [512, 256])
-    style_sides = style_sides[:1] if args.slices else style_sides  # the slices time the module alone
+    repeats = 1 if args.quick else args.repeats
     device = torch.device(args.device)
     print(f"machine: {describe(device)}")
-    ratios = {style_side: bench_augment(device, (batch_size, side, style_side), 1 if args.quick else args.repeats,
-                                        args.slices) for style_side in style_sides}  # fmt: skip
-    if not args.slices:
-        print("augment ratios: " + ", ".join(f"{ratio:.2f}× with {side} px styles" for side, ratio in ratios.items()))
+    if args.slices:  # the module alone: one style side is enough
+        bench_slices(Setup.make(device, batch_size, side, style_sides[0]), device, repeats, args.slices)
+    else:
+        ratios = {style: bench_augment(device, (batch_size, side, style), repeats) for style in style_sides}
+        print("augment ratios: " + ", ".join(f"{ratio:.2f}× with {style} px styles" for style, ratio in ratios.items()))
     if not args.skip_bank:
         with tempfile.TemporaryDirectory() as tmp:
             bench_bank(Path(tmp), *((40, 10) if args.quick else (2000, 500)), shards=4)

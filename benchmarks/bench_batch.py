@@ -36,7 +36,7 @@ sys.path[:0] = [str(ROOT), str(ROOT.parent)]
 
 from machine import processor, program_allocator  # noqa: E402
 
-from adain_cli import ops  # noqa: E402
+from adain_cli import defaults, ops  # noqa: E402
 from adain_cli.images import load  # noqa: E402
 from adain_cli.stylizer import Stylizer  # noqa: E402
 from adain_cli.weights import load_decoder, load_encoder  # noqa: E402
@@ -198,7 +198,7 @@ def main() -> None:
     parser.add_argument("--grids", action="store_true", help="only the grids' part (N contents × 1 style)")
     parser.add_argument("--quick", action="store_true", help="only the grids' part, of 20 contents (for a test)")
     args = parser.parse_args()
-    rows = 100  # contents a grid page (adain's default)
+    rows = defaults.GRID_ROWS  # contents a grid page
     if args.quick:
         args.grids, args.contents, rows = True, 20, 10  # two grid pages
     print(program_allocator(args.default_malloc), "(the job and the network alone)", flush=True)

@@ -18,6 +18,7 @@ from PIL import Image
 
 from adain_cli import model
 from adain_cli.cli import cli
+from adain_cli.device import usable_cores
 from tests.public_weights import random_public_state_dicts
 
 REPO = Path(__file__).resolve().parent.parent
@@ -37,7 +38,7 @@ if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
 # of threads, so two workers on two cores do not each run two-thread convolutions against the other.
 _WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
 if _WORKERS > 1:
-    _THREADS = max(1, len(os.sched_getaffinity(0)) // _WORKERS if hasattr(os, "sched_getaffinity") else 1)
+    _THREADS = max(1, usable_cores() // _WORKERS)
     os.environ["OMP_NUM_THREADS"] = str(_THREADS)
     torch.set_num_threads(_THREADS)
 
